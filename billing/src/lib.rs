@@ -1,0 +1,103 @@
+//! The billing service: one account per user, deposits, and idempotent withdrawals for orders.
+
+pub mod ledger;
+mod metrics;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use common::auth::{ServiceToken, TokenVerifier};
+use common::config::{self, ConfigError, ServiceConfig};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+pub use metrics::BillingMetrics;
+
+/// The service's migrations, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Everything the billing service reads from its environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub service: ServiceConfig,
+    /// The credential other services present on internal endpoints (`SERVICE_TOKEN`).
+    pub service_token: ServiceToken,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            service: ServiceConfig::from_env(8082)?,
+            service_token: ServiceToken::new(config::secret("SERVICE_TOKEN", 16)?),
+        })
+    }
+}
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub verifier: Arc<TokenVerifier>,
+    pub service_token: ServiceToken,
+    pub metrics: Arc<BillingMetrics>,
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+impl FromRef<AppState> for ServiceToken {
+    fn from_ref(state: &AppState) -> Self {
+        state.service_token.clone()
+    }
+}
+
+/// The service bound to its port, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl Application {
+    /// Connects to the database, migrates it, and binds the listener (port 0 picks a free one).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = common::db::connect(
+            &config.service.database_url,
+            config.service.database_max_connections,
+            &MIGRATOR,
+        )
+        .await?;
+        let metrics = Arc::new(common::metrics::Metrics::new());
+        let state = AppState {
+            db,
+            verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
+            service_token: config.service_token,
+            metrics: Arc::new(BillingMetrics::new(&metrics)),
+        };
+        let router = common::server::finish(
+            routes::router(state),
+            metrics,
+            config.service.request_timeout,
+        );
+        let listener = TcpListener::bind(config.service.listen).await?;
+        Ok(Self { listener, router })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves; in-flight requests finish first.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        common::server::serve(self.listener, self.router, shutdown).await
+    }
+}

@@ -1,0 +1,42 @@
+use common::metrics::Metrics;
+use prometheus::{IntCounter, IntCounterVec, Opts};
+
+/// Business metrics of billing.
+pub struct BillingMetrics {
+    pub deposits: IntCounter,
+    pub deposited_amount: IntCounter,
+    pub withdrawals: IntCounterVec,
+    pub withdrawn_amount: IntCounter,
+}
+
+impl BillingMetrics {
+    pub fn new(metrics: &Metrics) -> Self {
+        let this = Self {
+            deposits: IntCounter::new("billing_deposits_total", "Deposits applied")
+                .expect("static metric"),
+            deposited_amount: IntCounter::new(
+                "billing_deposited_minor_units_total",
+                "Money deposited, in minor units",
+            )
+            .expect("static metric"),
+            withdrawals: IntCounterVec::new(
+                Opts::new(
+                    "billing_withdrawals_total",
+                    "Order withdrawals by first outcome",
+                ),
+                &["outcome"],
+            )
+            .expect("static metric"),
+            withdrawn_amount: IntCounter::new(
+                "billing_withdrawn_minor_units_total",
+                "Money withdrawn for orders, in minor units",
+            )
+            .expect("static metric"),
+        };
+        metrics.register(Box::new(this.deposits.clone()));
+        metrics.register(Box::new(this.deposited_amount.clone()));
+        metrics.register(Box::new(this.withdrawals.clone()));
+        metrics.register(Box::new(this.withdrawn_amount.clone()));
+        this
+    }
+}

@@ -1,0 +1,145 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use common::auth::{AuthUser, InternalCaller};
+use common::http::{data, Data, Json};
+use common::idempotency::{fingerprint, MaybeIdempotencyKey};
+use common::money::Amount;
+use common::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ledger::{self, Account, StoredResponse, Withdrawal};
+use crate::AppState;
+
+/// `GET /account/my`: the caller's account, created with balance 0 on first use.
+pub async fn my_account(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<Data<Account>>> {
+    let mut conn = state.db.acquire().await?;
+    let (account, _) = ledger::ensure_account(&mut conn, user.user_id).await?;
+    Ok(data(account))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DepositRequest {
+    amount: i64,
+}
+
+/// `POST /account/deposit`: adds money; with `Idempotency-Key`, a repeat replays the first answer.
+pub async fn deposit(
+    State(state): State<AppState>,
+    user: AuthUser,
+    MaybeIdempotencyKey(key): MaybeIdempotencyKey,
+    Json(request): Json<DepositRequest>,
+) -> ApiResult<Response> {
+    let amount = Amount::parse("amount", request.amount)?;
+    let request_fingerprint = fingerprint(&request);
+    let mut tx = state.db.begin().await?;
+    if let Some(key) = &key {
+        if let Some(earlier) = ledger::stored_response(&mut tx, user.user_id, key.as_str()).await? {
+            return replay(earlier, &request_fingerprint);
+        }
+    }
+    let account = ledger::deposit(&mut tx, user.user_id, amount).await?;
+    let body = serde_json::to_value(Data { data: &account }).map_err(anyhow::Error::from)?;
+    if let Some(key) = &key {
+        let response = StoredResponse {
+            fingerprint: request_fingerprint.clone(),
+            status: 200,
+            body: body.clone(),
+        };
+        if !ledger::store_response(&mut tx, user.user_id, key.as_str(), &response).await? {
+            // The same key won a race with us: undo this deposit and answer as the first one did.
+            tx.rollback().await?;
+            let mut conn = state.db.acquire().await?;
+            let earlier = ledger::stored_response(&mut conn, user.user_id, key.as_str())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("idempotency key vanished after a conflict"))?;
+            return replay(earlier, &request_fingerprint);
+        }
+    }
+    tx.commit().await?;
+    state.metrics.deposits.inc();
+    state
+        .metrics
+        .deposited_amount
+        .inc_by(amount.minor_units() as u64);
+    tracing::info!(account_id = %account.id, amount = amount.minor_units(), "deposit applied");
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
+}
+
+fn replay(earlier: StoredResponse, request_fingerprint: &[u8]) -> ApiResult<Response> {
+    if earlier.fingerprint != request_fingerprint {
+        return Err(ApiError::Conflict(
+            "Idempotency-Key was already used with a different request".to_owned(),
+        ));
+    }
+    let status = StatusCode::from_u16(earlier.status as u16).map_err(anyhow::Error::from)?;
+    Ok((
+        status,
+        [("idempotent-replayed", "true")],
+        axum::Json(earlier.body),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateAccountRequest {
+    user_id: Uuid,
+}
+
+/// `POST /account` (internal): 201 when created, 200 when the user already had one.
+pub async fn create_account(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    Json(request): Json<CreateAccountRequest>,
+) -> ApiResult<Response> {
+    let mut conn = state.db.acquire().await?;
+    let (account, created) = ledger::ensure_account(&mut conn, request.user_id).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, data(account)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WithdrawRequest {
+    user_id: Uuid,
+    order_id: Uuid,
+    amount: i64,
+}
+
+/// `POST /account/withdraw` (internal): charges an order once; repeats return the first outcome.
+pub async fn withdraw(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    Json(request): Json<WithdrawRequest>,
+) -> ApiResult<Json<Data<Account>>> {
+    let amount = Amount::parse("amount", request.amount)?;
+    let outcome = ledger::withdraw(&state.db, request.user_id, request.order_id, amount).await?;
+    let label = match &outcome {
+        Withdrawal::Charged(_) => "charged",
+        Withdrawal::InsufficientFunds => "insufficient_funds",
+        Withdrawal::Mismatch => "mismatch",
+    };
+    state.metrics.withdrawals.with_label_values(&[label]).inc();
+    tracing::info!(order_id = %request.order_id, outcome = label, "withdrawal");
+    match outcome {
+        Withdrawal::Charged(account) => Ok(data(account)),
+        Withdrawal::InsufficientFunds => Err(ApiError::Domain {
+            status: StatusCode::CONFLICT,
+            code: "insufficient_funds",
+            message: "not enough money".to_owned(),
+        }),
+        Withdrawal::Mismatch => Err(ApiError::Conflict(
+            "orderId was already used for a different withdrawal".to_owned(),
+        )),
+    }
+}

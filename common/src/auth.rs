@@ -1,0 +1,197 @@
+//! Access tokens: EdDSA-signed JWTs issued by the user service and verified locally by every
+//! service, plus the service credential that guards internal endpoints.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::JwtConfig;
+use crate::error::ApiError;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: Uuid,
+    /// The login session the token was issued for.
+    pub sid: Uuid,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: Uuid,
+}
+
+/// Signs access tokens (user service only: it alone holds the private key).
+pub struct TokenIssuer {
+    key: EncodingKey,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+}
+
+/// A freshly signed access token and its lifetime in seconds.
+pub struct AccessToken {
+    pub token: String,
+    pub expires_in: u64,
+}
+
+impl TokenIssuer {
+    pub fn new(private_key_pem: &str, jwt: &JwtConfig, ttl: Duration) -> anyhow::Result<Self> {
+        Ok(Self {
+            key: EncodingKey::from_ed_pem(private_key_pem.as_bytes())
+                .map_err(|e| anyhow::anyhow!("JWT private key is not an Ed25519 PEM key: {e}"))?,
+            issuer: jwt.issuer.clone(),
+            audience: jwt.audience.clone(),
+            ttl,
+        })
+    }
+
+    pub fn issue(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<AccessToken> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: user_id,
+            sid: session_id,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: now,
+            exp: now + self.ttl.as_secs() as i64,
+            jti: Uuid::new_v4(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key)?;
+        Ok(AccessToken {
+            token,
+            expires_in: self.ttl.as_secs(),
+        })
+    }
+}
+
+/// Verifies access tokens: signature, algorithm (EdDSA only), expiry, issuer and audience.
+pub struct TokenVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenVerifier {
+    pub fn new(jwt: &JwtConfig) -> anyhow::Result<Self> {
+        let key = DecodingKey::from_ed_pem(jwt.public_key_pem.as_bytes())
+            .map_err(|e| anyhow::anyhow!("JWT public key is not an Ed25519 PEM key: {e}"))?;
+        // Only EdDSA is accepted, so `none` and HMAC-with-the-public-key confusion both fail.
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&jwt.issuer]);
+        validation.set_audience(&[&jwt.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        Ok(Self { key, validation })
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| {
+                tracing::debug!(reason = %e, "access token rejected");
+                ApiError::Unauthorized("invalid or expired access token".to_owned())
+            })
+    }
+}
+
+/// The authenticated caller of an endpoint that takes a bearer token.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    Arc<TokenVerifier>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::Unauthorized("missing bearer token".to_owned()))?;
+        let claims = Arc::<TokenVerifier>::from_ref(state).verify(token)?;
+        Ok(Self {
+            user_id: claims.sub,
+            session_id: claims.sid,
+        })
+    }
+}
+
+/// The header that carries the service credential on internal calls.
+pub const SERVICE_TOKEN_HEADER: &str = "x-service-token";
+
+/// The shared credential internal endpoints require; end users never see it.
+#[derive(Clone)]
+pub struct ServiceToken(Arc<str>);
+
+impl ServiceToken {
+    pub fn new(token: String) -> Self {
+        Self(token.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn matches(&self, presented: &[u8]) -> bool {
+        let expected = self.0.as_bytes();
+        // Constant time over the presented value, so timing does not reveal a prefix.
+        expected.len() == presented.len()
+            && expected
+                .iter()
+                .zip(presented)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+impl std::fmt::Debug for ServiceToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServiceToken(<redacted>)")
+    }
+}
+
+/// Proof that the caller presented the service credential.
+#[derive(Debug, Clone, Copy)]
+pub struct InternalCaller;
+
+impl<S> FromRequestParts<S> for InternalCaller
+where
+    ServiceToken: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let presented = parts
+            .headers
+            .get(SERVICE_TOKEN_HEADER)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if ServiceToken::from_ref(state).matches(presented) {
+            Ok(Self)
+        } else {
+            Err(ApiError::Unauthorized(
+                "internal endpoint: service credential required".to_owned(),
+            ))
+        }
+    }
+}

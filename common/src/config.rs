@@ -1,0 +1,149 @@
+//! Typed configuration from environment variables, with errors that name the variable.
+
+use std::fmt::Display;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A missing or malformed configuration value; its message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {name}: {problem}")]
+pub struct ConfigError {
+    pub name: String,
+    pub problem: String,
+}
+
+fn parse<T>(name: &str, raw: &str) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    raw.trim().parse().map_err(|e| ConfigError {
+        name: name.to_owned(),
+        problem: format!("invalid value {raw:?}: {e}"),
+    })
+}
+
+/// A required variable, parsed.
+pub fn required<T>(name: &str) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    match std::env::var(name) {
+        Ok(raw) if !raw.trim().is_empty() => parse(name, &raw),
+        _ => Err(ConfigError {
+            name: name.to_owned(),
+            problem: "is required but not set".to_owned(),
+        }),
+    }
+}
+
+/// An optional variable, parsed, or `default` when unset or empty.
+pub fn or<T>(name: &str, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    match std::env::var(name) {
+        Ok(raw) if !raw.trim().is_empty() => parse(name, &raw),
+        _ => Ok(default),
+    }
+}
+
+/// A duration given in whole seconds, or `default`.
+pub fn seconds_or(name: &str, default: u64) -> Result<Duration, ConfigError> {
+    let secs: u64 = or(name, default)?;
+    if secs == 0 {
+        return Err(ConfigError {
+            name: name.to_owned(),
+            problem: "must be at least 1 second".to_owned(),
+        });
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// The contents of the file whose path a required variable names (keys, secrets).
+pub fn file(name: &str) -> Result<String, ConfigError> {
+    let path: String = required(name)?;
+    std::fs::read_to_string(&path).map_err(|e| ConfigError {
+        name: name.to_owned(),
+        problem: format!("cannot read {path}: {e}"),
+    })
+}
+
+/// A secret given directly in a required variable; never echoed in errors.
+pub fn secret(name: &str, min_len: usize) -> Result<String, ConfigError> {
+    let value: String = required(name)?;
+    if value.len() < min_len {
+        return Err(ConfigError {
+            name: name.to_owned(),
+            problem: format!("must be at least {min_len} characters"),
+        });
+    }
+    Ok(value)
+}
+
+/// A configuration value that must never be printed: `Debug` shows `<redacted>`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Settings every service has: where it listens, its database, and how it checks tokens.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub jwt: JwtConfig,
+    pub request_timeout: Duration,
+}
+
+/// How access tokens are verified: the user service's public key, issuer and audience.
+#[derive(Clone, Debug)]
+pub struct JwtConfig {
+    pub public_key_pem: String,
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl JwtConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            public_key_pem: file("JWT_PUBLIC_KEY_FILE")?,
+            issuer: or("JWT_ISSUER", "shop-user".to_owned())?,
+            audience: or("JWT_AUDIENCE", "shop".to_owned())?,
+        })
+    }
+}
+
+impl ServiceConfig {
+    /// Reads `HOST`, `PORT`, `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`, `REQUEST_TIMEOUT_SECONDS`
+    /// and the `JWT_*` variables.
+    pub fn from_env(default_port: u16) -> Result<Self, ConfigError> {
+        let host: IpAddr = or("HOST", IpAddr::from([127, 0, 0, 1]))?;
+        let port: u16 = or("PORT", default_port)?;
+        Ok(Self {
+            listen: SocketAddr::new(host, port),
+            database_url: required("DATABASE_URL")?,
+            database_max_connections: or("DATABASE_MAX_CONNECTIONS", 10)?,
+            jwt: JwtConfig::from_env()?,
+            request_timeout: seconds_or("REQUEST_TIMEOUT_SECONDS", 30)?,
+        })
+    }
+}

@@ -1,0 +1,161 @@
+//! The contract's JSON error body and its mapping to status codes.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Result of a handler or of the domain code it calls.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Every error a service answers with; see `CONTRACT.md` for codes.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        details: Option<Value>,
+    },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    Unavailable(String),
+    /// A domain outcome with its own code, such as `insufficient_funds`.
+    #[error("{message}")]
+    Domain {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The JSON body of an error response.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    /// A 400 for one invalid field, naming it in `details`.
+    pub fn invalid_field(field: &str, problem: impl Into<String>) -> Self {
+        let problem = problem.into();
+        Self::InvalidRequest {
+            message: format!("{field}: {problem}"),
+            details: Some(serde_json::json!({ field: problem })),
+        }
+    }
+
+    /// A 400 with a message only.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidRequest {
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Domain { status, .. } => *status,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest { .. } => "invalid_request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::Unavailable(_) => "unavailable",
+            Self::Domain { code, .. } => code,
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        let (error, details) = match self {
+            Self::InvalidRequest { message, details } => (message.clone(), details.clone()),
+            // Internals stay in the log, never in the answer.
+            Self::Internal(_) => ("internal error".to_owned(), None),
+            other => (other.to_string(), None),
+        };
+        ErrorBody {
+            error,
+            code: self.code(),
+            details,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(err) = &self {
+            tracing::error!(error = format!("{err:#}"), "request failed");
+        }
+        (self.status(), axum::Json(self.body())).into_response()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Internal(anyhow::Error::new(err).context("database"))
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::PayloadTooLarge;
+        }
+        Self::invalid(rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::invalid(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::invalid(rejection.body_text())
+    }
+}
+
+/// Turns a violation of one named unique constraint into a precise answer.
+pub trait OnConstraint<T> {
+    fn on_constraint(self, name: &str, map: impl FnOnce() -> ApiError) -> ApiResult<T>;
+}
+
+impl<T> OnConstraint<T> for Result<T, sqlx::Error> {
+    fn on_constraint(self, name: &str, map: impl FnOnce() -> ApiError) -> ApiResult<T> {
+        self.map_err(|err| match &err {
+            sqlx::Error::Database(db) if db.constraint() == Some(name) => map(),
+            _ => err.into(),
+        })
+    }
+}

@@ -1,0 +1,61 @@
+//! The `Idempotency-Key` header of commands that move money, and request fingerprints.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+/// The header name.
+pub const HEADER: &str = "idempotency-key";
+
+/// A client's idempotency key: 1 to 255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let ok = !raw.is_empty() && raw.len() <= 255 && raw.bytes().all(|b| b.is_ascii_graphic());
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(invalid_key())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn invalid_key() -> ApiError {
+    ApiError::invalid_field(
+        "Idempotency-Key",
+        "must be 1 to 255 visible ASCII characters",
+    )
+}
+
+/// The optional `Idempotency-Key` of a request; a malformed one is a 400.
+#[derive(Debug, Clone)]
+pub struct MaybeIdempotencyKey(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeIdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        match parts.headers.get(HEADER) {
+            None => Ok(Self(None)),
+            Some(value) => {
+                let raw = value.to_str().map_err(|_| invalid_key())?;
+                Ok(Self(Some(IdempotencyKey::parse(raw)?)))
+            }
+        }
+    }
+}
+
+/// A stable fingerprint of a request's meaning, to tell a repeat from a different request.
+pub fn fingerprint(value: &impl serde::Serialize) -> Vec<u8> {
+    // serde_json writes struct fields in declaration order, so equal requests hash equally.
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    Sha256::digest(bytes).to_vec()
+}

@@ -1,0 +1,126 @@
+//! Assembles a service's router with the shared layers and serves it until a shutdown signal.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::http::{RequestId, REQUEST_ID_HEADER};
+use crate::metrics::Metrics;
+
+/// Largest request body any endpoint accepts (the gateway enforces the same limit).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Adds `/metrics`, JSON 404/405 answers, the body limit, the request timeout and the
+/// request-id / logging / metrics middleware to a service's routes.
+pub fn finish(routes: Router, metrics: Arc<Metrics>, request_timeout: Duration) -> Router {
+    let render = {
+        let metrics = metrics.clone();
+        move || async move { metrics.render() }
+    };
+    routes
+        .route("/metrics", get(render))
+        .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::Domain {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                code: "method_not_allowed",
+                message: "method not allowed on this endpoint".to_owned(),
+            }
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(metrics, observe))
+}
+
+/// Sets the request id, opens the request's span, logs the outcome and records HTTP metrics.
+async fn observe(State(metrics): State<Arc<Metrics>>, mut req: Request, next: Next) -> Response {
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(RequestId::parse)
+        .unwrap_or_else(RequestId::generate);
+    let header = HeaderValue::from_str(&request_id.0).unwrap_or(HeaderValue::from_static("-"));
+    req.headers_mut().insert(REQUEST_ID_HEADER, header.clone());
+    req.extensions_mut().insert(request_id.clone());
+
+    // Route templates, never raw paths, so ids do not explode label cardinality.
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", request_id = %request_id.0, %method, route = %route);
+
+    metrics.http_in_flight.inc();
+    let started = Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    metrics.http_in_flight.dec();
+
+    let status = response.status();
+    let labels = [method.as_str(), route.as_str(), status.as_str()];
+    metrics.http_requests.with_label_values(&labels).inc();
+    metrics
+        .http_duration
+        .with_label_values(&labels)
+        .observe(elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(
+            status = status.as_u16(),
+            latency_ms = elapsed.as_millis() as u64,
+            "request finished"
+        )
+    });
+    response.headers_mut().insert(REQUEST_ID_HEADER, header);
+    response
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received, finishing in-flight requests");
+}

@@ -1,0 +1,124 @@
+//! The user service: registration, login with JWT access and rotating refresh tokens, profiles.
+
+mod clients;
+mod domain;
+mod metrics;
+mod password;
+mod routes;
+mod sessions;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use common::auth::{ServiceToken, TokenIssuer, TokenVerifier};
+use common::config::{self, ConfigError, Secret, ServiceConfig};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use clients::billing::BillingClient;
+use metrics::UserMetrics;
+
+/// The service's migrations, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Everything the user service reads from its environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub service: ServiceConfig,
+    /// PEM of the Ed25519 private key that signs access tokens (`JWT_PRIVATE_KEY_FILE`).
+    pub jwt_private_key_pem: Secret,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub billing_url: String,
+    pub billing_timeout: Duration,
+    pub service_token: ServiceToken,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            service: ServiceConfig::from_env(8081)?,
+            jwt_private_key_pem: Secret::new(config::file("JWT_PRIVATE_KEY_FILE")?),
+            access_token_ttl: config::seconds_or("ACCESS_TOKEN_TTL_SECONDS", 900)?,
+            refresh_token_ttl: config::seconds_or("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600)?,
+            billing_url: config::or("BILLING_URL", "http://127.0.0.1:8082".to_owned())?,
+            billing_timeout: config::seconds_or("BILLING_TIMEOUT_SECONDS", 2)?,
+            service_token: ServiceToken::new(config::secret("SERVICE_TOKEN", 16)?),
+        })
+    }
+}
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub issuer: Arc<TokenIssuer>,
+    pub verifier: Arc<TokenVerifier>,
+    pub billing: BillingClient,
+    pub refresh_token_ttl: Duration,
+    pub metrics: Arc<UserMetrics>,
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// The service bound to its port, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl Application {
+    /// Connects to the database, migrates it, and binds the listener (port 0 picks a free one).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = common::db::connect(
+            &config.service.database_url,
+            config.service.database_max_connections,
+            &MIGRATOR,
+        )
+        .await?;
+        let metrics = Arc::new(common::metrics::Metrics::new());
+        let state = AppState {
+            db,
+            issuer: Arc::new(TokenIssuer::new(
+                config.jwt_private_key_pem.expose(),
+                &config.service.jwt,
+                config.access_token_ttl,
+            )?),
+            verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
+            billing: BillingClient::new(
+                &config.billing_url,
+                config.service_token,
+                config.billing_timeout,
+            )?,
+            refresh_token_ttl: config.refresh_token_ttl,
+            metrics: Arc::new(UserMetrics::new(&metrics)),
+        };
+        let router = common::server::finish(
+            routes::router(state),
+            metrics,
+            config.service.request_timeout,
+        );
+        let listener = TcpListener::bind(config.service.listen).await?;
+        Ok(Self { listener, router })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves; in-flight requests finish first.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        common::server::serve(self.listener, self.router, shutdown).await
+    }
+}

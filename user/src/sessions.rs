@@ -1,0 +1,134 @@
+//! Login sessions and their single-use, rotating refresh tokens.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, PgPool};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// An opaque refresh token as handed to the client; only its hash is stored.
+pub struct RefreshToken(pub String);
+
+fn hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+async fn issue_refresh_token(
+    conn: &mut PgConnection,
+    session_id: Uuid,
+    ttl: Duration,
+) -> sqlx::Result<RefreshToken> {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) \
+         VALUES ($1, $2, now() + make_interval(secs => $3))",
+    )
+    .bind(hash(&token))
+    .bind(session_id)
+    .bind(ttl.as_secs() as f64)
+    .execute(conn)
+    .await?;
+    Ok(RefreshToken(token))
+}
+
+/// Starts a session for a user who just logged in; returns its id and first refresh token.
+pub async fn start(
+    pool: &PgPool,
+    user_id: Uuid,
+    ttl: Duration,
+) -> sqlx::Result<(Uuid, RefreshToken)> {
+    let mut tx = pool.begin().await?;
+    let session_id = Uuid::new_v4();
+    sqlx::query("INSERT INTO sessions (id, user_id) VALUES ($1, $2)")
+        .bind(session_id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    let token = issue_refresh_token(&mut tx, session_id, ttl).await?;
+    tx.commit().await?;
+    Ok((session_id, token))
+}
+
+/// What presenting a refresh token led to.
+pub enum Rotation {
+    /// The token was valid: here are the session's user and the next token.
+    Rotated {
+        user_id: Uuid,
+        session_id: Uuid,
+        token: RefreshToken,
+    },
+    /// Unknown, expired, or its session is over.
+    Invalid,
+    /// The token had already been used: the session is now revoked.
+    Reused,
+}
+
+/// Spends `presented` and issues its successor; a second use of any token revokes the session.
+pub async fn rotate(pool: &PgPool, presented: &str, ttl: Duration) -> sqlx::Result<Rotation> {
+    let token_hash = hash(presented);
+    let mut tx = pool.begin().await?;
+    // The conditional update makes spending atomic: of two concurrent uses, one wins.
+    let spent: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1 AND used_at IS NULL \
+         RETURNING session_id, expires_at",
+    )
+    .bind(&token_hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((session_id, expires_at)) = spent else {
+        let revoked = sqlx::query(
+            "UPDATE sessions SET revoked_at = now() WHERE revoked_at IS NULL \
+             AND id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)",
+        )
+        .bind(&token_hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let known: Option<(Uuid,)> =
+            sqlx::query_as("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
+                .bind(&token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        if let Some((session_id,)) = known {
+            tracing::warn!(%session_id, revoked_now = revoked == 1, "refresh token reused, session revoked");
+            return Ok(Rotation::Reused);
+        }
+        return Ok(Rotation::Invalid);
+    };
+    let session: Option<(Uuid,)> =
+        sqlx::query_as("SELECT user_id FROM sessions WHERE id = $1 AND revoked_at IS NULL")
+            .bind(session_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (Some((user_id,)), true) = (session, expires_at > Utc::now()) else {
+        tx.commit().await?;
+        return Ok(Rotation::Invalid);
+    };
+    let token = issue_refresh_token(&mut tx, session_id, ttl).await?;
+    tx.commit().await?;
+    Ok(Rotation::Rotated {
+        user_id,
+        session_id,
+        token,
+    })
+}
+
+/// Revokes the session `presented` belongs to, if it is `user_id`'s.
+pub async fn revoke(pool: &PgPool, user_id: Uuid, presented: &str) -> sqlx::Result<bool> {
+    let revoked = sqlx::query(
+        "UPDATE sessions SET revoked_at = now() WHERE user_id = $2 AND revoked_at IS NULL \
+         AND id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)",
+    )
+    .bind(hash(presented))
+    .bind(user_id)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(revoked == 1)
+}
