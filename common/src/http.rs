@@ -1,20 +1,40 @@
 //! Extractors and response shapes that speak the contract's JSON, success and failure alike.
 
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::error::ApiError;
 
 /// The request id header every response carries.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// `axum::Json` whose rejection is the contract's 400/413 JSON error.
-#[derive(Debug, Clone, Copy, Default, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON object body; any rejection is the contract's 400/413 JSON error.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<Value>::from_request(req, state).await?;
+        // serde would accept `[100]` for a struct; the contract's bodies are objects only.
+        if !value.is_object() {
+            return Err(ApiError::invalid("request body must be a JSON object"));
+        }
+        serde_json::from_value(value)
+            .map(Json)
+            .map_err(|e| ApiError::invalid(format!("invalid request body: {e}")))
+    }
+}
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {

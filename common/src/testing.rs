@@ -54,3 +54,42 @@ fn pem(label: &str, der: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     format!("-----BEGIN {label}-----\n{b64}\n-----END {label}-----\n")
 }
+
+/// A throwaway signing key pair with the token settings a test service is configured with.
+pub struct TestKeys {
+    pub private_pem: String,
+    pub jwt: crate::config::JwtConfig,
+}
+
+impl TestKeys {
+    pub fn new() -> Self {
+        let (private_pem, public_key_pem) = ed25519_pem_pair();
+        Self {
+            private_pem,
+            jwt: crate::config::JwtConfig {
+                public_key_pem,
+                issuer: "shop-user".to_owned(),
+                audience: "shop".to_owned(),
+            },
+        }
+    }
+
+    /// A valid access token for `user_id`, as the user service would issue it.
+    pub fn token(&self, user_id: uuid::Uuid) -> String {
+        crate::auth::TokenIssuer::new(
+            &self.private_pem,
+            &self.jwt,
+            std::time::Duration::from_secs(300),
+        )
+        .expect("test key")
+        .issue(user_id, uuid::Uuid::new_v4())
+        .expect("sign test token")
+        .token
+    }
+}
+
+impl Default for TestKeys {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,167 @@
+use reqwest::StatusCode;
+
+use crate::helpers::{assert_error, json_of, TestApp};
+
+#[tokio::test]
+async fn my_account_starts_at_zero() {
+    let app = TestApp::spawn().await;
+    let (user, token) = app.user();
+    let body = json_of(app.my_account(&token).await, StatusCode::OK).await;
+    assert_eq!(body["data"]["userId"], user.to_string());
+    assert_eq!(body["data"]["balance"], 0);
+    assert!(body["data"]["id"].as_str().is_some());
+}
+
+#[tokio::test]
+async fn deposits_add_up_and_are_in_the_ledger() {
+    let app = TestApp::spawn().await;
+    let (user, token) = app.user();
+    json_of(app.deposit(&token, 1500, None).await, StatusCode::OK).await;
+    let body = json_of(app.deposit(&token, 250, None).await, StatusCode::OK).await;
+    assert_eq!(body["data"]["balance"], 1750);
+    assert_eq!(app.books(user).await, (1750, 1750, 2));
+    let body = json_of(app.my_account(&token).await, StatusCode::OK).await;
+    assert_eq!(body["data"]["balance"], 1750);
+}
+
+#[tokio::test]
+async fn deposit_with_the_same_idempotency_key_applies_once() {
+    let app = TestApp::spawn().await;
+    let (user, token) = app.user();
+    let first = json_of(
+        app.deposit(&token, 700, Some("key-1")).await,
+        StatusCode::OK,
+    )
+    .await;
+    let repeat = app.deposit(&token, 700, Some("key-1")).await;
+    assert_eq!(repeat.headers()["idempotent-replayed"], "true");
+    let repeat = json_of(repeat, StatusCode::OK).await;
+    assert_eq!(first, repeat);
+    assert_eq!(app.books(user).await, (700, 700, 1));
+}
+
+#[tokio::test]
+async fn idempotency_key_reused_with_another_body_is_a_conflict() {
+    let app = TestApp::spawn().await;
+    let (user, token) = app.user();
+    json_of(
+        app.deposit(&token, 700, Some("key-1")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_error(
+        app.deposit(&token, 800, Some("key-1")).await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    assert_eq!(app.books(user).await, (700, 700, 1));
+}
+
+#[tokio::test]
+async fn idempotency_keys_belong_to_one_user() {
+    let app = TestApp::spawn().await;
+    let (alice, alice_token) = app.user();
+    let (bob, bob_token) = app.user();
+    json_of(
+        app.deposit(&alice_token, 100, Some("shared")).await,
+        StatusCode::OK,
+    )
+    .await;
+    let body = json_of(
+        app.deposit(&bob_token, 100, Some("shared")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(body["data"]["userId"], bob.to_string());
+    assert_eq!(app.books(alice).await.0, 100);
+    assert_eq!(app.books(bob).await.0, 100);
+}
+
+#[tokio::test]
+async fn a_user_only_ever_sees_and_changes_their_own_account() {
+    let app = TestApp::spawn().await;
+    let (alice, alice_token) = app.user();
+    let (bob, bob_token) = app.user();
+    json_of(app.deposit(&alice_token, 900, None).await, StatusCode::OK).await;
+    let bobs = json_of(app.my_account(&bob_token).await, StatusCode::OK).await;
+    assert_eq!(bobs["data"]["userId"], bob.to_string());
+    assert_eq!(bobs["data"]["balance"], 0);
+    assert_eq!(app.books(alice).await.0, 900);
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_are_unauthorized() {
+    let app = TestApp::spawn().await;
+    let missing = app
+        .http
+        .get(app.url("/account/my"))
+        .send()
+        .await
+        .expect("request");
+    assert_error(missing, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(
+        app.my_account("not-a-jwt").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let stranger = common::testing::TestKeys::new().token(uuid::Uuid::new_v4());
+    assert_error(
+        app.deposit(&stranger, 100, None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn health_reports_the_database() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(app.url("/health"))
+        .send()
+        .await
+        .expect("request");
+    let body = json_of(response, StatusCode::OK).await;
+    assert_eq!(body["data"]["checks"]["database"], "ok");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.user();
+    let generated = app.my_account(&token).await;
+    assert!(!generated.headers()["x-request-id"].is_empty());
+    let echoed = app
+        .http
+        .get(app.url("/account/my"))
+        .bearer_auth(&token)
+        .header("X-Request-Id", "trace-me-123")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(echoed.headers()["x-request-id"], "trace-me-123");
+}
+
+#[tokio::test]
+async fn metrics_use_route_templates() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.user();
+    json_of(app.deposit(&token, 5, None).await, StatusCode::OK).await;
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains(r#"route="/api/v1/billing/account/deposit""#),
+        "{text}"
+    );
+    assert!(text.contains("billing_deposits_total 1"), "{text}");
+}

@@ -1,0 +1,43 @@
+# Shared settings of the local stack; sourced by the other scripts.
+# Every value here is a LOCAL-DEVELOPMENT DEFAULT, not something to reuse in production.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL="$ROOT/.local"             # everything make up creates: keys, logs, pid files, nginx
+LOG_DIR="$LOCAL/log"
+RUN_DIR="$LOCAL/run"
+mkdir -p "$LOG_DIR" "$RUN_DIR"
+
+GATEWAY_PORT="${GATEWAY_PORT:-8080}"
+PG_HOST="${PG_HOST:-127.0.0.1}"
+PG_PORT="${PG_PORT:-5432}"
+PG_USER="${PG_USER:-shop}"                 # local development role
+PG_PASSWORD="${PG_PASSWORD:-shop}"         # local development password
+PG_ADMIN_URL="postgres://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT/postgres"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export CARGO_TARGET_DIR
+
+# name:port of each service that exists so far
+SERVICES=(user:8081 billing:8082)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs Debian packages that are missing (by the command they provide).
+ensure_packages() { # cmd:package ...
+  local missing=()
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]} (apt)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+db_url() { echo "postgres://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT/shop_$1"; }

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Makes sure Postgres runs and has the shop role and one database per service. Safe to repeat.
+source "$(dirname "$0")/lib.sh"
+
+if [ ! -d /etc/postgresql ] || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
+  ensure_packages pg_ctlcluster:postgresql
+fi
+ensure_packages psql:postgresql-client
+
+if ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
+  say "starting Postgres"
+  version="$(ls /etc/postgresql | sort -n | tail -1)"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 1 30); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break; sleep 1; done
+fi
+
+# As the postgres superuser over the local socket (peer auth on a stock install).
+psql_admin() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- psql -qAtX "$@"
+  else sudo -u postgres psql -qAtX "$@"; fi
+}
+
+psql_admin -c "DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') THEN
+    CREATE ROLE $PG_USER LOGIN CREATEDB PASSWORD '$PG_PASSWORD';
+  END IF; END \$\$;" >/dev/null
+
+for entry in "${SERVICES[@]}"; do
+  db="shop_${entry%%:*}"
+  if [ -z "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
+    say "creating database $db"
+    psql_admin -c "CREATE DATABASE $db OWNER $PG_USER" >/dev/null
+  fi
+done
