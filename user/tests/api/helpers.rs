@@ -1,0 +1,146 @@
+use std::time::Duration;
+
+use common::auth::ServiceToken;
+use common::config::{Secret, ServiceConfig};
+use common::testing::{fresh_database, TestKeys};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use user::{Application, Config};
+
+/// A user service on a random port with its own database.
+pub struct TestApp {
+    pub base: String,
+    pub db: PgPool,
+    pub keys: TestKeys,
+    pub http: reqwest::Client,
+}
+
+/// The address of a port nobody listens on.
+pub fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let database_url = fresh_database("user").await;
+        let keys = TestKeys::new();
+        let mut config = Config {
+            service: ServiceConfig {
+                listen: "127.0.0.1:0".parse().expect("addr"),
+                database_url: database_url.clone(),
+                database_max_connections: 10,
+                jwt: keys.jwt.clone(),
+                request_timeout: Duration::from_secs(30),
+            },
+            jwt_private_key_pem: Secret::new(keys.private_pem.clone()),
+            access_token_ttl: Duration::from_secs(900),
+            refresh_token_ttl: Duration::from_secs(3600),
+            billing_url: closed_port_url(),
+            billing_timeout: Duration::from_secs(1),
+            service_token: ServiceToken::new("test-service-token-0123456789".to_owned()),
+        };
+        adjust(&mut config);
+        let app = Application::build(config)
+            .await
+            .expect("build user service");
+        let base = format!("http://{}", app.local_addr());
+        tokio::spawn(app.run_until(std::future::pending()));
+        let db = PgPool::connect(&database_url).await.expect("test pool");
+        Self {
+            base,
+            db,
+            keys,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1/users{path}", self.base)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn register(&self, login: &str, password: &str) -> Response {
+        self.post("/register", json!({ "login": login, "password": password }))
+            .await
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Response {
+        self.post("/login", json!({ "login": login, "password": password }))
+            .await
+    }
+
+    /// Registers and logs in; returns (user id, login response data).
+    pub async fn signed_up(&self, login: &str) -> (String, Value) {
+        let registered = json_of(
+            self.register(login, "correct horse battery").await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let tokens = json_of(
+            self.login(login, "correct horse battery").await,
+            StatusCode::OK,
+        )
+        .await;
+        (
+            registered["data"]["id"].as_str().expect("id").to_owned(),
+            tokens["data"].clone(),
+        )
+    }
+
+    pub async fn me(&self, access_token: &str) -> Response {
+        self.http
+            .get(self.url("/me"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post("/refresh", json!({ "refreshToken": refresh_token }))
+            .await
+    }
+}
+
+pub fn access(tokens: &Value) -> &str {
+    tokens["accessToken"].as_str().expect("accessToken")
+}
+
+pub fn refresh_of(tokens: &Value) -> &str {
+    tokens["refreshToken"].as_str().expect("refreshToken")
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn json_of(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let body: Value = response.json().await.expect("JSON body");
+    assert_eq!(actual, status, "unexpected status, body: {body}");
+    body
+}
+
+/// Asserts an error response in the contract's shape.
+pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
+    let body = json_of(response, status).await;
+    assert_eq!(body["code"], code, "body: {body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "body: {body}"
+    );
+    body
+}

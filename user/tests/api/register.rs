@@ -1,0 +1,151 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{assert_error, json_of, TestApp};
+
+#[tokio::test]
+async fn register_returns_201_and_stores_only_an_argon2id_hash() {
+    let app = TestApp::spawn().await;
+    let body = json_of(
+        app.register("alice", "correct horse battery").await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(body["data"]["login"], "alice");
+    assert!(
+        body["data"].get("password").is_none(),
+        "a chosen password is never echoed"
+    );
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE login = 'alice'")
+        .fetch_one(&app.db)
+        .await
+        .expect("user row");
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains("correct horse battery"));
+}
+
+#[tokio::test]
+async fn register_without_password_generates_one_shown_once_that_works() {
+    let app = TestApp::spawn().await;
+    let body = json_of(
+        app.post("/register", json!({ "login": "bob" })).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let password = body["data"]["password"]
+        .as_str()
+        .expect("generated password");
+    assert!(password.len() >= 16);
+    json_of(app.login("bob", password).await, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn a_taken_login_is_409_whatever_its_case() {
+    let app = TestApp::spawn().await;
+    json_of(
+        app.register("carol", "correct horse battery").await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_error(
+        app.register("carol", "another password").await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    assert_error(
+        app.register("CAROL", "another password").await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn registration_succeeds_while_billing_is_down() {
+    // BILLING_URL points at a closed port in these tests; billing creates the account on first use.
+    let app = TestApp::spawn().await;
+    json_of(
+        app.register("dave", "correct horse battery").await,
+        StatusCode::CREATED,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn profile_fields_are_kept() {
+    let app = TestApp::spawn().await;
+    let registered = app
+        .post(
+            "/register",
+            json!({ "login": "erin", "password": "correct horse battery", "email": "erin@example.com",
+                    "firstName": "Erin", "lastName": "Example" }),
+        )
+        .await;
+    json_of(registered, StatusCode::CREATED).await;
+    let tokens = json_of(
+        app.login("erin", "correct horse battery").await,
+        StatusCode::OK,
+    )
+    .await;
+    let me = json_of(
+        app.me(tokens["data"]["accessToken"].as_str().expect("token"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(me["data"]["email"], "erin@example.com");
+    assert_eq!(me["data"]["firstName"], "Erin");
+    assert_eq!(me["data"]["lastName"], "Example");
+}
+
+#[tokio::test]
+async fn health_reports_the_database() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(app.url("/health"))
+        .send()
+        .await
+        .expect("request");
+    let body = json_of(response, StatusCode::OK).await;
+    assert_eq!(body["data"]["checks"]["database"], "ok");
+}
+
+#[tokio::test]
+async fn registrations_and_logins_are_counted() {
+    let app = TestApp::spawn().await;
+    app.signed_up("frank").await;
+    assert_error(
+        app.login("frank", "wrong password!").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains(r#"user_registrations_total{outcome="created"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"user_logins_total{outcome="succeeded"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"user_logins_total{outcome="failed"} 1"#),
+        "{text}"
+    );
+}
