@@ -12,7 +12,6 @@ use user::{Application, Config};
 pub struct TestApp {
     pub base: String,
     pub db: PgPool,
-    pub keys: TestKeys,
     pub http: reqwest::Client,
 }
 
@@ -57,7 +56,6 @@ impl TestApp {
         Self {
             base,
             db,
-            keys,
             http: reqwest::Client::new(),
         }
     }
