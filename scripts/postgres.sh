@@ -11,6 +11,7 @@ if ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
   say "starting Postgres"
   version="$(ls /etc/postgresql | sort -n | tail -1)"
   as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  echo "$version" >"$RUN_DIR/postgres.started"   # so make down stops only what make up started
   for _ in $(seq 1 30); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break; sleep 1; done
 fi
 

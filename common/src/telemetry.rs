@@ -1,5 +1,7 @@
 //! Tracing setup: human-readable locally, JSON lines when `LOG_FORMAT=json`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber once; `RUST_LOG` filters (default `info`).
@@ -9,7 +11,8 @@ pub fn init() {
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal());
     // A second init (tests spawning several apps) is harmless, so its error is ignored.
     let _ = if json {
         builder

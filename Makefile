@@ -1,0 +1,14 @@
+# The two commands of the README, and their helpers. Scripts under scripts/ do the work.
+.PHONY: up down test logs
+
+up:      ## start the whole shop locally on http://localhost:8080
+	@bash scripts/up.sh
+
+down:    ## stop what make up started
+	@bash scripts/down.sh
+
+test:    ## run every check and test suite
+	@bash scripts/test.sh
+
+logs:    ## follow the services' logs
+	@tail -F .local/log/*.log

@@ -1,0 +1,76 @@
+# Starting and stopping the services and the gateway; sourced by up.sh and down.sh.
+
+# The environment of one service, as VAR=value words.
+service_env() { # name port
+  local name="$1" port="$2"
+  echo "HOST=127.0.0.1 PORT=$port DATABASE_URL=$(db_url "$name")"
+  echo "JWT_PUBLIC_KEY_FILE=$LOCAL/keys/jwt-public.pem SERVICE_TOKEN=$(cat "$LOCAL/keys/service-token")"
+  echo "LOG_FORMAT=${LOG_FORMAT:-pretty} RUST_LOG=${RUST_LOG:-info}"
+  case "$name" in
+    user) echo "JWT_PRIVATE_KEY_FILE=$LOCAL/keys/jwt-private.pem BILLING_URL=http://127.0.0.1:8082" ;;
+  esac
+}
+
+is_running() { # pidfile
+  [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+stop_pid() { # name pidfile
+  local name="$1" pidfile="$2"
+  if is_running "$pidfile"; then
+    local pid; pid="$(cat "$pidfile")"
+    say "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+start_service() { # name port
+  local name="$1" port="$2" pidfile="$RUN_DIR/$1.pid"
+  stop_pid "$name" "$pidfile"
+  say "starting $name on 127.0.0.1:$port (log: $LOG_DIR/$name.log)"
+  # shellcheck disable=SC2046
+  nohup env $(service_env "$name" "$port") "$CARGO_TARGET_DIR/debug/$name" \
+    >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+}
+
+NGINX_DIR="$LOCAL/nginx"
+
+render_gateway_conf() {
+  mkdir -p "$NGINX_DIR/tmp"
+  sed -e "s|__GATEWAY_PORT__|$GATEWAY_PORT|g" \
+      -e "s|__NGINX_DIR__|$NGINX_DIR|g" \
+      -e "s|__LOG_DIR__|$LOG_DIR|g" \
+      -e "s|__LOGIN_RATE__|${LOGIN_RATE:-10r/m}|g" \
+      "$ROOT/api-gateway/nginx.conf.template" >"$NGINX_DIR/nginx.conf"
+  nginx -t -q -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf"
+}
+
+start_gateway() {
+  render_gateway_conf
+  stop_gateway
+  say "starting the gateway (nginx) on http://localhost:$GATEWAY_PORT (log: $LOG_DIR/gateway-access.log)"
+  nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf"
+}
+
+stop_gateway() {
+  if is_running "$NGINX_DIR/nginx.pid"; then
+    say "stopping the gateway"
+    nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s quit 2>/dev/null || kill -TERM "$(cat "$NGINX_DIR/nginx.pid")"
+    for _ in $(seq 1 50); do is_running "$NGINX_DIR/nginx.pid" || break; sleep 0.1; done
+  fi
+}
+
+wait_healthy() { # name url
+  local name="$1" url="$2"
+  for _ in $(seq 1 60); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    sleep 0.5
+  done
+  echo "$name did not become healthy at $url; last log lines:" >&2
+  tail -n 20 "$LOG_DIR/$name.log" >&2 2>/dev/null || true
+  return 1
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# make test: every check and test suite. Starts what the tests need (Postgres, the stack) and
+# stops again what it started.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/services.sh"
+cd "$ROOT"
+
+"$ROOT/scripts/postgres.sh"
+export TEST_DATABASE_URL="$PG_ADMIN_URL"
+
+say "dropping test databases left by earlier runs"
+for db in $(psql "$PG_ADMIN_URL" -qAtX -c "SELECT datname FROM pg_database WHERE datname LIKE 'test\_%'"); do
+  psql "$PG_ADMIN_URL" -qAtX -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+done
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+say "unit and integration tests (real Postgres, one database per test)"
+cargo test --workspace
+
+# The stack-level suites run against a stack started here, then stopped if it was not up before.
+was_up=false
+is_running "$RUN_DIR/user.pid" && was_up=true
+if [ "$was_up" = false ]; then trap '"$ROOT/scripts/down.sh"' EXIT; fi
+"$ROOT/scripts/up.sh"
+
+say "gateway tests against the running stack"
+GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" LOG_DIR="$LOG_DIR" \
+  cargo test -p e2e --test gateway -- --ignored
+
+say "all test suites passed"

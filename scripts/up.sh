@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# make up: installs what is missing, builds, prepares Postgres, starts every service and the
+# gateway in the background, waits until healthy, and prints where everything is.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/services.sh"
+
+ensure_packages curl:curl nginx:nginx
+"$ROOT/scripts/postgres.sh"
+"$ROOT/scripts/keys.sh"
+
+say "building the services (cargo build)"
+cargo build --workspace --bins --quiet
+
+for entry in "${SERVICES[@]}"; do
+  start_service "${entry%%:*}" "${entry#*:}"
+done
+for entry in "${SERVICES[@]}"; do
+  name="${entry%%:*}"
+  wait_healthy "$name" "http://127.0.0.1:${entry#*:}/api/v1/$([ "$name" = user ] && echo users || echo "$name")/health"
+done
+start_gateway
+wait_healthy gateway "http://127.0.0.1:$GATEWAY_PORT/api/v1/users/health"
+
+cat <<MSG
+
+The shop is up.
+  Gateway (the public API)  http://localhost:$GATEWAY_PORT/api/v1/...
+  user                      http://127.0.0.1:8081/api/v1/users    (metrics: /metrics)
+  billing                   http://127.0.0.1:8082/api/v1/billing  (metrics: /metrics)
+  Logs                      $LOG_DIR/<service>.log, gateway-access.log
+  Postgres                  $(db_url '<service>')
+Try:  curl -s http://localhost:$GATEWAY_PORT/api/v1/users/health
+Stop: make down
+MSG
