@@ -7,11 +7,15 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod http;
 pub mod idempotency;
+pub mod internal_client;
+pub mod kafka;
 pub mod metrics;
 pub mod money;
+pub mod pagination;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]

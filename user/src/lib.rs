@@ -14,6 +14,7 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use common::auth::{ServiceToken, TokenIssuer, TokenVerifier};
 use common::config::{self, ConfigError, Secret, ServiceConfig};
+use common::internal_client::InternalClient;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
@@ -91,11 +92,11 @@ impl Application {
                 config.access_token_ttl,
             )?),
             verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
-            billing: BillingClient::new(
+            billing: BillingClient::new(InternalClient::new(
                 &config.billing_url,
                 config.service_token,
                 config.billing_timeout,
-            )?,
+            )?),
             refresh_token_ttl: config.refresh_token_ttl,
             metrics: Arc::new(UserMetrics::new(&metrics)),
         };

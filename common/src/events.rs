@@ -1,0 +1,116 @@
+//! The order events on Kafka, defined once for producer and consumer.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The topic of order events (key: the user id, for per-user ordering).
+pub const ORDER_EVENTS_TOPIC: &str = "order-events";
+/// Where consumers move messages they cannot parse.
+pub fn dead_letter_topic(topic: &str) -> String {
+    format!("{topic}.dlq")
+}
+/// The envelope version this code writes and reads.
+pub const EVENT_VERSION: u32 = 1;
+/// Kafka header carrying the request id across the hop.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Kafka header naming why a message was dead-lettered.
+pub const DLQ_REASON_HEADER: &str = "dlq-reason";
+
+/// What happened to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventType {
+    OrderCreated,
+    OrderNotCreated,
+}
+
+/// The JSON value of every message on `order-events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope {
+    pub event_id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    pub version: u32,
+    pub occurred_at: DateTime<Utc>,
+    pub data: OrderEvent,
+}
+
+/// The order an event is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderEvent {
+    pub order_id: Uuid,
+    pub user_id: Uuid,
+    pub title: String,
+    pub price: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Envelope {
+    pub fn new(event_type: EventType, data: OrderEvent) -> Self {
+        Self {
+            event_id: Uuid::new_v4(),
+            event_type,
+            version: EVENT_VERSION,
+            occurred_at: Utc::now(),
+            data,
+        }
+    }
+
+    /// Parses a message value; anything else than a version-1 envelope is an error to dead-letter.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let envelope: Self = serde_json::from_slice(bytes).map_err(|e| format!("invalid envelope: {e}"))?;
+        if envelope.version != EVENT_VERSION {
+            return Err(format!("unsupported envelope version {}", envelope.version));
+        }
+        Ok(envelope)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_has_the_contract_shape_and_round_trips() {
+        let envelope = Envelope::new(
+            EventType::OrderNotCreated,
+            OrderEvent {
+                order_id: Uuid::new_v4(),
+                user_id: Uuid::new_v4(),
+                title: "Book".to_owned(),
+                price: 1250,
+                reason: Some("insufficient_funds".to_owned()),
+            },
+        );
+        let json = serde_json::to_value(&envelope).expect("serialize");
+        assert_eq!(json["type"], "OrderNotCreated");
+        assert_eq!(json["version"], 1);
+        assert!(json["eventId"].is_string() && json["occurredAt"].is_string());
+        assert_eq!(json["data"]["price"], 1250);
+        assert_eq!(json["data"]["reason"], "insufficient_funds");
+        let back = Envelope::parse(json.to_string().as_bytes()).expect("parse");
+        assert_eq!(back, envelope);
+    }
+
+    #[test]
+    fn garbage_and_other_versions_are_refused() {
+        assert!(Envelope::parse(b"not json").is_err());
+        assert!(Envelope::parse(br#"{"eventId":"x"}"#).is_err());
+        let mut json = serde_json::to_value(Envelope::new(
+            EventType::OrderCreated,
+            OrderEvent {
+                order_id: Uuid::new_v4(),
+                user_id: Uuid::new_v4(),
+                title: "t".to_owned(),
+                price: 1,
+                reason: None,
+            },
+        ))
+        .expect("serialize");
+        json["version"] = 2.into();
+        assert!(Envelope::parse(json.to_string().as_bytes()).is_err());
+    }
+}

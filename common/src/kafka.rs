@@ -1,0 +1,91 @@
+//! Kafka plumbing shared by the producer (order) and the consumer (notification).
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::FutureProducer;
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::config::{self, ConfigError};
+use crate::events::ORDER_EVENTS_TOPIC;
+
+/// Where the broker is and which topic carries order events.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `KAFKA_BROKERS`, comma separated `host:port` (default `127.0.0.1:9092`).
+    pub brokers: String,
+    /// `ORDER_EVENTS_TOPIC` (default `order-events`; tests use their own).
+    pub topic: String,
+    /// `KAFKA_CREATE_TOPICS`: create missing topics at startup (off where the platform does it).
+    pub create_topics: bool,
+}
+
+impl KafkaConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            brokers: config::or("KAFKA_BROKERS", "127.0.0.1:9092".to_owned())?,
+            topic: config::or("ORDER_EVENTS_TOPIC", ORDER_EVENTS_TOPIC.to_owned())?,
+            create_topics: config::or("KAFKA_CREATE_TOPICS", true)?,
+        })
+    }
+
+    /// Client settings common to every client of this cluster.
+    pub fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("socket.timeout.ms", "10000")
+            .set("reconnect.backoff.max.ms", "5000");
+        config
+    }
+
+    /// An idempotent producer: retries never duplicate or reorder within a partition.
+    pub fn producer(&self) -> anyhow::Result<FutureProducer> {
+        Ok(self
+            .client()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", "10000")
+            .set("linger.ms", "5")
+            .create()?)
+    }
+
+    /// Creates the topics that are missing (single partition count and replication 1 here;
+    /// in Kubernetes the Kafka chart provisions them and this is switched off).
+    pub async fn ensure_topics(&self, topics: &[&str]) -> anyhow::Result<()> {
+        if !self.create_topics {
+            return Ok(());
+        }
+        let admin: AdminClient<DefaultClientContext> = self.client().create()?;
+        let new: Vec<NewTopic> = topics
+            .iter()
+            .map(|t| NewTopic::new(t, 3, TopicReplication::Fixed(1)))
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        for result in admin.create_topics(&new, &options).await? {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => anyhow::bail!("creating topic {topic}: {code}"),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True when the broker answers a metadata request for `topic` within two seconds.
+pub async fn ping(producer: &FutureProducer, topic: &str) -> Result<(), String> {
+    let producer = producer.clone();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use rdkafka::producer::Producer;
+        producer
+            .client()
+            .fetch_metadata(Some(&topic), Duration::from_secs(2))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}

@@ -1,0 +1,51 @@
+//! The typed client for billing's internal withdraw endpoint.
+
+use common::http::RequestId;
+use common::internal_client::InternalClient;
+use common::money::Amount;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// A definite answer from billing about an order's payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payment {
+    Charged,
+    InsufficientFunds,
+}
+
+#[derive(Clone)]
+pub struct BillingClient {
+    client: InternalClient,
+}
+
+impl BillingClient {
+    pub fn new(client: InternalClient) -> Self {
+        Self { client }
+    }
+
+    /// Charges the order (idempotent per order id). An `Err` means the outcome is unknown:
+    /// billing was unreachable, timed out, or answered something unexpected.
+    pub async fn withdraw(
+        &self,
+        user_id: Uuid,
+        order_id: Uuid,
+        amount: Amount,
+        request_id: &RequestId,
+    ) -> anyhow::Result<Payment> {
+        let body = json!({ "userId": user_id, "orderId": order_id, "amount": amount });
+        let response = self
+            .client
+            .post("/api/v1/billing/account/withdraw", &body, request_id)
+            .await?;
+        let status = response.status();
+        if status == StatusCode::OK {
+            return Ok(Payment::Charged);
+        }
+        let body: Value = response.json().await.unwrap_or_default();
+        if status == StatusCode::CONFLICT && body["code"] == "insufficient_funds" {
+            return Ok(Payment::InsufficientFunds);
+        }
+        anyhow::bail!("billing answered {status}: {body}")
+    }
+}

@@ -1,0 +1,159 @@
+//! The order service: places orders, pays them through billing, and reports each outcome as an
+//! event through a transactional outbox.
+
+mod clients;
+mod metrics;
+pub mod orders;
+mod relay;
+mod routes;
+mod settler;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use common::auth::{ServiceToken, TokenVerifier};
+use common::config::{self, ConfigError, ServiceConfig};
+use common::internal_client::InternalClient;
+use common::kafka::KafkaConfig;
+use rdkafka::producer::FutureProducer;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use clients::billing::BillingClient;
+use metrics::OrderMetrics;
+
+/// The service's migrations, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Everything the order service reads from its environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub service: ServiceConfig,
+    pub kafka: KafkaConfig,
+    pub billing_url: String,
+    /// Per call to billing; past it the order stays pending and is settled later.
+    pub billing_timeout: Duration,
+    pub service_token: ServiceToken,
+    /// How often the settler looks for pending orders (`SETTLE_INTERVAL_MS`).
+    pub settle_interval: Duration,
+    /// How long a new pending order is left to its own request before the settler tries.
+    pub settle_delay: Duration,
+    /// The relay's safety-net poll when no NOTIFY arrives (`OUTBOX_POLL_MS`).
+    pub outbox_poll: Duration,
+}
+
+fn millis_or(name: &str, default: u64) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_millis(config::or(name, default)?))
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            service: ServiceConfig::from_env(8083)?,
+            kafka: KafkaConfig::from_env()?,
+            billing_url: config::or("BILLING_URL", "http://127.0.0.1:8082".to_owned())?,
+            billing_timeout: config::seconds_or("BILLING_TIMEOUT_SECONDS", 3)?,
+            service_token: ServiceToken::new(config::secret("SERVICE_TOKEN", 16)?),
+            settle_interval: millis_or("SETTLE_INTERVAL_MS", 2000)?,
+            settle_delay: millis_or("SETTLE_DELAY_MS", 10_000)?,
+            outbox_poll: millis_or("OUTBOX_POLL_MS", 5000)?,
+        })
+    }
+}
+
+/// Shared state of the handlers and background tasks.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub verifier: Arc<TokenVerifier>,
+    pub billing: BillingClient,
+    pub producer: FutureProducer,
+    pub topic: String,
+    pub settle_delay: Duration,
+    pub metrics: Arc<OrderMetrics>,
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// The service bound to its port, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    state: AppState,
+    settle_interval: Duration,
+    outbox_poll: Duration,
+}
+
+impl Application {
+    /// Connects to the database (migrating it) and the broker, and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = common::db::connect(
+            &config.service.database_url,
+            config.service.database_max_connections,
+            &MIGRATOR,
+        )
+        .await?;
+        if let Err(e) = config.kafka.ensure_topics(&[&config.kafka.topic]).await {
+            // The broker may come later; the outbox holds events until it does.
+            tracing::warn!(error = format!("{e:#}"), "could not ensure Kafka topics");
+        }
+        let metrics = Arc::new(common::metrics::Metrics::new());
+        let state = AppState {
+            db,
+            verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
+            billing: BillingClient::new(InternalClient::new(
+                &config.billing_url,
+                config.service_token,
+                config.billing_timeout,
+            )?),
+            producer: config.kafka.producer()?,
+            topic: config.kafka.topic.clone(),
+            settle_delay: config.settle_delay,
+            metrics: Arc::new(OrderMetrics::new(&metrics)),
+        };
+        let router = common::server::finish(
+            routes::router(state.clone()),
+            metrics,
+            config.service.request_timeout,
+        );
+        let listener = TcpListener::bind(config.service.listen).await?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+            settle_interval: config.settle_interval,
+            outbox_poll: config.outbox_poll,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Runs the outbox relay and the settler, and serves until `shutdown` resolves.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let relay = tokio::spawn(relay::run(
+            self.state.db.clone(),
+            self.state.producer.clone(),
+            self.state.metrics.clone(),
+            self.outbox_poll,
+        ));
+        let settler = tokio::spawn(settler::run(self.state.clone(), self.settle_interval));
+        let served = common::server::serve(self.listener, self.router, shutdown).await;
+        // Both are safe to stop anywhere: unsent events stay in the outbox, pending orders pending.
+        relay.abort();
+        settler.abort();
+        served
+    }
+}

@@ -1,0 +1,10 @@
+use order::{Application, Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    common::telemetry::init();
+    let app = Application::build(Config::from_env()?).await?;
+    tracing::info!(addr = %app.local_addr(), "order service listening");
+    app.run_until(common::server::shutdown_signal()).await?;
+    Ok(())
+}

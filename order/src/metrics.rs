@@ -1,0 +1,43 @@
+use common::metrics::Metrics;
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts};
+
+/// Business metrics of the order service.
+pub struct OrderMetrics {
+    pub orders: IntCounterVec,
+    pub events_published: IntCounter,
+    pub pending_orders: IntGauge,
+    pub outbox_unsent: IntGauge,
+    pub outbox_oldest_age: Gauge,
+}
+
+impl OrderMetrics {
+    pub fn new(metrics: &Metrics) -> Self {
+        let this = Self {
+            orders: IntCounterVec::new(
+                Opts::new("order_orders_total", "Orders by the status they reached"),
+                &["status"],
+            )
+            .expect("static metric"),
+            events_published: IntCounter::new(
+                "order_events_published_total",
+                "Outbox events acknowledged by Kafka",
+            )
+            .expect("static metric"),
+            pending_orders: IntGauge::new("order_pending_orders", "Orders awaiting settlement")
+                .expect("static metric"),
+            outbox_unsent: IntGauge::new("order_outbox_unsent_events", "Outbox events not yet published")
+                .expect("static metric"),
+            outbox_oldest_age: Gauge::new(
+                "order_outbox_oldest_unsent_age_seconds",
+                "Age of the oldest unpublished outbox event",
+            )
+            .expect("static metric"),
+        };
+        metrics.register(Box::new(this.orders.clone()));
+        metrics.register(Box::new(this.events_published.clone()));
+        metrics.register(Box::new(this.pending_orders.clone()));
+        metrics.register(Box::new(this.outbox_unsent.clone()));
+        metrics.register(Box::new(this.outbox_oldest_age.clone()));
+        this
+    }
+}

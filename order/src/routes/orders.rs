@@ -1,0 +1,122 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use common::auth::AuthUser;
+use common::http::{data, Data, Json, Path, Query, RequestId};
+use common::idempotency::{fingerprint, MaybeIdempotencyKey};
+use common::money::Amount;
+use common::pagination::{Page, PageQuery};
+use common::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::orders::{self, NewOrder, Order, Placed};
+use crate::AppState;
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateOrderRequest {
+    title: String,
+    price: i64,
+}
+
+fn parse_title(raw: &str) -> Result<String, ApiError> {
+    let title = raw.trim();
+    if (1..=200).contains(&title.chars().count()) && !title.chars().any(char::is_control) {
+        Ok(title.to_owned())
+    } else {
+        Err(ApiError::invalid_field("title", "must be 1 to 200 characters"))
+    }
+}
+
+/// `POST /orders`: stores the order as pending, charges it, and answers with the outcome:
+/// 201 created, 400 insufficient_funds (order kept as rejected), or 202 pending when billing's
+/// answer is unknown (the service settles it later).
+pub async fn create_order(
+    State(state): State<AppState>,
+    user: AuthUser,
+    request_id: RequestId,
+    MaybeIdempotencyKey(key): MaybeIdempotencyKey,
+    Json(request): Json<CreateOrderRequest>,
+) -> ApiResult<Response> {
+    let title = parse_title(&request.title)?;
+    let price = Amount::parse("price", request.price)?;
+    let new = NewOrder {
+        user_id: user.user_id,
+        title,
+        price,
+        request_id: request_id.0.clone(),
+        idempotency: key.map(|k| (k.as_str().to_owned(), fingerprint(&request))),
+    };
+    let order = match orders::place(&state.db, new, state.settle_delay).await? {
+        Placed::New(order) => order,
+        Placed::Repeat { order, same_request: true } => {
+            let mut response = respond(order);
+            response.headers_mut().insert("idempotent-replayed", "true".parse().map_err(anyhow::Error::from)?);
+            return Ok(response);
+        }
+        Placed::Repeat { same_request: false, .. } => {
+            return Err(ApiError::Conflict(
+                "Idempotency-Key was already used with a different request".to_owned(),
+            ))
+        }
+    };
+    let order = match state.billing.withdraw(user.user_id, order.id, price, &request_id).await {
+        Ok(payment) => match orders::settle(&state.db, order.id, payment, &state.topic).await? {
+            Some(settled) => {
+                state.metrics.orders.with_label_values(&[settled.status.as_str()]).inc();
+                settled
+            }
+            // The settler got there first; show what it recorded.
+            None => orders::find(&state.db, order.id).await?.unwrap_or(order),
+        },
+        Err(e) => {
+            tracing::warn!(order_id = %order.id, error = format!("{e:#}"), "billing outcome unknown, order left pending");
+            order
+        }
+    };
+    tracing::info!(order_id = %order.id, status = %order.status, "order placed");
+    Ok(respond(order))
+}
+
+/// The answer for an order in its current state.
+fn respond(order: Order) -> Response {
+    match order.status.as_str() {
+        "created" => (StatusCode::CREATED, data(order)).into_response(),
+        "rejected" => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({
+                "error": "not enough money",
+                "code": "insufficient_funds",
+                "details": { "order": order },
+            })),
+        )
+            .into_response(),
+        _ => (StatusCode::ACCEPTED, data(order)).into_response(),
+    }
+}
+
+/// `GET /orders`: the caller's orders, newest first, paginated.
+pub async fn list_orders(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(query): Query<PageQuery>,
+) -> ApiResult<Json<Page<Order>>> {
+    let page = query.parse()?;
+    let rows = orders::list(&state.db, user.user_id, page).await?;
+    Ok(Json(Page::from_rows(rows, page, orders::cursor_of)))
+}
+
+/// `GET /orders/{id}`: one of the caller's orders; another user's order is 403.
+pub async fn get_order(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Data<Order>>> {
+    match orders::find(&state.db, id).await? {
+        Some(order) if order.user_id == user.user_id => Ok(data(order)),
+        Some(_) => Err(ApiError::Forbidden("this order belongs to another user".to_owned())),
+        None => Err(ApiError::NotFound("order not found".to_owned())),
+    }
+}
