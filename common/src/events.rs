@@ -61,7 +61,8 @@ impl Envelope {
 
     /// Parses a message value; anything else than a version-1 envelope is an error to dead-letter.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let envelope: Self = serde_json::from_slice(bytes).map_err(|e| format!("invalid envelope: {e}"))?;
+        let envelope: Self =
+            serde_json::from_slice(bytes).map_err(|e| format!("invalid envelope: {e}"))?;
         if envelope.version != EVENT_VERSION {
             return Err(format!("unsupported envelope version {}", envelope.version));
         }

@@ -36,7 +36,10 @@ impl PageQuery {
     pub fn parse(self) -> Result<PageRequest, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid_field("limit", format!("must be between 1 and {MAX_LIMIT}")));
+            return Err(ApiError::invalid_field(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
         }
         let after = self.cursor.as_deref().map(Cursor::decode).transpose()?;
         Ok(PageRequest { limit, after })
@@ -45,7 +48,11 @@ impl PageQuery {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}|{}", self.created_at.timestamp_micros(), self.id))
+        URL_SAFE_NO_PAD.encode(format!(
+            "{}|{}",
+            self.created_at.timestamp_micros(),
+            self.id
+        ))
     }
 
     fn decode(raw: &str) -> Result<Self, ApiError> {
@@ -76,11 +83,22 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Builds a page from up to `limit + 1` rows fetched newest first; the extra row only
     /// signals that another page exists.
-    pub fn from_rows(mut rows: Vec<T>, request: PageRequest, cursor_of: impl Fn(&T) -> Cursor) -> Self {
+    pub fn from_rows(
+        mut rows: Vec<T>,
+        request: PageRequest,
+        cursor_of: impl Fn(&T) -> Cursor,
+    ) -> Self {
         let more = rows.len() as i64 > request.limit;
         rows.truncate(request.limit as usize);
-        let next_cursor = if more { rows.last().map(|r| cursor_of(r).encode()) } else { None };
-        Self { data: rows, next_cursor }
+        let next_cursor = if more {
+            rows.last().map(|r| cursor_of(r).encode())
+        } else {
+            None
+        };
+        Self {
+            data: rows,
+            next_cursor,
+        }
     }
 }
 
@@ -101,7 +119,13 @@ mod tests {
 
     #[test]
     fn limits_default_to_50_and_stay_within_1_to_200() {
-        let q = |limit| PageQuery { limit, cursor: None }.parse();
+        let q = |limit| {
+            PageQuery {
+                limit,
+                cursor: None,
+            }
+            .parse()
+        };
         assert_eq!(q(None).expect("default").limit, 50);
         assert!(q(Some(0)).is_err());
         assert!(q(Some(201)).is_err());

@@ -25,8 +25,11 @@ impl OrderMetrics {
             .expect("static metric"),
             pending_orders: IntGauge::new("order_pending_orders", "Orders awaiting settlement")
                 .expect("static metric"),
-            outbox_unsent: IntGauge::new("order_outbox_unsent_events", "Outbox events not yet published")
-                .expect("static metric"),
+            outbox_unsent: IntGauge::new(
+                "order_outbox_unsent_events",
+                "Outbox events not yet published",
+            )
+            .expect("static metric"),
             outbox_oldest_age: Gauge::new(
                 "order_outbox_oldest_unsent_age_seconds",
                 "Age of the oldest unpublished outbox event",

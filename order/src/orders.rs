@@ -46,7 +46,10 @@ pub struct NewOrder {
 pub enum Placed {
     New(Order),
     /// The idempotency key was used before: for this same request, or for another one.
-    Repeat { order: Order, same_request: bool },
+    Repeat {
+        order: Order,
+        same_request: bool,
+    },
 }
 
 /// Stores a new `pending` order, or finds the one placed earlier with the same key.
@@ -96,7 +99,12 @@ pub async fn place(pool: &PgPool, new: NewOrder, settle_delay: Duration) -> sqlx
 
 /// Records billing's answer for a pending order and writes its event to the outbox, in one
 /// transaction. `None` when the order was no longer pending (someone settled it first).
-pub async fn settle(pool: &PgPool, order_id: Uuid, payment: Payment, topic: &str) -> sqlx::Result<Option<Order>> {
+pub async fn settle(
+    pool: &PgPool,
+    order_id: Uuid,
+    payment: Payment,
+    topic: &str,
+) -> sqlx::Result<Option<Order>> {
     let status = match payment {
         Payment::Charged => "created",
         Payment::InsufficientFunds => "rejected",
@@ -115,7 +123,10 @@ pub async fn settle(pool: &PgPool, order_id: Uuid, payment: Payment, topic: &str
     };
     let (event_type, reason) = match payment {
         Payment::Charged => (EventType::OrderCreated, None),
-        Payment::InsufficientFunds => (EventType::OrderNotCreated, Some("insufficient_funds".to_owned())),
+        Payment::InsufficientFunds => (
+            EventType::OrderNotCreated,
+            Some("insufficient_funds".to_owned()),
+        ),
     };
     let envelope = Envelope::new(
         event_type,

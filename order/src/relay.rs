@@ -27,7 +27,12 @@ struct OutboxRow {
     request_id: String,
 }
 
-pub async fn run(pool: PgPool, producer: FutureProducer, metrics: Arc<OrderMetrics>, poll: Duration) {
+pub async fn run(
+    pool: PgPool,
+    producer: FutureProducer,
+    metrics: Arc<OrderMetrics>,
+    poll: Duration,
+) {
     let mut listener = connect_listener(&pool).await;
     let mut backoff = Duration::from_millis(200);
     loop {
@@ -39,7 +44,11 @@ pub async fn run(pool: PgPool, producer: FutureProducer, metrics: Arc<OrderMetri
                 }
             }
             Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "outbox relay failed");
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "outbox relay failed"
+                );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
                 continue;
@@ -67,7 +76,11 @@ async fn connect_listener(pool: &PgPool) -> Option<PgListener> {
 }
 
 /// Publishes one batch; returns how many rows were sent.
-async fn relay_batch(pool: &PgPool, producer: &FutureProducer, metrics: &OrderMetrics) -> anyhow::Result<usize> {
+async fn relay_batch(
+    pool: &PgPool,
+    producer: &FutureProducer,
+    metrics: &OrderMetrics,
+) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
         .bind(RELAY_LOCK)

@@ -26,7 +26,8 @@ pub async fn run(state: AppState, interval: Duration) {
 
 async fn settle_due(state: &AppState) -> anyhow::Result<()> {
     for order in orders::claim_due(&state.db, 50).await? {
-        let span = tracing::info_span!("settle", request_id = %order.request_id, order_id = %order.id);
+        let span =
+            tracing::info_span!("settle", request_id = %order.request_id, order_id = %order.id);
         settle_one(state, order).instrument(span).await?;
     }
     Ok(())
@@ -35,14 +36,27 @@ async fn settle_due(state: &AppState) -> anyhow::Result<()> {
 async fn settle_one(state: &AppState, order: orders::Order) -> anyhow::Result<()> {
     let request_id = RequestId(order.request_id.clone());
     let amount = Amount::parse("price", order.price)?;
-    match state.billing.withdraw(order.user_id, order.id, amount, &request_id).await {
+    match state
+        .billing
+        .withdraw(order.user_id, order.id, amount, &request_id)
+        .await
+    {
         Ok(payment) => {
-            if let Some(settled) = orders::settle(&state.db, order.id, payment, &state.topic).await? {
-                state.metrics.orders.with_label_values(&[settled.status.as_str()]).inc();
+            if let Some(settled) =
+                orders::settle(&state.db, order.id, payment, &state.topic).await?
+            {
+                state
+                    .metrics
+                    .orders
+                    .with_label_values(&[settled.status.as_str()])
+                    .inc();
                 tracing::info!(status = %settled.status, "pending order settled");
             }
         }
-        Err(e) => tracing::warn!(error = format!("{e:#}"), "billing still unavailable for a pending order"),
+        Err(e) => tracing::warn!(
+            error = format!("{e:#}"),
+            "billing still unavailable for a pending order"
+        ),
     }
     Ok(())
 }

@@ -26,7 +26,10 @@ fn parse_title(raw: &str) -> Result<String, ApiError> {
     if (1..=200).contains(&title.chars().count()) && !title.chars().any(char::is_control) {
         Ok(title.to_owned())
     } else {
-        Err(ApiError::invalid_field("title", "must be 1 to 200 characters"))
+        Err(ApiError::invalid_field(
+            "title",
+            "must be 1 to 200 characters",
+        ))
     }
 }
 
@@ -51,21 +54,38 @@ pub async fn create_order(
     };
     let order = match orders::place(&state.db, new, state.settle_delay).await? {
         Placed::New(order) => order,
-        Placed::Repeat { order, same_request: true } => {
+        Placed::Repeat {
+            order,
+            same_request: true,
+        } => {
             let mut response = respond(order);
-            response.headers_mut().insert("idempotent-replayed", "true".parse().map_err(anyhow::Error::from)?);
+            response.headers_mut().insert(
+                "idempotent-replayed",
+                "true".parse().map_err(anyhow::Error::from)?,
+            );
             return Ok(response);
         }
-        Placed::Repeat { same_request: false, .. } => {
+        Placed::Repeat {
+            same_request: false,
+            ..
+        } => {
             return Err(ApiError::Conflict(
                 "Idempotency-Key was already used with a different request".to_owned(),
             ))
         }
     };
-    let order = match state.billing.withdraw(user.user_id, order.id, price, &request_id).await {
+    let order = match state
+        .billing
+        .withdraw(user.user_id, order.id, price, &request_id)
+        .await
+    {
         Ok(payment) => match orders::settle(&state.db, order.id, payment, &state.topic).await? {
             Some(settled) => {
-                state.metrics.orders.with_label_values(&[settled.status.as_str()]).inc();
+                state
+                    .metrics
+                    .orders
+                    .with_label_values(&[settled.status.as_str()])
+                    .inc();
                 settled
             }
             // The settler got there first; show what it recorded.
@@ -116,7 +136,9 @@ pub async fn get_order(
 ) -> ApiResult<Json<Data<Order>>> {
     match orders::find(&state.db, id).await? {
         Some(order) if order.user_id == user.user_id => Ok(data(order)),
-        Some(_) => Err(ApiError::Forbidden("this order belongs to another user".to_owned())),
+        Some(_) => Err(ApiError::Forbidden(
+            "this order belongs to another user".to_owned(),
+        )),
         None => Err(ApiError::NotFound("order not found".to_owned())),
     }
 }

@@ -23,17 +23,27 @@ impl BillingClient {
     }
 
     /// Makes sure the user has an account (billing answers 201 or 200; both are success).
-    pub async fn ensure_account(&self, user_id: Uuid, request_id: &RequestId) -> anyhow::Result<()> {
+    pub async fn ensure_account(
+        &self,
+        user_id: Uuid,
+        request_id: &RequestId,
+    ) -> anyhow::Result<()> {
         let body = json!({ "userId": user_id });
         let mut last_error = anyhow::anyhow!("no attempt made");
         for attempt in 1..=self.attempts {
-            match self.client.post("/api/v1/billing/account", &body, request_id).await {
+            match self
+                .client
+                .post("/api/v1/billing/account", &body, request_id)
+                .await
+            {
                 Ok(response) if response.status().is_success() => return Ok(()),
                 // A 4xx will not change on retry (for example a wrong service credential).
                 Ok(response) if response.status().is_client_error() => {
                     anyhow::bail!("billing refused account creation: {}", response.status())
                 }
-                Ok(response) => last_error = anyhow::anyhow!("billing answered {}", response.status()),
+                Ok(response) => {
+                    last_error = anyhow::anyhow!("billing answered {}", response.status())
+                }
                 Err(e) => last_error = anyhow::Error::new(e).context("calling billing"),
             }
             if attempt < self.attempts {

@@ -1,0 +1,179 @@
+//! The Kafka consumer: one notification per event, offsets committed only after the database
+//! transaction, unparseable messages moved to the dead-letter topic, backoff on errors.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::events::{dead_letter_topic, Envelope, DLQ_REASON_HEADER, REQUEST_ID_HEADER};
+use common::kafka::KafkaConfig;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sqlx::PgPool;
+use tracing::Instrument;
+
+use crate::metrics::NotificationMetrics;
+use crate::notifications;
+
+pub struct Consumer {
+    pub consumer: StreamConsumer,
+    pub db: PgPool,
+    pub dlq_producer: FutureProducer,
+    pub dlq_topic: String,
+    pub metrics: Arc<NotificationMetrics>,
+}
+
+impl Consumer {
+    pub fn new(
+        kafka: &KafkaConfig,
+        group_id: &str,
+        db: PgPool,
+        dlq_producer: FutureProducer,
+        metrics: Arc<NotificationMetrics>,
+    ) -> anyhow::Result<Self> {
+        let consumer: StreamConsumer = kafka
+            .client()
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .create()?;
+        consumer.subscribe(&[&kafka.topic])?;
+        Ok(Self {
+            consumer,
+            db,
+            dlq_producer,
+            dlq_topic: dead_letter_topic(&kafka.topic),
+            metrics,
+        })
+    }
+
+    /// Consumes forever; stopping it anywhere loses nothing (uncommitted messages come again).
+    pub async fn run(self) {
+        let mut backoff = Backoff::new();
+        loop {
+            let message = match self.consumer.recv().await {
+                Ok(message) => message,
+                Err(e) => {
+                    tracing::warn!(error = %e, "receiving from Kafka failed");
+                    backoff.wait().await;
+                    continue;
+                }
+            };
+            backoff.reset();
+            let request_id = header(&message, REQUEST_ID_HEADER).unwrap_or_default();
+            let span =
+                tracing::info_span!("event", request_id = %request_id, offset = message.offset());
+            self.process(&message).instrument(span).await;
+        }
+    }
+
+    /// Handles one message, retrying with backoff until it is stored or dead-lettered, then
+    /// commits its offset.
+    async fn process(&self, message: &BorrowedMessage<'_>) {
+        let mut backoff = Backoff::new();
+        let outcome = loop {
+            match self.handle(message).await {
+                Ok(outcome) => break outcome,
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "handling an event failed, retrying"
+                    );
+                    backoff.wait().await;
+                }
+            }
+        };
+        self.metrics
+            .events_consumed
+            .with_label_values(&[outcome])
+            .inc();
+        if let Err(e) = self.consumer.commit_message(message, CommitMode::Async) {
+            // The event is stored; a redelivery after this is deduplicated.
+            tracing::warn!(error = %e, "committing the offset failed");
+        }
+    }
+
+    async fn handle(&self, message: &BorrowedMessage<'_>) -> anyhow::Result<&'static str> {
+        let payload = message.payload().unwrap_or_default();
+        match Envelope::parse(payload) {
+            Ok(envelope) => {
+                if notifications::store(&self.db, &envelope).await? {
+                    tracing::info!(event_id = %envelope.event_id, order_id = %envelope.data.order_id, "notification stored");
+                    Ok("stored")
+                } else {
+                    tracing::info!(event_id = %envelope.event_id, "duplicate event skipped");
+                    Ok("duplicate")
+                }
+            }
+            Err(reason) => {
+                self.dead_letter(message, &reason).await?;
+                tracing::warn!(%reason, "unparseable event moved to the dead-letter topic");
+                Ok("dead_lettered")
+            }
+        }
+    }
+
+    async fn dead_letter(&self, message: &BorrowedMessage<'_>, reason: &str) -> anyhow::Result<()> {
+        let origin = format!(
+            "{}/{}/{}",
+            message.topic(),
+            message.partition(),
+            message.offset()
+        );
+        let mut headers = OwnedHeaders::new()
+            .insert(Header {
+                key: DLQ_REASON_HEADER,
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "dlq-origin",
+                value: Some(origin.as_str()),
+            });
+        if let Some(request_id) = header(message, REQUEST_ID_HEADER) {
+            headers = headers.insert(Header {
+                key: REQUEST_ID_HEADER,
+                value: Some(request_id.as_str()),
+            });
+        }
+        let mut record = FutureRecord::to(&self.dlq_topic)
+            .payload(message.payload().unwrap_or_default())
+            .headers(headers);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        self.dlq_producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .map_err(|(e, _)| anyhow::anyhow!("publishing to the dead-letter topic: {e}"))?;
+        Ok(())
+    }
+}
+
+/// A header's value as text.
+pub fn header(message: &impl Message, name: &str) -> Option<String> {
+    message
+        .headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Exponential backoff from 100 ms to 10 s.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Self(Duration::from_millis(100))
+    }
+
+    fn reset(&mut self) {
+        self.0 = Duration::from_millis(100);
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(Duration::from_secs(10));
+    }
+}

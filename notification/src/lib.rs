@@ -1,0 +1,127 @@
+//! The notification service: turns order events into notifications users can list.
+
+mod consumer;
+mod metrics;
+pub mod notifications;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use common::auth::TokenVerifier;
+use common::config::{self, ConfigError, ServiceConfig};
+use common::events::dead_letter_topic;
+use common::kafka::KafkaConfig;
+use rdkafka::producer::FutureProducer;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use consumer::Consumer;
+use metrics::NotificationMetrics;
+
+/// The service's migrations, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Everything the notification service reads from its environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub service: ServiceConfig,
+    pub kafka: KafkaConfig,
+    /// The consumer group (`KAFKA_GROUP_ID`, default `notification`).
+    pub group_id: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            service: ServiceConfig::from_env(8084)?,
+            kafka: KafkaConfig::from_env()?,
+            group_id: config::or("KAFKA_GROUP_ID", "notification".to_owned())?,
+        })
+    }
+}
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub verifier: Arc<TokenVerifier>,
+    pub producer: FutureProducer,
+    pub topic: String,
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// The service bound to its port, ready to serve and consume.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    consumer: Consumer,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = common::db::connect(
+            &config.service.database_url,
+            config.service.database_max_connections,
+            &MIGRATOR,
+        )
+        .await?;
+        let dlq = dead_letter_topic(&config.kafka.topic);
+        if let Err(e) = config
+            .kafka
+            .ensure_topics(&[&config.kafka.topic, &dlq])
+            .await
+        {
+            tracing::warn!(error = format!("{e:#}"), "could not ensure Kafka topics");
+        }
+        let metrics = Arc::new(common::metrics::Metrics::new());
+        let producer = config.kafka.producer()?;
+        let consumer = Consumer::new(
+            &config.kafka,
+            &config.group_id,
+            db.clone(),
+            producer.clone(),
+            Arc::new(NotificationMetrics::new(&metrics)),
+        )?;
+        let state = AppState {
+            db,
+            verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
+            producer,
+            topic: config.kafka.topic.clone(),
+        };
+        let router = common::server::finish(
+            routes::router(state),
+            metrics,
+            config.service.request_timeout,
+        );
+        let listener = TcpListener::bind(config.service.listen).await?;
+        Ok(Self {
+            listener,
+            router,
+            consumer,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Consumes events and serves until `shutdown` resolves.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let consumer = tokio::spawn(self.consumer.run());
+        let served = common::server::serve(self.listener, self.router, shutdown).await;
+        consumer.abort();
+        served
+    }
+}

@@ -1,0 +1,10 @@
+use notification::{Application, Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    common::telemetry::init();
+    let app = Application::build(Config::from_env()?).await?;
+    tracing::info!(addr = %app.local_addr(), "notification service listening");
+    app.run_until(common::server::shutdown_signal()).await?;
+    Ok(())
+}

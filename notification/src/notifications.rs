@@ -1,0 +1,135 @@
+//! Notifications: built from order events, stored once per event, listed newest first.
+
+use chrono::{DateTime, Utc};
+use common::events::{Envelope, EventType};
+use common::pagination::{Cursor, PageRequest};
+use serde::Serialize;
+use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Minor units as a decimal amount: 1250 -> "12.50".
+fn money(minor: i64) -> String {
+    format!("{}.{:02}", minor / 100, minor % 100)
+}
+
+/// The notification type and sentence for an event.
+pub fn describe(envelope: &Envelope) -> (&'static str, String) {
+    let order = &envelope.data;
+    match envelope.event_type {
+        EventType::OrderCreated => (
+            "order_created",
+            format!(
+                "Your order \"{}\" for {} has been placed.",
+                order.title,
+                money(order.price)
+            ),
+        ),
+        EventType::OrderNotCreated => {
+            let why = match order.reason.as_deref() {
+                Some("insufficient_funds") | None => "not enough money",
+                Some(other) => other,
+            };
+            (
+                "order_not_created",
+                format!(
+                    "Your order \"{}\" for {} was not placed: {why}.",
+                    order.title,
+                    money(order.price)
+                ),
+            )
+        }
+    }
+}
+
+/// Stores the event's notification; false when this event was already stored (a redelivery).
+pub async fn store(pool: &PgPool, envelope: &Envelope) -> sqlx::Result<bool> {
+    let (kind, text) = describe(envelope);
+    let inserted = sqlx::query(
+        "INSERT INTO notifications (id, event_id, user_id, order_id, type, text, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(Uuid::new_v4())
+    .bind(envelope.event_id)
+    .bind(envelope.data.user_id)
+    .bind(envelope.data.order_id)
+    .bind(kind)
+    .bind(text)
+    .bind(envelope.occurred_at)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// One page of a user's notifications, newest first (one extra row signals a next page).
+pub async fn list(
+    pool: &PgPool,
+    user_id: Uuid,
+    page: PageRequest,
+) -> sqlx::Result<Vec<Notification>> {
+    let (before_time, before_id) = page.after.map(|c| (c.created_at, c.id)).unzip();
+    sqlx::query_as(
+        "SELECT id, order_id, type, text, created_at FROM notifications WHERE user_id = $1 \
+         AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4",
+    )
+    .bind(user_id)
+    .bind(before_time)
+    .bind(before_id)
+    .bind(page.limit + 1)
+    .fetch_all(pool)
+    .await
+}
+
+pub fn cursor_of(n: &Notification) -> Cursor {
+    Cursor {
+        created_at: n.created_at,
+        id: n.id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use common::events::OrderEvent;
+
+    use super::*;
+
+    #[test]
+    fn sentences_name_the_title_and_price() {
+        let mut envelope = Envelope::new(
+            EventType::OrderCreated,
+            OrderEvent {
+                order_id: Uuid::new_v4(),
+                user_id: Uuid::new_v4(),
+                title: "Blue mug".to_owned(),
+                price: 1205,
+                reason: None,
+            },
+        );
+        assert_eq!(
+            describe(&envelope),
+            (
+                "order_created",
+                "Your order \"Blue mug\" for 12.05 has been placed.".to_owned()
+            )
+        );
+        envelope.event_type = EventType::OrderNotCreated;
+        envelope.data.reason = Some("insufficient_funds".to_owned());
+        assert_eq!(
+            describe(&envelope).1,
+            "Your order \"Blue mug\" for 12.05 was not placed: not enough money."
+        );
+    }
+}

@@ -1,0 +1,248 @@
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::Mock;
+
+use crate::helpers::{assert_error, json_of, slow, TestApp};
+
+#[tokio::test]
+async fn a_charged_order_is_201_created_with_one_outbox_event() {
+    let app = TestApp::spawn().await;
+    app.billing_charges().await;
+    let (user, token) = app.user();
+    let body = json_of(
+        app.create(&token, "Blue mug", 1250, None).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(body["data"]["status"], "created");
+    assert_eq!(body["data"]["title"], "Blue mug");
+    assert_eq!(body["data"]["price"], 1250);
+    assert!(body["data"]["createdAt"].is_string());
+    assert_eq!(app.stored().await, (vec!["created".to_owned()], 1));
+
+    let payload: String = sqlx::query_scalar("SELECT payload FROM outbox")
+        .fetch_one(&app.db)
+        .await
+        .expect("event");
+    let event: Value = serde_json::from_str(&payload).expect("json");
+    assert_eq!(event["type"], "OrderCreated");
+    assert_eq!(event["version"], 1);
+    assert_eq!(event["data"]["orderId"], body["data"]["id"]);
+    assert_eq!(event["data"]["userId"], user.to_string());
+    let key: String = sqlx::query_scalar("SELECT key FROM outbox")
+        .fetch_one(&app.db)
+        .await
+        .expect("key");
+    assert_eq!(key, user.to_string(), "events are keyed by user");
+
+    // Billing was asked to charge exactly this order, with the service credential.
+    let requests = app.billing.received_requests().await.expect("recorded");
+    assert_eq!(requests.len(), 1);
+    let sent: Value = serde_json::from_slice(&requests[0].body).expect("json");
+    assert_eq!(sent["orderId"], body["data"]["id"]);
+    assert_eq!(sent["amount"], 1250);
+    assert!(requests[0].headers.contains_key("x-service-token"));
+    assert!(requests[0].headers.contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn not_enough_money_is_400_and_the_order_is_kept_rejected() {
+    let app = TestApp::spawn().await;
+    app.billing_answers(
+        409,
+        json!({ "error": "not enough money", "code": "insufficient_funds" }),
+    )
+    .await;
+    let (_, token) = app.user();
+    let body = assert_error(
+        app.create(&token, "Piano", 500_000, None).await,
+        StatusCode::BAD_REQUEST,
+        "insufficient_funds",
+    )
+    .await;
+    assert_eq!(body["error"], "not enough money");
+    assert_eq!(body["details"]["order"]["status"], "rejected");
+    assert_eq!(app.stored().await, (vec!["rejected".to_owned()], 1));
+    let payload: String = sqlx::query_scalar("SELECT payload FROM outbox")
+        .fetch_one(&app.db)
+        .await
+        .expect("event");
+    assert!(payload.contains("OrderNotCreated"), "{payload}");
+}
+
+#[tokio::test]
+async fn billing_unreachable_leaves_the_order_pending_with_202_and_no_event() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.user();
+    drop(app.billing.reset().await);
+    // Nothing mounted answers 404, an unexpected answer; a closed port is tested in e2e.
+    let body = json_of(
+        app.create(&token, "Lamp", 100, None).await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    assert_eq!(body["data"]["status"], "pending");
+    assert_eq!(app.stored().await, (vec!["pending".to_owned()], 0));
+}
+
+#[tokio::test]
+async fn a_billing_timeout_leaves_the_order_pending_with_202() {
+    let app = TestApp::spawn().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/billing/account/withdraw"))
+        .respond_with(slow(Duration::from_secs(2)))
+        .mount(&app.billing)
+        .await;
+    let (_, token) = app.user();
+    let body = json_of(
+        app.create(&token, "Lamp", 100, None).await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    assert_eq!(body["data"]["status"], "pending");
+    assert_eq!(app.stored().await, (vec!["pending".to_owned()], 0));
+}
+
+#[tokio::test]
+async fn a_billing_error_leaves_the_order_pending_with_202() {
+    let app = TestApp::spawn().await;
+    app.billing_answers(
+        500,
+        json!({ "error": "internal error", "code": "internal" }),
+    )
+    .await;
+    let (_, token) = app.user();
+    json_of(
+        app.create(&token, "Lamp", 100, None).await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    assert_eq!(app.stored().await, (vec!["pending".to_owned()], 0));
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_returns_the_first_order() {
+    let app = TestApp::spawn().await;
+    app.billing_charges().await;
+    let (_, token) = app.user();
+    let first = json_of(
+        app.create(&token, "Book", 900, Some("order-1")).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let repeat = app.create(&token, "Book", 900, Some("order-1")).await;
+    assert_eq!(repeat.headers()["idempotent-replayed"], "true");
+    let repeat = json_of(repeat, StatusCode::CREATED).await;
+    assert_eq!(first, repeat);
+    assert_eq!(app.stored().await, (vec!["created".to_owned()], 1));
+    assert_eq!(
+        app.billing
+            .received_requests()
+            .await
+            .expect("recorded")
+            .len(),
+        1,
+        "charged once"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_repeats_of_one_idempotency_key_make_one_order() {
+    let app = TestApp::spawn().await;
+    app.billing_charges().await;
+    let (_, token) = app.user();
+    let results =
+        futures::future::join_all((0..10).map(|_| app.create(&token, "Book", 900, Some("same"))))
+            .await;
+    let ids: std::collections::HashSet<String> =
+        futures::future::join_all(results.into_iter().map(|r| async {
+            let body: Value = r.json().await.expect("json");
+            body["data"]["id"].as_str().expect("id").to_owned()
+        }))
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(app.stored().await.0.len(), 1);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_reused_with_another_order_is_409() {
+    let app = TestApp::spawn().await;
+    app.billing_charges().await;
+    let (_, token) = app.user();
+    json_of(
+        app.create(&token, "Book", 900, Some("k")).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_error(
+        app.create(&token, "Book", 901, Some("k")).await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    assert_eq!(app.stored().await, (vec!["created".to_owned()], 1));
+}
+
+#[tokio::test]
+async fn invalid_orders_are_400_and_store_nothing() {
+    let app = TestApp::spawn().await;
+    app.billing_charges().await;
+    let (_, token) = app.user();
+    let bodies = [
+        json!({}),
+        json!({ "title": "x" }),
+        json!({ "price": 100 }),
+        json!({ "title": "", "price": 100 }),
+        json!({ "title": "t".repeat(201), "price": 100 }),
+        json!({ "title": "x", "price": 0 }),
+        json!({ "title": "x", "price": 1_000_000_001 }),
+        json!({ "title": "x", "price": "100" }),
+        json!({ "title": "x", "price": 10.5 }),
+        json!([1, 2]),
+    ];
+    for body in bodies {
+        let response = app
+            .http
+            .post(app.url(""))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+    assert_eq!(app.stored().await, (vec![], 0));
+    assert!(app
+        .billing
+        .received_requests()
+        .await
+        .expect("recorded")
+        .is_empty());
+}
+
+#[tokio::test]
+async fn creating_an_order_needs_a_valid_token() {
+    let app = TestApp::spawn().await;
+    app.billing_charges().await;
+    let anonymous = app
+        .http
+        .post(app.url(""))
+        .json(&json!({ "title": "x", "price": 1 }))
+        .send()
+        .await
+        .expect("request");
+    assert_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let foreign = common::testing::TestKeys::new().token(uuid::Uuid::new_v4());
+    assert_error(
+        app.create(&foreign, "x", 1, None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    assert_eq!(app.stored().await, (vec![], 0));
+}
