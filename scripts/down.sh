@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make down: stops exactly what make up started (services and gateway); Postgres keeps running.
+# make down: stops exactly what make up started: gateway, services, the local broker, and
+# Postgres if make up had to start it.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 

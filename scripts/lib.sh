@@ -17,8 +17,18 @@ PG_ADMIN_URL="postgres://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT/postgres"
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export CARGO_TARGET_DIR
 
-# name:port of each service that exists so far
-SERVICES=(user:8081 billing:8082)
+# name:port of each service
+SERVICES=(user:8081 billing:8082 order:8083 notification:8084)
+
+# The local broker (tansu) unless KAFKA_BROKERS points at another Kafka.
+LOCAL_KAFKA="127.0.0.1:9092"
+TANSU_VERSION="0.6.0"
+export PATH="$HOME/.cargo/bin:$PATH"   # where cargo install puts tansu
+
+# The path prefix of a service's API.
+prefix_of() {
+  case "$1" in user) echo users ;; order) echo orders ;; notification) echo notifications ;; *) echo "$1" ;; esac
+}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

@@ -8,6 +8,8 @@ service_env() { # name port
   echo "LOG_FORMAT=${LOG_FORMAT:-pretty} RUST_LOG=${RUST_LOG:-info}"
   case "$name" in
     user) echo "JWT_PRIVATE_KEY_FILE=$LOCAL/keys/jwt-private.pem BILLING_URL=http://127.0.0.1:8082" ;;
+    order) echo "BILLING_URL=http://127.0.0.1:8082 KAFKA_BROKERS=${KAFKA_BROKERS:-$LOCAL_KAFKA}" ;;
+    notification) echo "KAFKA_BROKERS=${KAFKA_BROKERS:-$LOCAL_KAFKA}" ;;
   esac
 }
 

@@ -6,7 +6,9 @@ source "$(dirname "$0")/services.sh"
 cd "$ROOT"
 
 "$ROOT/scripts/postgres.sh"
+"$ROOT/scripts/kafka.sh"
 export TEST_DATABASE_URL="$PG_ADMIN_URL"
+export KAFKA_BROKERS="${KAFKA_BROKERS:-$LOCAL_KAFKA}"
 
 say "dropping test databases left by earlier runs"
 for db in $(psql "$PG_ADMIN_URL" -qAtX -c "SELECT datname FROM pg_database WHERE datname LIKE 'test\_%'"); do
@@ -18,7 +20,7 @@ cargo fmt --all -- --check
 say "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-say "unit and integration tests (real Postgres, one database per test)"
+say "unit and integration tests (real Postgres, one database per test; real Kafka, one topic per test)"
 cargo test --workspace
 
 # The stack-level suites run against a stack started here, then stopped if it was not up before.
@@ -30,5 +32,8 @@ if [ "$was_up" = false ]; then trap '"$ROOT/scripts/down.sh"' EXIT; fi
 say "gateway tests against the running stack"
 GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" LOG_DIR="$LOG_DIR" \
   cargo test -p e2e --test gateway -- --ignored
+
+say "Newman collection through the gateway"
+bash "$ROOT/.postman-test.sh"
 
 say "all test suites passed"

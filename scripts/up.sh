@@ -7,6 +7,7 @@ source "$(dirname "$0")/services.sh"
 ensure_packages curl:curl nginx:nginx
 "$ROOT/scripts/postgres.sh"
 "$ROOT/scripts/keys.sh"
+"$ROOT/scripts/kafka.sh"
 
 say "building the services (cargo build)"
 cargo build --workspace --bins --quiet
@@ -16,7 +17,7 @@ for entry in "${SERVICES[@]}"; do
 done
 for entry in "${SERVICES[@]}"; do
   name="${entry%%:*}"
-  wait_healthy "$name" "http://127.0.0.1:${entry#*:}/api/v1/$([ "$name" = user ] && echo users || echo "$name")/health"
+  wait_healthy "$name" "http://127.0.0.1:${entry#*:}/api/v1/$(prefix_of "$name")/health"
 done
 start_gateway
 wait_healthy gateway "http://127.0.0.1:$GATEWAY_PORT/api/v1/users/health"
@@ -27,6 +28,9 @@ The shop is up.
   Gateway (the public API)  http://localhost:$GATEWAY_PORT/api/v1/...
   user                      http://127.0.0.1:8081/api/v1/users    (metrics: /metrics)
   billing                   http://127.0.0.1:8082/api/v1/billing  (metrics: /metrics)
+  order                     http://127.0.0.1:8083/api/v1/orders   (metrics: /metrics)
+  notification              http://127.0.0.1:8084/api/v1/notifications (metrics: /metrics)
+  Kafka                     ${KAFKA_BROKERS:-$LOCAL_KAFKA}, topics order-events and order-events.dlq
   Logs                      $LOG_DIR/<service>.log, gateway-access.log
   Postgres                  $(db_url '<service>')
 Try:  curl -s http://localhost:$GATEWAY_PORT/api/v1/users/health

@@ -1,2 +1,340 @@
-//! Holds no code: the cross-service tests live in `tests/`, where each service is started
-//! in-process on its own port and database, exactly as its binary would start it.
+//! Test harness for cross-service tests: starts the real services in-process, each on its own
+//! port and fresh database, wired together over HTTP and a real Kafka broker.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::auth::ServiceToken;
+use common::config::{Secret, ServiceConfig};
+use common::kafka::KafkaConfig;
+use common::testing::{fresh_database, TestKeys};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub const SERVICE_TOKEN: &str = "e2e-service-token-0123456789";
+
+/// The broker the tests use (`KAFKA_BROKERS`; `make test` starts a local one).
+pub fn kafka_brokers() -> String {
+    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
+}
+
+/// Kafka settings with a topic of this test's own, so tests never see each other's events.
+pub fn own_topic(brokers: &str) -> KafkaConfig {
+    KafkaConfig {
+        brokers: brokers.to_owned(),
+        topic: format!("test-order-events-{}", Uuid::new_v4().simple()),
+        create_topics: true,
+    }
+}
+
+/// An address nobody listens on now, for a service that is down (and may start there later).
+pub fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr")
+}
+
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().expect("addr")
+}
+
+/// A running service: its base URL, a pool on its database, and a way to stop it.
+pub struct Service {
+    pub base: String,
+    pub db: PgPool,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Service {
+    async fn start<F>(
+        addr: SocketAddr,
+        database_url: String,
+        run: impl FnOnce(oneshot::Receiver<()>) -> F,
+    ) -> Self
+    where
+        F: Future<Output = std::io::Result<()>> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(run(stopped));
+        Self {
+            base: format!("http://{addr}"),
+            db: PgPool::connect(&database_url).await.expect("service pool"),
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Stops the service the way SIGTERM does and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+async fn shutdown(stopped: oneshot::Receiver<()>) {
+    let _ = stopped.await;
+}
+
+fn service_config(listen: SocketAddr, database_url: &str, keys: &TestKeys) -> ServiceConfig {
+    ServiceConfig {
+        listen,
+        database_url: database_url.to_owned(),
+        database_max_connections: 10,
+        jwt: keys.jwt.clone(),
+        request_timeout: Duration::from_secs(30),
+    }
+}
+
+/// Billing on `listen` (port 0 for any).
+pub async fn start_billing(listen: SocketAddr, keys: &TestKeys) -> Service {
+    let url = fresh_database("e2e_billing").await;
+    let app = billing::Application::build(billing::Config {
+        service: service_config(listen, &url, keys),
+        service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
+    })
+    .await
+    .expect("billing starts");
+    let addr = app.local_addr();
+    Service::start(addr, url, |stopped| app.run_until(shutdown(stopped))).await
+}
+
+pub async fn start_user(billing_url: &str, keys: &TestKeys) -> Service {
+    let url = fresh_database("e2e_user").await;
+    let app = user::Application::build(user::Config {
+        service: service_config(any_port(), &url, keys),
+        jwt_private_key_pem: Secret::new(keys.private_pem.clone()),
+        access_token_ttl: Duration::from_secs(900),
+        refresh_token_ttl: Duration::from_secs(3600),
+        billing_url: billing_url.to_owned(),
+        billing_timeout: Duration::from_secs(1),
+        service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
+    })
+    .await
+    .expect("user starts");
+    let addr = app.local_addr();
+    Service::start(addr, url, |stopped| app.run_until(shutdown(stopped))).await
+}
+
+pub async fn start_order(billing_url: &str, keys: &TestKeys, kafka: &KafkaConfig) -> Service {
+    let url = fresh_database("e2e_order").await;
+    let app = order::Application::build(order::Config {
+        service: service_config(any_port(), &url, keys),
+        kafka: kafka.clone(),
+        billing_url: billing_url.to_owned(),
+        billing_timeout: Duration::from_secs(1),
+        service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
+        settle_interval: Duration::from_millis(200),
+        settle_delay: Duration::from_millis(1500),
+        outbox_poll: Duration::from_secs(2),
+    })
+    .await
+    .expect("order starts");
+    let addr = app.local_addr();
+    Service::start(addr, url, |stopped| app.run_until(shutdown(stopped))).await
+}
+
+/// The notification service on `database_url` (pass the same one to restart it on its data).
+pub async fn start_notification_on(
+    database_url: String,
+    keys: &TestKeys,
+    kafka: &KafkaConfig,
+    group: &str,
+) -> Service {
+    let app = notification::Application::build(notification::Config {
+        service: service_config(any_port(), &database_url, keys),
+        kafka: kafka.clone(),
+        group_id: group.to_owned(),
+    })
+    .await
+    .expect("notification starts");
+    let addr = app.local_addr();
+    Service::start(addr, database_url, |stopped| {
+        app.run_until(shutdown(stopped))
+    })
+    .await
+}
+
+pub async fn start_notification(keys: &TestKeys, kafka: &KafkaConfig) -> Service {
+    let url = fresh_database("e2e_notification").await;
+    start_notification_on(
+        url,
+        keys,
+        kafka,
+        &format!("test-{}", Uuid::new_v4().simple()),
+    )
+    .await
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics naming `what` after `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A user known to billing: an id, an access token, and the money deposited.
+pub struct Customer {
+    pub id: Uuid,
+    pub token: String,
+}
+
+impl Customer {
+    pub fn new(keys: &TestKeys) -> Self {
+        let id = Uuid::new_v4();
+        Self {
+            id,
+            token: keys.token(id),
+        }
+    }
+}
+
+/// Small HTTP helpers against the services' public APIs.
+pub struct Api {
+    pub http: reqwest::Client,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Self {
+            http: reqwest::Client::new(),
+        }
+    }
+}
+
+impl Api {
+    pub async fn deposit(&self, billing: &Service, who: &Customer, amount: i64) {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/billing/account/deposit", billing.base))
+            .bearer_auth(&who.token)
+            .json(&json!({ "amount": amount }))
+            .send()
+            .await
+            .expect("deposit");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    pub async fn balance(&self, billing: &Service, who: &Customer) -> i64 {
+        let body: Value = self
+            .http
+            .get(format!("{}/api/v1/billing/account/my", billing.base))
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .expect("balance")
+            .json()
+            .await
+            .expect("json");
+        body["data"]["balance"].as_i64().expect("balance")
+    }
+
+    /// Places an order; returns the status code and body.
+    pub async fn order(
+        &self,
+        order: &Service,
+        who: &Customer,
+        title: &str,
+        price: i64,
+    ) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/orders", order.base))
+            .bearer_auth(&who.token)
+            .json(&json!({ "title": title, "price": price }))
+            .send()
+            .await
+            .expect("order");
+        let status = response.status();
+        (status, response.json().await.expect("json"))
+    }
+
+    pub async fn get_order(&self, order: &Service, who: &Customer, id: &str) -> Value {
+        self.http
+            .get(format!("{}/api/v1/orders/{id}", order.base))
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .expect("get order")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// The user's notifications (first page of up to 200).
+    pub async fn notifications(&self, notification: &Service, who: &Customer) -> Vec<Value> {
+        let body: Value = self
+            .http
+            .get(format!(
+                "{}/api/v1/notifications?limit=200",
+                notification.base
+            ))
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .expect("notifications")
+            .json()
+            .await
+            .expect("json");
+        body["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until the user has exactly `count` notifications, then a little longer to catch a
+    /// duplicate arriving late; returns them.
+    pub async fn await_notifications(
+        &self,
+        notification: &Service,
+        who: &Customer,
+        count: usize,
+    ) -> Vec<Value> {
+        eventually(
+            Duration::from_secs(30),
+            &format!("{count} notifications"),
+            || async {
+                let list = self.notifications(notification, who).await;
+                (list.len() >= count).then_some(())
+            },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        self.notifications(notification, who).await
+    }
+}
+
+/// Rows in billing's ledger that charge `order_id`.
+pub async fn charges_for(billing: &Service, order_id: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM ledger_entries WHERE order_id = $1::uuid")
+        .bind(order_id)
+        .fetch_one(&billing.db)
+        .await
+        .expect("ledger")
+}
+
+/// Outbox events written for `order_id`.
+pub async fn events_for(order: &Service, order_id: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE payload::jsonb -> 'data' ->> 'orderId' = $1",
+    )
+    .bind(order_id)
+    .fetch_one(&order.db)
+    .await
+    .expect("outbox")
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Makes sure a Kafka broker is reachable. Installs tansu, a Kafka-compatible broker from
+# crates.io (once: several minutes; the broker-outage test uses it too). With KAFKA_BROKERS set,
+# that Kafka is used as it is; otherwise tansu runs with in-memory storage on 127.0.0.1:9092 and
+# the topics are created. Safe to repeat.
+source "$(dirname "$0")/lib.sh"
+
+if ! command -v tansu >/dev/null 2>&1; then
+  say "installing the tansu broker $TANSU_VERSION (cargo install, several minutes, once)"
+  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore --quiet
+fi
+
+if [ -n "${KAFKA_BROKERS:-}" ] && [ "$KAFKA_BROKERS" != "$LOCAL_KAFKA" ]; then
+  say "using the Kafka at KAFKA_BROKERS=$KAFKA_BROKERS"
+  exit 0
+fi
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+if ! port_open 9092; then
+  say "starting tansu on 127.0.0.1:9092 (log: $LOG_DIR/tansu.log)"
+  nohup tansu broker \
+    --listener-url tcp://127.0.0.1:9092 \
+    --advertised-listener-url tcp://127.0.0.1:9092 \
+    --storage-engine memory://tansu/ >>"$LOG_DIR/tansu.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/tansu.pid"
+  for _ in $(seq 1 50); do port_open 9092 && break; sleep 0.2; done
+  port_open 9092 || { echo "tansu did not start; see $LOG_DIR/tansu.log" >&2; exit 1; }
+fi
+
+existing="$(tansu topic list --broker tcp://127.0.0.1:9092 2>/dev/null || true)"
+for topic in order-events order-events.dlq; do
+  if ! grep -qw -- "$topic" <<<"$existing"; then
+    say "creating topic $topic"
+    tansu topic create "$topic" --partitions 3 --broker tcp://127.0.0.1:9092 >/dev/null
+  fi
+done
