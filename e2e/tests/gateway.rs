@@ -191,3 +191,60 @@ async fn login_attempts_are_rate_limited_per_client_address() {
         .expect("login");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+#[ignore = "needs the running stack (make test starts it)"]
+async fn an_orders_request_id_reaches_billing_and_across_kafka_to_notification() {
+    let http = client_from([127, 0, 0, 18]);
+    let login = unique_login("kafkahop");
+    let credentials = json!({ "login": login, "password": "correct horse battery" });
+    http.post(url("/api/v1/users/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .expect("register");
+    let tokens: Value = http
+        .post(url("/api/v1/users/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let access = tokens["data"]["accessToken"].as_str().expect("token");
+    http.post(url("/api/v1/billing/account/deposit"))
+        .bearer_auth(access)
+        .json(&json!({ "amount": 1000 }))
+        .send()
+        .await
+        .expect("deposit");
+
+    let request_id = format!("gw-order-{}", uuid::Uuid::new_v4().simple());
+    let response = http
+        .post(url("/api/v1/orders"))
+        .bearer_auth(access)
+        .header("X-Request-Id", &request_id)
+        .json(&json!({ "title": "Traced mug", "price": 100 }))
+        .send()
+        .await
+        .expect("order");
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    let logs = std::env::var("LOG_DIR").unwrap_or_else(|_| "../.local/log".to_owned());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    for service in ["order", "billing", "notification"] {
+        loop {
+            let log =
+                std::fs::read_to_string(format!("{logs}/{service}.log")).expect("service log");
+            if log.contains(&request_id) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{service}.log lacks {request_id}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
