@@ -23,7 +23,7 @@ SERVICES=(user:8081 billing:8082 order:8083 notification:8084)
 # The local broker (tansu) unless KAFKA_BROKERS points at another Kafka.
 LOCAL_KAFKA="127.0.0.1:9092"
 TANSU_VERSION="0.6.0"
-export PATH="$HOME/.cargo/bin:$PATH"   # where cargo install puts tansu
+export PATH="$HOME/.cargo/bin:$PATH:/usr/sbin:/sbin"   # tansu (cargo install); nginx, pg tools
 
 # The path prefix of a service's API.
 prefix_of() {

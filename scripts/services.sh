@@ -43,7 +43,10 @@ NGINX_DIR="$LOCAL/nginx"
 
 render_gateway_conf() {
   mkdir -p "$NGINX_DIR/tmp"
-  sed -e "s|__GATEWAY_PORT__|$GATEWAY_PORT|g" \
+  local v6=""
+  grep -q '00000000000000000000000000000001 01' /proc/net/if_inet6 2>/dev/null && v6="listen [::1]:$GATEWAY_PORT;"
+  sed -e "s|__LISTEN_V6__|$v6|g" \
+      -e "s|__GATEWAY_PORT__|$GATEWAY_PORT|g" \
       -e "s|__NGINX_DIR__|$NGINX_DIR|g" \
       -e "s|__LOG_DIR__|$LOG_DIR|g" \
       -e "s|__LOGIN_RATE__|${LOGIN_RATE:-10r/m}|g" \

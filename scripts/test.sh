@@ -5,6 +5,10 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 cd "$ROOT"
 
+# Whatever this run starts (broker, stack) is stopped at the end, pass or fail, unless the
+# stack was already up before it.
+if ! is_running "$RUN_DIR/user.pid"; then trap '"$ROOT/scripts/down.sh"' EXIT; fi
+
 "$ROOT/scripts/postgres.sh"
 "$ROOT/scripts/kafka.sh"
 export TEST_DATABASE_URL="$PG_ADMIN_URL"
@@ -23,10 +27,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "unit and integration tests (real Postgres, one database per test; real Kafka, one topic per test)"
 cargo test --workspace
 
-# The stack-level suites run against a stack started here, then stopped if it was not up before.
-was_up=false
-is_running "$RUN_DIR/user.pid" && was_up=true
-if [ "$was_up" = false ]; then trap '"$ROOT/scripts/down.sh"' EXIT; fi
+# The stack-level suites run against the stack (restarted here with the binaries just tested).
 "$ROOT/scripts/up.sh"
 
 say "gateway tests against the running stack"

@@ -41,11 +41,18 @@ pub enum ApiError {
 }
 
 /// The JSON body of an error response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": "amount: must be an integer number of minor units between 1 and 1000000000", "code": "invalid_request", "details": {"amount": "must be an integer number of minor units between 1 and 1000000000"}}))]
 pub struct ErrorBody {
+    /// A human readable message.
     pub error: String,
+    /// A stable machine readable code: invalid_request, unauthorized, forbidden, not_found,
+    /// conflict, payload_too_large, rate_limited, unavailable, insufficient_funds, ...
+    #[schema(value_type = String)]
     pub code: &'static str,
+    /// More about the error, such as the invalid fields and what is wrong with each.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub details: Option<Value>,
 }
 
@@ -121,7 +128,14 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        Self::Internal(anyhow::Error::new(err).context("database"))
+        match err {
+            // No connection could be had: nothing was done.
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                tracing::error!(error = %err, "database unavailable");
+                Self::Unavailable("the database is unavailable, try again shortly".to_owned())
+            }
+            err => Self::Internal(anyhow::Error::new(err).context("database")),
+        }
     }
 }
 

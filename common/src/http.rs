@@ -53,7 +53,7 @@ pub struct Path<T>(pub T);
 pub struct Query<T>(pub T);
 
 /// The success envelope: `{"data": ...}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Data<T> {
     pub data: T,
 }

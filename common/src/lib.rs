@@ -15,6 +15,7 @@ pub mod internal_client;
 pub mod kafka;
 pub mod metrics;
 pub mod money;
+pub mod openapi;
 pub mod pagination;
 pub mod server;
 pub mod telemetry;

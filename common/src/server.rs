@@ -6,11 +6,10 @@ use std::time::{Duration, Instant};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
-use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
 use crate::error::ApiError;
@@ -38,11 +37,24 @@ pub fn finish(routes: Router, metrics: Arc<Metrics>, request_timeout: Duration) 
             }
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            request_timeout,
-        ))
+        .layer(middleware::from_fn_with_state(request_timeout, deadline))
         .layer(middleware::from_fn_with_state(metrics, observe))
+}
+
+/// Ends a request that takes longer than `limit` with a JSON 503. The limit is well above every
+/// inner timeout (billing calls, database acquires), so it only catches the truly stuck; such a
+/// request's outcome is unknown, and the message says to retry with the same Idempotency-Key.
+async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!(limit_ms = limit.as_millis() as u64, "request timed out");
+            ApiError::Unavailable(
+                "the request timed out and its outcome is unknown; retry it with the same Idempotency-Key".to_owned(),
+            )
+            .into_response()
+        }
+    }
 }
 
 /// Sets the request id, opens the request's span, logs the outcome and records HTTP metrics.

@@ -98,7 +98,23 @@ impl Consumer {
         let payload = message.payload().unwrap_or_default();
         match Envelope::parse(payload) {
             Ok(envelope) => {
-                if notifications::store(&self.db, &envelope).await? {
+                let stored = match notifications::store(&self.db, &envelope).await {
+                    Ok(stored) => stored,
+                    // Data the database will never accept (SQLSTATE classes 22 and 23) would
+                    // block the partition forever: dead-letter it. Anything else is retried.
+                    Err(sqlx::Error::Database(e))
+                        if e.code()
+                            .is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
+                    {
+                        let reason =
+                            format!("rejected by the database: {}", e.code().unwrap_or_default());
+                        self.dead_letter(message, &reason).await?;
+                        tracing::warn!(%reason, "event moved to the dead-letter topic");
+                        return Ok("dead_lettered");
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if stored {
                     tracing::info!(event_id = %envelope.event_id, order_id = %envelope.data.order_id, "notification stored");
                     Ok("stored")
                 } else {

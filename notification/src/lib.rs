@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 
 use consumer::Consumer;
 use metrics::NotificationMetrics;
+pub use routes::openapi;
 
 /// The service's migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();

@@ -7,13 +7,15 @@ use serde::Serialize;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "7d2b9f5e-1c4a-4e8e-b3f0-9a6c2d1e8f47", "orderId": "c1a5e3d2-9b7f-4a6e-8d2c-5f1b3e7a9c04", "type": "order_created", "text": "Your order \"Blue mug\" for 12.50 has been placed.", "createdAt": "2026-11-25T12:00:00Z"}))]
 pub struct Notification {
     pub id: Uuid,
     pub order_id: Uuid,
     #[serde(rename = "type")]
     #[sqlx(rename = "type")]
+    #[schema(pattern = "^(order_created|order_not_created)$")]
     pub kind: String,
     pub text: String,
     pub created_at: DateTime<Utc>,

@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 
 use clients::billing::BillingClient;
 use metrics::OrderMetrics;
+pub use routes::openapi;
 
 /// The service's migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();

@@ -18,16 +18,22 @@ pub const OUTBOX_CHANNEL: &str = "order_outbox";
 const COLUMNS: &str = "id, user_id, title, price, status, request_id, created_at";
 
 /// An order as stored and as the API shows it.
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+#[schema(example = json!({"id": "c1a5e3d2-9b7f-4a6e-8d2c-5f1b3e7a9c04", "title": "Blue mug", "price": 1250, "status": "created", "createdAt": "2026-11-25T12:00:00Z"}))]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
     pub id: Uuid,
     #[serde(skip)]
+    #[schema(ignore)]
     pub user_id: Uuid,
     pub title: String,
+    /// Minor units (cents).
     pub price: i64,
+    /// pending, created or rejected.
+    #[schema(pattern = "^(pending|created|rejected)$")]
     pub status: String,
     #[serde(skip)]
+    #[schema(ignore)]
     pub request_id: String,
     pub created_at: DateTime<Utc>,
 }

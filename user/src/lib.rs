@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 
 use clients::billing::BillingClient;
 use metrics::UserMetrics;
+pub use routes::openapi;
 
 /// The service's migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();

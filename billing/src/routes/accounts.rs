@@ -2,6 +2,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use common::auth::{AuthUser, InternalCaller};
+use common::error::ErrorBody;
 use common::http::{data, Data, Json};
 use common::idempotency::{fingerprint, MaybeIdempotencyKey};
 use common::money::Amount;
@@ -12,7 +13,13 @@ use uuid::Uuid;
 use crate::ledger::{self, Account, StoredResponse, Withdrawal};
 use crate::AppState;
 
-/// `GET /account/my`: the caller's account, created with balance 0 on first use.
+/// The caller's account (created with balance 0 on first use).
+#[utoipa::path(get, path = "/api/v1/billing/account/my", tag = "billing",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's account", body = Data<Account>),
+        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
+    ))]
 pub async fn my_account(
     State(state): State<AppState>,
     user: AuthUser,
@@ -22,13 +29,28 @@ pub async fn my_account(
     Ok(data(account))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"amount": 5000}))]
 pub struct DepositRequest {
+    /// Minor units (cents) to add.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     amount: i64,
 }
 
-/// `POST /account/deposit`: adds money; with `Idempotency-Key`, a repeat replays the first answer.
+/// Adds money to the caller's account. With an `Idempotency-Key`, a repeat with the same body
+/// returns the first answer (header `Idempotent-Replayed: true`) and adds nothing.
+#[utoipa::path(post, path = "/api/v1/billing/account/deposit", tag = "billing",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; makes retries safe")),
+    request_body = DepositRequest,
+    responses(
+        (status = 200, description = "The account after the deposit", body = Data<Account>),
+        (status = 400, description = "Malformed body or amount out of range", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used with a different body", body = ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
+    ))]
 pub async fn deposit(
     State(state): State<AppState>,
     user: AuthUser,
@@ -86,13 +108,22 @@ fn replay(earlier: StoredResponse, request_fingerprint: &[u8]) -> ApiResult<Resp
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateAccountRequest {
     user_id: Uuid,
 }
 
-/// `POST /account` (internal): 201 when created, 200 when the user already had one.
+/// Creates a user's account (internal: the user service calls it at registration).
+#[utoipa::path(post, path = "/api/v1/billing/account", tag = "internal",
+    security(("service" = [])),
+    request_body = CreateAccountRequest,
+    responses(
+        (status = 201, description = "Created", body = Data<Account>),
+        (status = 200, description = "The user already had an account", body = Data<Account>),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Missing or wrong service credential", body = ErrorBody),
+    ))]
 pub async fn create_account(
     State(state): State<AppState>,
     _caller: InternalCaller,
@@ -108,15 +139,27 @@ pub async fn create_account(
     Ok((status, data(account)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WithdrawRequest {
     user_id: Uuid,
+    /// Withdrawals are idempotent per order id.
     order_id: Uuid,
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     amount: i64,
 }
 
-/// `POST /account/withdraw` (internal): charges an order once; repeats return the first outcome.
+/// Charges an order (internal: the order service calls it). A repeat for the same order returns
+/// the first outcome and never charges twice.
+#[utoipa::path(post, path = "/api/v1/billing/account/withdraw", tag = "internal",
+    security(("service" = [])),
+    request_body = WithdrawRequest,
+    responses(
+        (status = 200, description = "Charged (now or earlier)", body = Data<Account>),
+        (status = 400, description = "Malformed body or amount out of range", body = ErrorBody),
+        (status = 401, description = "Missing or wrong service credential", body = ErrorBody),
+        (status = 409, description = "Not enough money (code insufficient_funds), or the order id was used with another user or amount (code conflict)", body = ErrorBody),
+    ))]
 pub async fn withdraw(
     State(state): State<AppState>,
     _caller: InternalCaller,

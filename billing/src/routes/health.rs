@@ -1,8 +1,17 @@
 use axum::extract::State;
 use axum::response::Response;
+use common::error::ErrorBody;
+use common::health::Health;
+use common::http::Data;
 
 use crate::AppState;
 
+/// Whether billing can do its job: its database answers.
+#[utoipa::path(get, path = "/api/v1/billing/health", tag = "billing",
+    responses(
+        (status = 200, description = "Healthy", body = Data<Health>),
+        (status = 503, description = "A dependency is failing; `details` names it", body = ErrorBody),
+    ))]
 pub async fn health(State(state): State<AppState>) -> Response {
     common::health::respond(&[("database", common::db::ping(&state.db).await)])
 }

@@ -1,18 +1,48 @@
 mod accounts;
 mod health;
 
-use axum::routing::{get, post};
 use axum::Router;
+use common::openapi::SecuritySchemes;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
-/// Every billing route, under the service's own prefix.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Shop billing API", version = "1.0.0",
+         description = "One account per user: balance, deposits, and withdrawals for orders. \
+                        Amounts are integers in minor units (cents)."),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "billing", description = "The caller's account"),
+        (name = "internal", description = "For other services only; not routed by the gateway"),
+    )
+)]
+struct ApiDoc;
+
+/// Every billing route with its documentation, registered together so neither can drift.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(accounts::my_account))
+        .routes(routes!(accounts::deposit))
+        .routes(routes!(accounts::create_account))
+        .routes(routes!(accounts::withdraw))
+}
+
+/// The service's OpenAPI document, internal endpoints included.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// The router, serving its own document at `/api/v1/billing/openapi.json`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/billing/health", get(health::health))
-        .route("/api/v1/billing/account/my", get(accounts::my_account))
-        .route("/api/v1/billing/account/deposit", post(accounts::deposit))
-        .route("/api/v1/billing/account", post(accounts::create_account))
-        .route("/api/v1/billing/account/withdraw", post(accounts::withdraw))
-        .with_state(state)
+    let (router, doc) = api().split_for_parts();
+    common::openapi::serve(
+        router.with_state(state),
+        "/api/v1/billing/openapi.json",
+        doc,
+    )
 }

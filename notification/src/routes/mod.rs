@@ -1,18 +1,41 @@
 mod health;
 mod notifications;
 
-use axum::routing::get;
 use axum::Router;
+use common::openapi::SecuritySchemes;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
-/// Every notification route, under the service's own prefix.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Shop notification API", version = "1.0.0",
+         description = "Notifications about the caller's orders, one per order event."),
+    modifiers(&SecuritySchemes),
+    tags((name = "notifications", description = "The caller's notifications"))
+)]
+struct ApiDoc;
+
+/// Every notification route with its documentation, registered together.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(notifications::list_notifications))
+}
+
+/// The service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// The router, serving its own document at `/api/v1/notifications/openapi.json`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/notifications/health", get(health::health))
-        .route(
-            "/api/v1/notifications",
-            get(notifications::list_notifications),
-        )
-        .with_state(state)
+    let (router, doc) = api().split_for_parts();
+    common::openapi::serve(
+        router.with_state(state),
+        "/api/v1/notifications/openapi.json",
+        doc,
+    )
 }

@@ -1,5 +1,6 @@
 use axum::extract::State;
 use common::auth::AuthUser;
+use common::error::ErrorBody;
 use common::http::{Json, Query};
 use common::pagination::{Page, PageQuery};
 use common::ApiResult;
@@ -7,7 +8,15 @@ use common::ApiResult;
 use crate::notifications::{self, Notification};
 use crate::AppState;
 
-/// `GET /notifications`: the caller's notifications, newest first, paginated.
+/// The caller's notifications, newest first, paginated.
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of notifications", body = Page<Notification>),
+        (status = 400, description = "Bad limit or cursor", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
+    ))]
 pub async fn list_notifications(
     State(state): State<AppState>,
     user: AuthUser,

@@ -1,19 +1,39 @@
 mod health;
 mod orders;
 
-use axum::routing::get;
 use axum::Router;
+use common::openapi::SecuritySchemes;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
-/// Every order route, under the service's own prefix.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Shop order API", version = "1.0.0",
+         description = "Orders paid from the caller's billing account. Each outcome is also \
+                        published as an OrderCreated or OrderNotCreated event."),
+    modifiers(&SecuritySchemes),
+    tags((name = "orders", description = "The caller's orders"))
+)]
+struct ApiDoc;
+
+/// Every order route with its documentation, registered together.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(orders::list_orders, orders::create_order))
+        .routes(routes!(orders::get_order))
+}
+
+/// The service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// The router, serving its own document at `/api/v1/orders/openapi.json`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/orders/health", get(health::health))
-        .route(
-            "/api/v1/orders",
-            get(orders::list_orders).post(orders::create_order),
-        )
-        .route("/api/v1/orders/{id}", get(orders::get_order))
-        .with_state(state)
+    let (router, doc) = api().split_for_parts();
+    common::openapi::serve(router.with_state(state), "/api/v1/orders/openapi.json", doc)
 }

@@ -2,6 +2,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use common::auth::AuthUser;
+use common::error::ErrorBody;
 use common::http::{data, Data, Json, Path, Query, RequestId};
 use common::idempotency::{fingerprint, MaybeIdempotencyKey};
 use common::money::Amount;
@@ -14,10 +15,15 @@ use uuid::Uuid;
 use crate::orders::{self, NewOrder, Order, Placed};
 use crate::AppState;
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"title": "Blue mug", "price": 1250}))]
 pub struct CreateOrderRequest {
+    /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     title: String,
+    /// Minor units (cents), charged from the caller's account.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     price: i64,
 }
 
@@ -33,9 +39,22 @@ fn parse_title(raw: &str) -> Result<String, ApiError> {
     }
 }
 
-/// `POST /orders`: stores the order as pending, charges it, and answers with the outcome:
-/// 201 created, 400 insufficient_funds (order kept as rejected), or 202 pending when billing's
-/// answer is unknown (the service settles it later).
+/// Places an order and pays it from the caller's account: 201 created; 400 insufficient_funds
+/// (the order is kept as rejected); or 202 pending when billing's answer is unknown, in which
+/// case the service settles it later. With an `Idempotency-Key`, a repeat with the same body
+/// returns the same order in its current state and charges nothing again.
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; makes retries safe")),
+    request_body = CreateOrderRequest,
+    responses(
+        (status = 201, description = "Paid and created", body = Data<Order>),
+        (status = 202, description = "Payment outcome not known yet; the order is pending", body = Data<Order>),
+        (status = 400, description = "Malformed body or invalid field (code invalid_request), or not enough money (code insufficient_funds, with the rejected order)", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used with a different body", body = ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
+    ))]
 pub async fn create_order(
     State(state): State<AppState>,
     user: AuthUser,
@@ -117,7 +136,15 @@ fn respond(order: Order) -> Response {
     }
 }
 
-/// `GET /orders`: the caller's orders, newest first, paginated.
+/// The caller's orders, newest first, paginated.
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of orders", body = Page<Order>),
+        (status = 400, description = "Bad limit or cursor", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
+    ))]
 pub async fn list_orders(
     State(state): State<AppState>,
     user: AuthUser,
@@ -128,7 +155,17 @@ pub async fn list_orders(
     Ok(Json(Page::from_rows(rows, page, orders::cursor_of)))
 }
 
-/// `GET /orders/{id}`: one of the caller's orders; another user's order is 403.
+/// One of the caller's orders.
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order", body = Data<Order>),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
+        (status = 403, description = "Another user's order", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody),
+    ))]
 pub async fn get_order(
     State(state): State<AppState>,
     user: AuthUser,

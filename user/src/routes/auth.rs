@@ -1,6 +1,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use common::auth::AuthUser;
+use common::error::ErrorBody;
 use common::http::{data, Data, Json};
 use common::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -9,19 +10,24 @@ use uuid::Uuid;
 use crate::sessions::{self, RefreshToken, Rotation};
 use crate::{password, AppState};
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"login": "alice", "password": "correct horse battery"}))]
 pub struct LoginRequest {
     login: String,
     password: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Tokens {
+    /// Short-lived JWT for `Authorization: Bearer`.
     access_token: String,
+    /// Opaque, single use: exchange it at /refresh for a new pair.
     refresh_token: String,
+    #[schema(value_type = String, example = "Bearer")]
     token_type: &'static str,
+    /// Seconds until the access token expires.
     expires_in: u64,
 }
 
@@ -44,7 +50,16 @@ fn tokens(
     }))
 }
 
-/// `POST /login`: the same 401 for an unknown login and a wrong password.
+/// Logs in: the same 401 for an unknown login and a wrong password. The gateway limits attempts
+/// per client address (429).
+#[utoipa::path(post, path = "/api/v1/users/login", tag = "users",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "A new session's tokens", body = Data<Tokens>),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Wrong login or password", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address", body = ErrorBody),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     Json(request): Json<LoginRequest>,
@@ -67,13 +82,22 @@ pub async fn login(
     tokens(&state, user_id, session_id, refresh)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"refreshToken": "q3J5Zk1y3QnWl8Yt7bq4xv6oZp2m9Tq0cH8sR1uV5wA"}))]
 pub struct RefreshRequest {
     refresh_token: String,
 }
 
-/// `POST /refresh`: spends the refresh token and returns a new pair.
+/// Spends the refresh token and returns a new pair. Presenting a spent token again revokes the
+/// whole session.
+#[utoipa::path(post, path = "/api/v1/users/refresh", tag = "users",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair", body = Data<Tokens>),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Unknown, expired, revoked or already used refresh token", body = ErrorBody),
+    ))]
 pub async fn refresh(
     State(state): State<AppState>,
     Json(request): Json<RefreshRequest>,
@@ -93,7 +117,15 @@ pub async fn refresh(
     }
 }
 
-/// `POST /logout`: revokes the session of the given refresh token (idempotent).
+/// Revokes the session of the given refresh token (idempotent).
+#[utoipa::path(post, path = "/api/v1/users/logout", tag = "users",
+    security(("bearer" = [])),
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "The session is over"),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
+    ))]
 pub async fn logout(
     State(state): State<AppState>,
     user: AuthUser,

@@ -2,20 +2,42 @@ mod auth;
 mod health;
 mod users;
 
-use axum::routing::{get, post, put};
 use axum::Router;
+use common::openapi::SecuritySchemes;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
-/// Every user-service route, under the service's own prefix.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Shop user API", version = "1.0.0",
+         description = "Registration, login with a JWT access token and a rotating refresh token, profiles."),
+    modifiers(&SecuritySchemes),
+    tags((name = "users", description = "Accounts and sessions of the shop's customers"))
+)]
+struct ApiDoc;
+
+/// Every user-service route with its documentation, registered together.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(users::register))
+        .routes(routes!(users::me))
+        .routes(routes!(users::update_profile))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+}
+
+/// The service's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// The router, serving its own document at `/api/v1/users/openapi.json`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/users/health", get(health::health))
-        .route("/api/v1/users/register", post(users::register))
-        .route("/api/v1/users/me", get(users::me))
-        .route("/api/v1/users/{id}", put(users::update_profile))
-        .route("/api/v1/users/login", post(auth::login))
-        .route("/api/v1/users/refresh", post(auth::refresh))
-        .route("/api/v1/users/logout", post(auth::logout))
-        .with_state(state)
+    let (router, doc) = api().split_for_parts();
+    common::openapi::serve(router.with_state(state), "/api/v1/users/openapi.json", doc)
 }

@@ -1,7 +1,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use common::auth::AuthUser;
-use common::error::OnConstraint;
+use common::error::{ErrorBody, OnConstraint};
 use common::http::{data, Data, Json, Path, RequestId};
 use common::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -11,18 +11,31 @@ use uuid::Uuid;
 use crate::domain::{parse_name, Email, Login, Password};
 use crate::{password, AppState};
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"login": "alice", "password": "correct horse battery", "email": "alice@example.com", "firstName": "Alice", "lastName": "Liddell"}))]
 pub struct RegisterRequest {
+    /// 3 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit; unique regardless of case.
+    #[schema(
+        min_length = 3,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
+    )]
     login: String,
+    /// 8 to 128 characters. Omit it and the service generates one, returned once.
+    #[schema(min_length = 8, max_length = 128)]
     password: Option<String>,
+    #[schema(max_length = 254, pattern = "^[^@\\s]+@[^@\\s.][^@\\s]*\\.[^@\\s.]+$")]
     email: Option<String>,
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     first_name: Option<String>,
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     last_name: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "0f8e1f7c-3a3e-4a8b-9a57-2b8f4f0e9c01", "login": "alice"}))]
 pub struct Registered {
     id: Uuid,
     login: String,
@@ -72,7 +85,15 @@ impl TryFrom<RegisterRequest> for NewUser {
     }
 }
 
-/// `POST /register`: creates the user, then makes sure billing has their account.
+/// Registers a user, who then has a billing account with balance 0.
+#[utoipa::path(post, path = "/api/v1/users/register", tag = "users",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered; `password` only when generated", body = Data<Registered>),
+        (status = 400, description = "Malformed body or an invalid field (named in `details`)", body = ErrorBody),
+        (status = 409, description = "The login is taken", body = ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
+    ))]
 pub async fn register(
     State(state): State<AppState>,
     request_id: RequestId,
@@ -124,8 +145,9 @@ pub async fn register(
     ))
 }
 
-#[derive(Debug, Serialize, FromRow)]
+#[derive(Debug, Serialize, FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "0f8e1f7c-3a3e-4a8b-9a57-2b8f4f0e9c01", "login": "alice", "email": "alice@example.com", "firstName": "Alice", "lastName": "Liddell"}))]
 pub struct Profile {
     id: Uuid,
     login: String,
@@ -134,7 +156,14 @@ pub struct Profile {
     last_name: Option<String>,
 }
 
-/// `GET /me`: the caller's profile.
+/// The caller's profile.
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's profile", body = Data<Profile>),
+        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
+        (status = 404, description = "The user no longer exists", body = ErrorBody),
+    ))]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Data<Profile>>> {
     let profile: Option<Profile> =
         sqlx::query_as("SELECT id, login, email, first_name, last_name FROM users WHERE id = $1")
@@ -146,15 +175,30 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json
         .ok_or_else(|| ApiError::NotFound("user not found".to_owned()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"email": "alice@example.org", "firstName": "Alice"}))]
 pub struct UpdateProfileRequest {
+    #[schema(max_length = 254, pattern = "^[^@\\s]+@[^@\\s.][^@\\s]*\\.[^@\\s.]+$")]
     email: Option<String>,
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     first_name: Option<String>,
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     last_name: Option<String>,
 }
 
-/// `PUT /{id}`: updates the fields given; only the owner may.
+/// Updates the fields given (absent fields stay as they are); only the owner may.
+#[utoipa::path(put, path = "/api/v1/users/{id}", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = UpdateProfileRequest,
+    responses(
+        (status = 200, description = "The updated profile", body = Data<Profile>),
+        (status = 400, description = "Malformed body, id or field", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
+        (status = 403, description = "Not the caller's own profile", body = ErrorBody),
+        (status = 404, description = "The user no longer exists", body = ErrorBody),
+    ))]
 pub async fn update_profile(
     State(state): State<AppState>,
     user: AuthUser,
