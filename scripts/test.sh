@@ -24,6 +24,10 @@ cargo fmt --all -- --check
 say "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+"$ROOT/scripts/tools.sh" js py
+say "OpenAPI validity of the committed api-spec/openapi.yaml"
+"$LOCAL/venv/bin/openapi-spec-validator" "$ROOT/api-spec/openapi.yaml"
+
 say "unit and integration tests (real Postgres, one database per test; real Kafka, one topic per test)"
 cargo test --workspace
 
@@ -36,5 +40,16 @@ GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" LOG_DIR="$LOG_DIR" \
 
 say "Newman collection through the gateway"
 bash "$ROOT/.postman-test.sh"
+
+# After Newman: the fuzzer's many login attempts use up this address's login rate limit.
+say "schemathesis: contract fuzzing through the gateway"
+"$ROOT/scripts/schemathesis.sh"
+
+say "Swagger UI in headless Chromium"
+if command -v chromium >/dev/null 2>&1 || ensure_packages chromium:chromium; then
+  GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" node "$ROOT/api-gateway/tests/swagger-ui.mjs"
+else
+  echo "SKIPPED: the browser check of Swagger UI needs Debian's chromium package, which could not be installed here"
+fi
 
 say "all test suites passed"

@@ -19,6 +19,7 @@ for entry in "${SERVICES[@]}"; do
   name="${entry%%:*}"
   wait_healthy "$name" "http://127.0.0.1:${entry#*:}/api/v1/$(prefix_of "$name")/health"
 done
+"$ROOT/scripts/docs.sh"
 start_gateway
 wait_healthy gateway "http://127.0.0.1:$GATEWAY_PORT/api/v1/users/health"
 
@@ -31,6 +32,7 @@ The shop is up.
   order                     http://127.0.0.1:8083/api/v1/orders   (metrics: /metrics)
   notification              http://127.0.0.1:8084/api/v1/notifications (metrics: /metrics)
   Kafka                     ${KAFKA_BROKERS:-$LOCAL_KAFKA}, topics order-events and order-events.dlq
+  API docs (Swagger UI)     http://localhost:$GATEWAY_PORT/api/docs/
   Logs                      $LOG_DIR/<service>.log, gateway-access.log
   Postgres                  $(db_url '<service>')
 Try:  curl -s http://localhost:$GATEWAY_PORT/api/v1/users/health

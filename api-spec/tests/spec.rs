@@ -60,3 +60,27 @@ fn every_public_operation_documents_its_errors_and_security() {
         }
     }
 }
+
+#[test]
+fn every_request_body_has_an_example() {
+    let spec: serde_json::Value =
+        serde_json::from_str(&api_spec::public_spec().to_json().expect("json")).expect("parse");
+    let schemas = &spec["components"]["schemas"];
+    let mut bodies = 0;
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let Some(reference) =
+                op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+            else {
+                continue;
+            };
+            bodies += 1;
+            let name = reference.rsplit('/').next().expect("name");
+            assert!(
+                schemas[name].get("example").is_some(),
+                "{method} {path}: {name} has no example"
+            );
+        }
+    }
+    assert!(bodies >= 7, "only {bodies} request bodies found");
+}

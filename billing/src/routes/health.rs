@@ -7,7 +7,7 @@ use common::http::Data;
 use crate::AppState;
 
 /// Whether billing can do its job: its database answers.
-#[utoipa::path(get, path = "/api/v1/billing/health", tag = "billing",
+#[utoipa::path(get, path = "/api/v1/billing/health", operation_id = "billingHealth", tag = "billing",
     responses(
         (status = 200, description = "Healthy", body = Data<Health>),
         (status = 503, description = "A dependency is failing; `details` names it", body = ErrorBody),

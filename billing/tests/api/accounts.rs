@@ -165,3 +165,25 @@ async fn metrics_use_route_templates() {
     );
     assert!(text.contains("billing_deposits_total 1"), "{text}");
 }
+
+#[tokio::test]
+async fn serves_its_own_openapi_document_internal_endpoints_included() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("request");
+    let doc = json_of(response, StatusCode::OK).await;
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    for path in [
+        "/api/v1/billing/account/my",
+        "/api/v1/billing/account/deposit",
+        "/api/v1/billing/account",
+        "/api/v1/billing/account/withdraw",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} undocumented");
+    }
+    assert!(doc["components"]["securitySchemes"]["service"].is_object());
+}

@@ -7,7 +7,7 @@ use common::http::Data;
 use crate::AppState;
 
 /// Whether the notification service can do its job: its database and the broker answer.
-#[utoipa::path(get, path = "/api/v1/notifications/health", tag = "notifications",
+#[utoipa::path(get, path = "/api/v1/notifications/health", operation_id = "notificationHealth", tag = "notifications",
     responses(
         (status = 200, description = "Healthy", body = Data<Health>),
         (status = 503, description = "A dependency is failing; `details` names it", body = ErrorBody),

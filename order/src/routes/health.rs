@@ -7,7 +7,7 @@ use common::http::Data;
 use crate::AppState;
 
 /// Whether the order service can do its job: its database and the broker answer.
-#[utoipa::path(get, path = "/api/v1/orders/health", tag = "orders",
+#[utoipa::path(get, path = "/api/v1/orders/health", operation_id = "orderHealth", tag = "orders",
     responses(
         (status = 200, description = "Healthy", body = Data<Health>),
         (status = 503, description = "A dependency is failing; `details` names it", body = ErrorBody),

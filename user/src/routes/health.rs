@@ -7,7 +7,7 @@ use common::http::Data;
 use crate::AppState;
 
 /// Whether the user service can do its job: its database answers.
-#[utoipa::path(get, path = "/api/v1/users/health", tag = "users",
+#[utoipa::path(get, path = "/api/v1/users/health", operation_id = "userHealth", tag = "users",
     responses(
         (status = 200, description = "Healthy", body = Data<Health>),
         (status = 503, description = "A dependency is failing; `details` names it", body = ErrorBody),

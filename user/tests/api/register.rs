@@ -149,3 +149,26 @@ async fn registrations_and_logins_are_counted() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn serves_its_own_openapi_document() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("request");
+    let doc = json_of(response, StatusCode::OK).await;
+    for path in [
+        "/api/v1/users/register",
+        "/api/v1/users/login",
+        "/api/v1/users/refresh",
+        "/api/v1/users/logout",
+        "/api/v1/users/me",
+        "/api/v1/users/{id}",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} undocumented");
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}

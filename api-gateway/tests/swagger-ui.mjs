@@ -1,0 +1,56 @@
+// Browser check of the gateway's Swagger UI in headless Chromium (Debian's package): the page
+// loads with no request leaving the machine, lists the shop's operations, and "Try it out" on
+// the user service's health endpoint gets 200. Exits non-zero on any failure.
+import { createRequire } from "node:module";
+
+const require = createRequire(new URL("../../tools/package.json", import.meta.url));
+const { chromium } = require("playwright-core");
+
+const base = process.env.GATEWAY_URL || "http://127.0.0.1:8080";
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+const failures = [];
+let checks = 0;
+const check = (ok, what) => {
+  checks += 1;
+  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
+  if (!ok) failures.push(what);
+};
+
+const browser = await chromium.launch({
+  executablePath,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage();
+  const offsite = [];
+  page.on("request", (request) => {
+    const { hostname } = new URL(request.url());
+    if (!["127.0.0.1", "localhost", "[::1]"].includes(hostname)) offsite.push(request.url());
+  });
+
+  const response = await page.goto(`${base}/api/docs/`);
+  check(response.status() === 200, `GET /api/docs/ answers 200 (got ${response.status()})`);
+  await page.waitForSelector(".opblock", { timeout: 20000 });
+  const operations = await page.locator(".opblock").count();
+  check(operations >= 14, `the page lists the shop's operations (${operations} shown)`);
+  const title = await page.locator(".info .title").innerText();
+  check(title.includes("Shop API"), `the title is the shop's ("${title.split("\n")[0]}")`);
+
+  const health = page.locator("#operations-users-userHealth");
+  await health.locator(".opblock-summary").click();
+  await health.getByRole("button", { name: "Try it out" }).click();
+  await health.getByRole("button", { name: "Execute" }).click();
+  const status = health.locator(".live-responses-table .response .response-col_status").first();
+  await status.waitFor({ timeout: 10000 });
+  const code = (await status.innerText()).trim();
+  check(code === "200", `"Try it out" on GET /api/v1/users/health returns 200 (got ${code})`);
+
+  check(offsite.length === 0, `no request left the machine${offsite.length ? ": " + offsite.join(", ") : ""}`);
+  await page.screenshot({ path: process.env.SCREENSHOT || "/dev/null" }).catch(() => {});
+} finally {
+  await browser.close();
+}
+
+console.log(`${checks - failures.length} passed, ${failures.length} failed`);
+process.exit(failures.length ? 1 : 0);
