@@ -1,5 +1,5 @@
 # The two commands of the README, and their helpers. Scripts under scripts/ do the work.
-.PHONY: up down test logs
+.PHONY: up down test logs images
 
 up:      ## start the whole shop locally on http://localhost:8080
 	@bash scripts/up.sh
@@ -12,3 +12,6 @@ test:    ## run every check and test suite
 
 logs:    ## follow the services' logs
 	@tail -F .local/log/*.log
+
+images:  ## build the four service images (needs a Docker engine)
+	@bash scripts/images.sh

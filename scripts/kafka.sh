@@ -15,8 +15,6 @@ if [ -n "${KAFKA_BROKERS:-}" ] && [ "$KAFKA_BROKERS" != "$LOCAL_KAFKA" ]; then
   exit 0
 fi
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 if ! port_open 9092; then
   say "starting tansu on 127.0.0.1:9092 (log: $LOG_DIR/tansu.log)"
   nohup tansu broker \

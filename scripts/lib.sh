@@ -50,4 +50,14 @@ ensure_packages() { # cmd:package ...
   fi
 }
 
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Stops with a clear message when something else already listens on a port we need.
+require_free_port() { # port what
+  if port_open "$1"; then
+    echo "port $1 ($2) is already in use by another process; stop it or free the port first" >&2
+    exit 1
+  fi
+}
+
 db_url() { echo "postgres://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT/shop_$1"; }

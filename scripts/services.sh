@@ -32,6 +32,7 @@ stop_pid() { # name pidfile
 start_service() { # name port
   local name="$1" port="$2" pidfile="$RUN_DIR/$1.pid"
   stop_pid "$name" "$pidfile"
+  require_free_port "$port" "$name"
   say "starting $name on 127.0.0.1:$port (log: $LOG_DIR/$name.log)"
   # shellcheck disable=SC2046
   nohup env $(service_env "$name" "$port") "$CARGO_TARGET_DIR/debug/$name" \
@@ -58,6 +59,7 @@ render_gateway_conf() {
 start_gateway() {
   render_gateway_conf
   stop_gateway
+  require_free_port "$GATEWAY_PORT" gateway
   say "starting the gateway (nginx) on http://localhost:$GATEWAY_PORT (log: $LOG_DIR/gateway-access.log)"
   nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf"
 }

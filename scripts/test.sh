@@ -28,6 +28,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "OpenAPI validity of the committed api-spec/openapi.yaml"
 "$LOCAL/venv/bin/openapi-spec-validator" "$ROOT/api-spec/openapi.yaml"
 
+say "Helm charts: lint, render (default and production values), Kubernetes schemas, policies"
+"$LOCAL/venv/bin/python" -m pytest -q "$ROOT/charts/tests"
+
 say "unit and integration tests (real Postgres, one database per test; real Kafka, one topic per test)"
 cargo test --workspace
 

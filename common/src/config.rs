@@ -112,6 +112,9 @@ pub struct ServiceConfig {
     pub database_max_connections: u32,
     pub jwt: JwtConfig,
     pub request_timeout: Duration,
+    /// `RUN_MIGRATIONS` (default true): migrate at startup. Kubernetes runs `<service> migrate`
+    /// once per release in a Job instead and sets this to false.
+    pub run_migrations: bool,
 }
 
 /// How access tokens are verified: the user service's public key, issuer and audience.
@@ -133,8 +136,8 @@ impl JwtConfig {
 }
 
 impl ServiceConfig {
-    /// Reads `HOST`, `PORT`, `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`, `REQUEST_TIMEOUT_SECONDS`
-    /// and the `JWT_*` variables.
+    /// Reads `HOST`, `PORT`, `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`, `REQUEST_TIMEOUT_SECONDS`,
+    /// `RUN_MIGRATIONS` and the `JWT_*` variables.
     pub fn from_env(default_port: u16) -> Result<Self, ConfigError> {
         let host: IpAddr = or("HOST", IpAddr::from([127, 0, 0, 1]))?;
         let port: u16 = or("PORT", default_port)?;
@@ -144,6 +147,7 @@ impl ServiceConfig {
             database_max_connections: or("DATABASE_MAX_CONNECTIONS", 10)?,
             jwt: JwtConfig::from_env()?,
             request_timeout: seconds_or("REQUEST_TIMEOUT_SECONDS", 30)?,
+            run_migrations: or("RUN_MIGRATIONS", true)?,
         })
     }
 }

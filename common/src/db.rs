@@ -1,4 +1,4 @@
-//! The Postgres pool, with the service's embedded migrations applied at startup.
+//! The Postgres pool, with the service's embedded migrations.
 
 use std::time::Duration;
 
@@ -7,20 +7,35 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-/// Connects and runs `migrator` (sqlx takes an advisory lock, so replicas do not race).
-pub async fn connect(
-    url: &str,
-    max_connections: u32,
-    migrator: &Migrator,
-) -> anyhow::Result<PgPool> {
+use crate::config::ServiceConfig;
+
+/// Connects, and runs `migrator` when the configuration says so (sqlx holds an advisory lock
+/// while migrating, so replicas starting together do not race).
+pub async fn connect(config: &ServiceConfig, migrator: &Migrator) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
-        .max_connections(max_connections)
+        .max_connections(config.database_max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(url)
+        .connect(&config.database_url)
+        .await
+        .context("connecting to the database (DATABASE_URL)")?;
+    if config.run_migrations {
+        migrator.run(&pool).await.context("running migrations")?;
+    }
+    Ok(pool)
+}
+
+/// `<service> migrate`: applies the migrations to `DATABASE_URL` and exits (run once per
+/// release by the Kubernetes pre-install/pre-upgrade Job).
+pub async fn migrate_command(migrator: &Migrator) -> anyhow::Result<()> {
+    let url: String = crate::config::required("DATABASE_URL")?;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
         .await
         .context("connecting to the database (DATABASE_URL)")?;
     migrator.run(&pool).await.context("running migrations")?;
-    Ok(pool)
+    tracing::info!("migrations applied");
+    Ok(())
 }
 
 /// True when the database answers a trivial query within two seconds.

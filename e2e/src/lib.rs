@@ -89,6 +89,7 @@ fn service_config(listen: SocketAddr, database_url: &str, keys: &TestKeys) -> Se
         database_max_connections: 10,
         jwt: keys.jwt.clone(),
         request_timeout: Duration::from_secs(30),
+        run_migrations: true,
     }
 }
 

@@ -67,12 +67,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = common::db::connect(
-            &config.service.database_url,
-            config.service.database_max_connections,
-            &MIGRATOR,
-        )
-        .await?;
+        let db = common::db::connect(&config.service, &MIGRATOR).await?;
         let dlq = dead_letter_topic(&config.kafka.topic);
         if let Err(e) = config
             .kafka

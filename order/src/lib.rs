@@ -94,12 +94,7 @@ pub struct Application {
 impl Application {
     /// Connects to the database (migrating it) and the broker, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = common::db::connect(
-            &config.service.database_url,
-            config.service.database_max_connections,
-            &MIGRATOR,
-        )
-        .await?;
+        let db = common::db::connect(&config.service, &MIGRATOR).await?;
         if let Err(e) = config.kafka.ensure_topics(&[&config.kafka.topic]).await {
             // The broker may come later; the outbox holds events until it does.
             tracing::warn!(error = format!("{e:#}"), "could not ensure Kafka topics");

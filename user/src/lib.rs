@@ -78,12 +78,7 @@ pub struct Application {
 impl Application {
     /// Connects to the database, migrates it, and binds the listener (port 0 picks a free one).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = common::db::connect(
-            &config.service.database_url,
-            config.service.database_max_connections,
-            &MIGRATOR,
-        )
-        .await?;
+        let db = common::db::connect(&config.service, &MIGRATOR).await?;
         let metrics = Arc::new(common::metrics::Metrics::new());
         let state = AppState {
             db,

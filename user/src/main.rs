@@ -3,6 +3,9 @@ use user::{Application, Config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     common::telemetry::init();
+    if std::env::args().nth(1).as_deref() == Some("migrate") {
+        return common::db::migrate_command(&user::MIGRATOR).await;
+    }
     let app = Application::build(Config::from_env()?).await?;
     tracing::info!(addr = %app.local_addr(), "user service listening");
     app.run_until(common::server::shutdown_signal()).await?;

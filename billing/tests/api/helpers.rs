@@ -28,6 +28,7 @@ impl TestApp {
                 database_max_connections: 20,
                 jwt: keys.jwt.clone(),
                 request_timeout: std::time::Duration::from_secs(30),
+                run_migrations: true,
             },
             service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
         };

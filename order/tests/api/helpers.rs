@@ -33,6 +33,7 @@ impl TestApp {
                 database_max_connections: 10,
                 jwt: keys.jwt.clone(),
                 request_timeout: Duration::from_secs(30),
+                run_migrations: true,
             },
             // No broker is needed here: events wait in the outbox (asserted on directly).
             kafka: KafkaConfig {

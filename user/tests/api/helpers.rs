@@ -38,6 +38,7 @@ impl TestApp {
                 database_max_connections: 10,
                 jwt: keys.jwt.clone(),
                 request_timeout: Duration::from_secs(30),
+                run_migrations: true,
             },
             jwt_private_key_pem: Secret::new(keys.private_pem.clone()),
             access_token_ttl: Duration::from_secs(900),

@@ -1,0 +1,86 @@
+{{/* Name of the service's objects: the release name. */}}
+{{- define "shop-service.fullname" -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "shop-service.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Values.service.name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "shop-service.labels" -}}
+{{ include "shop-service.selectorLabels" . }}
+app.kubernetes.io/part-of: shop
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "shop-service.image" -}}
+{{- $tag := .Values.image.tag | default .Chart.AppVersion -}}
+{{- if or (not $tag) (eq (toString $tag) "latest") -}}
+{{- fail "image.tag must be a pinned version, not empty or latest" -}}
+{{- end -}}
+{{ printf "%s:%s" .Values.image.repository (toString $tag) }}
+{{- end -}}
+
+{{- define "shop-service.secretName" -}}
+{{- required "secrets.existingSecret: the Secret with DATABASE_URL, SERVICE_TOKEN and the JWT keys" .Values.secrets.existingSecret -}}
+{{- end -}}
+
+{{/* The restricted security context of every container. */}}
+{{- define "shop-service.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+privileged: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "shop-service.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Environment from the ConfigMap (plain settings) and the Secret (credentials and keys). */}}
+{{- define "shop-service.env" -}}
+envFrom:
+  - configMapRef:
+      name: {{ include "shop-service.fullname" . }}
+env:
+  - name: DATABASE_URL
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "shop-service.secretName" . }}
+        key: DATABASE_URL
+  {{- if .Values.secrets.serviceToken }}
+  - name: SERVICE_TOKEN
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "shop-service.secretName" . }}
+        key: SERVICE_TOKEN
+  {{- end }}
+{{- end -}}
+
+{{- define "shop-service.keyVolumes" -}}
+- name: jwt-keys
+  secret:
+    secretName: {{ include "shop-service.secretName" . }}
+    defaultMode: 0440
+    items:
+      - key: JWT_PUBLIC_KEY
+        path: jwt-public.pem
+      {{- if .Values.secrets.jwtPrivateKey }}
+      - key: JWT_PRIVATE_KEY
+        path: jwt-private.pem
+      {{- end }}
+{{- end -}}

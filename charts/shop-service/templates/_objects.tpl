@@ -1,0 +1,285 @@
+{{/*
+Every object of a shop service. A service chart's only template is:
+  {{ include "shop-service.all" . }}
+*/}}
+{{- define "shop-service.all" -}}
+{{ include "shop-service.configmap" . }}
+---
+{{ include "shop-service.deployment" . }}
+---
+{{ include "shop-service.service" . }}
+---
+{{ include "shop-service.migration" . }}
+---
+{{ include "shop-service.pdb" . }}
+---
+{{ include "shop-service.networkpolicy" . }}
+{{- if .Values.serviceMonitor.enabled }}
+---
+{{ include "shop-service.servicemonitor" . }}
+{{- end }}
+{{- if .Values.autoscaling.enabled }}
+---
+{{ include "shop-service.hpa" . }}
+{{- end }}
+{{- end -}}
+
+{{- define "shop-service.configmap" -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ include "shop-service.fullname" . }}
+  labels:
+    {{- include "shop-service.labels" . | nindent 4 }}
+data:
+  HOST: "0.0.0.0"
+  PORT: {{ .Values.service.port | quote }}
+  LOG_FORMAT: json
+  RUST_LOG: {{ .Values.logLevel | quote }}
+  # Migrations run once per release in the pre-install/pre-upgrade Job, not in every pod.
+  RUN_MIGRATIONS: "false"
+  JWT_PUBLIC_KEY_FILE: /etc/shop/keys/jwt-public.pem
+  {{- if .Values.secrets.jwtPrivateKey }}
+  JWT_PRIVATE_KEY_FILE: /etc/shop/keys/jwt-private.pem
+  {{- end }}
+  {{- range $name, $value := .Values.config }}
+  {{ $name }}: {{ $value | quote }}
+  {{- end }}
+{{- end -}}
+
+{{- define "shop-service.deployment" -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "shop-service.fullname" . }}
+  labels:
+    {{- include "shop-service.labels" . | nindent 4 }}
+spec:
+  {{- if not .Values.autoscaling.enabled }}
+  replicas: {{ .Values.replicaCount }}
+  {{- end }}
+  revisionHistoryLimit: 5
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxUnavailable: 0
+      maxSurge: 1
+  selector:
+    matchLabels:
+      {{- include "shop-service.selectorLabels" . | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "shop-service.labels" . | nindent 8 }}
+      annotations:
+        checksum/config: {{ toYaml .Values.config | sha256sum }}
+    spec:
+      automountServiceAccountToken: false
+      securityContext:
+        {{- include "shop-service.podSecurityContext" . | nindent 8 }}
+      # Longer than the requests' own 30 s limit plus the preStop pause, so in-flight requests
+      # finish after SIGTERM.
+      terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
+      containers:
+        - name: {{ .Values.service.name }}
+          image: {{ include "shop-service.image" . }}
+          imagePullPolicy: IfNotPresent
+          ports:
+            - name: http
+              containerPort: {{ .Values.service.port }}
+              protocol: TCP
+          {{- include "shop-service.env" . | nindent 10 }}
+          volumeMounts:
+            - name: jwt-keys
+              mountPath: /etc/shop/keys
+              readOnly: true
+            - name: tmp
+              mountPath: /tmp
+          readinessProbe:
+            httpGet:
+              path: {{ printf "%s/health" .Values.service.prefix }}
+              port: http
+            periodSeconds: 5
+            timeoutSeconds: 3
+            failureThreshold: 2
+          livenessProbe:
+            # Lenient: a dependency outage makes the pod unready, and only a long one restarts it.
+            httpGet:
+              path: {{ printf "%s/health" .Values.service.prefix }}
+              port: http
+            initialDelaySeconds: 10
+            periodSeconds: 20
+            timeoutSeconds: 5
+            failureThreshold: 6
+          lifecycle:
+            preStop:
+              # Let endpoints drop the pod before SIGTERM stops new connections.
+              sleep:
+                seconds: 5
+          resources:
+            {{- toYaml .Values.resources | nindent 12 }}
+          securityContext:
+            {{- include "shop-service.containerSecurityContext" . | nindent 12 }}
+      volumes:
+        {{- include "shop-service.keyVolumes" . | nindent 8 }}
+        - name: tmp
+          emptyDir:
+            sizeLimit: 16Mi
+{{- end -}}
+
+{{- define "shop-service.service" -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "shop-service.fullname" . }}
+  labels:
+    {{- include "shop-service.labels" . | nindent 4 }}
+spec:
+  type: ClusterIP
+  selector:
+    {{- include "shop-service.selectorLabels" . | nindent 4 }}
+  ports:
+    - name: http
+      port: {{ .Values.service.port }}
+      targetPort: http
+      protocol: TCP
+{{- end -}}
+
+{{/* Runs `<service> migrate` once per release, before the new pods start; never in parallel. */}}
+{{- define "shop-service.migration" -}}
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ printf "%s-migrate" (include "shop-service.fullname" .) | trunc 63 | trimSuffix "-" }}
+  labels:
+    {{- include "shop-service.labels" . | nindent 4 }}
+  annotations:
+    helm.sh/hook: pre-install,pre-upgrade
+    helm.sh/hook-weight: "0"
+    helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+spec:
+  parallelism: 1
+  completions: 1
+  backoffLimit: 3
+  activeDeadlineSeconds: 600
+  ttlSecondsAfterFinished: 3600
+  template:
+    metadata:
+      labels:
+        {{- include "shop-service.selectorLabels" . | nindent 8 }}
+        app.kubernetes.io/component: migration
+    spec:
+      restartPolicy: Never
+      automountServiceAccountToken: false
+      securityContext:
+        {{- include "shop-service.podSecurityContext" . | nindent 8 }}
+      containers:
+        - name: migrate
+          image: {{ include "shop-service.image" . }}
+          imagePullPolicy: IfNotPresent
+          args: ["migrate"]
+          env:
+            - name: LOG_FORMAT
+              value: json
+            - name: DATABASE_URL
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "shop-service.secretName" . }}
+                  key: DATABASE_URL
+          resources:
+            {{- toYaml .Values.migration.resources | nindent 12 }}
+          securityContext:
+            {{- include "shop-service.containerSecurityContext" . | nindent 12 }}
+{{- end -}}
+
+{{- define "shop-service.pdb" -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "shop-service.fullname" . }}
+  labels:
+    {{- include "shop-service.labels" . | nindent 4 }}
+spec:
+  minAvailable: {{ .Values.podDisruptionBudget.minAvailable }}
+  selector:
+    matchLabels:
+      {{- include "shop-service.selectorLabels" . | nindent 6 }}
+{{- end -}}
+
+{{- define "shop-service.hpa" -}}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ include "shop-service.fullname" . }}
+  labels:
+    {{- include "shop-service.labels" . | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ include "shop-service.fullname" . }}
+  minReplicas: {{ .Values.autoscaling.minReplicas }}
+  maxReplicas: {{ .Values.autoscaling.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ .Values.autoscaling.targetCPUUtilizationPercentage }}
+{{- end -}}
+
+{{- define "shop-service.servicemonitor" -}}
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: {{ include "shop-service.fullname" . }}
+  labels:
+    {{- include "shop-service.labels" . | nindent 4 }}
+    {{- with .Values.serviceMonitor.labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  selector:
+    matchLabels:
+      {{- include "shop-service.selectorLabels" . | nindent 6 }}
+  endpoints:
+    - port: http
+      path: /metrics
+      interval: {{ .Values.serviceMonitor.interval }}
+{{- end -}}
+
+{{/*
+Who may connect: the ingress controller (public routes; internal paths are not routed), the
+services listed in networkPolicy.allowFrom (billing: user and order, for its internal
+endpoints), and Prometheus for /metrics.
+*/}}
+{{- define "shop-service.networkpolicy" -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "shop-service.fullname" . }}
+  labels:
+    {{- include "shop-service.labels" . | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "shop-service.selectorLabels" . | nindent 6 }}
+  policyTypes: ["Ingress"]
+  ingress:
+    - from:
+        - namespaceSelector:
+            matchLabels:
+              kubernetes.io/metadata.name: {{ .Values.networkPolicy.ingressNamespace }}
+        - namespaceSelector:
+            matchLabels:
+              kubernetes.io/metadata.name: {{ .Values.networkPolicy.monitoringNamespace }}
+        {{- range .Values.networkPolicy.allowFrom }}
+        - podSelector:
+            matchLabels:
+              app.kubernetes.io/name: {{ . }}
+        {{- end }}
+      ports:
+        - port: http
+          protocol: TCP
+{{- end -}}

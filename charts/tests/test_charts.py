@@ -1,0 +1,197 @@
+"""The Helm charts, checked without a cluster: each service chart is linted and rendered with
+Helm 4's library (helm-python-sdk) with its default values and its production-like values, every
+rendered manifest and the ingress is validated against the Kubernetes schemas
+(kubernetes-validate), and policy checks hold over what was rendered."""
+
+import re
+import shutil
+from pathlib import Path
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ["user", "billing", "order", "notification"]
+KUBE_VERSION = "1.33.0"
+# Custom resources: not in the Kubernetes schemas; checked by hand below.
+CUSTOM_KINDS = {"ServiceMonitor"}
+
+
+def chart_copy(service, tmp_path):
+    """The service chart with the library chart vendored in, as `helm dependency build` does."""
+    chart = tmp_path / service / "chart"
+    shutil.copytree(ROOT / service / "chart", chart)
+    (tmp_path / "charts").mkdir(exist_ok=True)
+    if not (tmp_path / "charts" / "shop-service").exists():
+        shutil.copytree(ROOT / "charts" / "shop-service", tmp_path / "charts" / "shop-service")
+    helm.dependency_build(str(chart))
+    return chart
+
+
+def values_of(service, variant):
+    path = ROOT / service / "chart" / ("values.yaml" if variant == "default" else "values-production.yaml")
+    values = yaml.safe_load(path.read_text())
+    if variant == "production":
+        base = yaml.safe_load((ROOT / service / "chart" / "values.yaml").read_text())
+        values = deep_merge(base, values)
+    return values
+
+
+def deep_merge(base, overlay):
+    merged = dict(base)
+    for key, value in overlay.items():
+        merged[key] = deep_merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
+def render(chart, values, release):
+    with helm.Chart.load(str(chart)) as loaded:
+        manifests = loaded.render(values, name=release, namespace="shop", is_install=True)
+    docs = []
+    for text in manifests.values():
+        docs.extend(d for d in yaml.safe_load_all(text) if d)
+    return docs
+
+
+@pytest.fixture(scope="module", params=[(s, v) for s in SERVICES for v in ["default", "production"]],
+                ids=lambda p: f"{p[0]}-{p[1]}")
+def rendered(request, tmp_path_factory):
+    service, variant = request.param
+    chart = chart_copy(service, tmp_path_factory.mktemp(f"{service}-{variant}"))
+    values = values_of(service, variant)
+    report = helm.lint(str(chart), values, strict=True, kube_version=f"v{KUBE_VERSION}")
+    errors = [m for m in report.get("messages", []) if m.get("severity", 0) >= 2] + report.get("errors", [])
+    return {"service": service, "variant": variant, "docs": render(chart, values, service), "lint": errors}
+
+
+def of_kind(docs, kind):
+    return [d for d in docs if d["kind"] == kind]
+
+
+def containers(doc):
+    return doc["spec"]["template"]["spec"]["containers"]
+
+
+def test_lint_is_clean(rendered):
+    assert rendered["lint"] == []
+
+
+def test_every_manifest_matches_the_kubernetes_schemas(rendered):
+    for doc in rendered["docs"]:
+        if doc["kind"] in CUSTOM_KINDS:
+            continue
+        kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+
+
+def test_the_expected_objects_are_rendered(rendered):
+    kinds = sorted(d["kind"] for d in rendered["docs"])
+    expected = ["ConfigMap", "Deployment", "Job", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceMonitor"]
+    if rendered["variant"] == "production":
+        expected.append("HorizontalPodAutoscaler")
+    assert kinds == sorted(expected)
+
+
+def test_service_monitor_scrapes_metrics(rendered):
+    (monitor,) = of_kind(rendered["docs"], "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    assert monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == rendered["service"]
+
+
+def test_every_container_has_probes_limits_and_a_restricted_context(rendered):
+    for doc in of_kind(rendered["docs"], "Deployment") + of_kind(rendered["docs"], "Job"):
+        pod = doc["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        for c in pod["containers"]:
+            if doc["kind"] == "Deployment":
+                assert c["readinessProbe"]["httpGet"]["path"].endswith("/health")
+                assert c["livenessProbe"]["httpGet"]["path"].endswith("/health")
+            limits = c["resources"]["limits"]
+            assert limits.get("cpu") and limits.get("memory"), c["name"]
+            assert c["resources"]["requests"]
+            sc = c["securityContext"]
+            assert sc["runAsNonRoot"] is True
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["readOnlyRootFilesystem"] is True
+            assert sc["capabilities"]["drop"] == ["ALL"]
+            image = c["image"]
+            assert re.fullmatch(r"[\w./-]+:[\w.-]+", image) and not image.endswith(":latest"), image
+
+
+def test_no_secret_value_in_a_configmap(rendered):
+    sensitive_key = re.compile(r"PASSWORD|SECRET|TOKEN$|PRIVATE_KEY$|DATABASE_URL", re.I)
+    for cm in of_kind(rendered["docs"], "ConfigMap"):
+        for key, value in cm["data"].items():
+            assert not sensitive_key.search(key), key
+            assert "-----BEGIN" not in value, key
+            assert not re.search(r"://[^/@\s]+:[^/@\s]+@", value), f"{key} carries credentials"
+    for doc in of_kind(rendered["docs"], "Deployment"):
+        env = {e["name"]: e for e in containers(doc)[0].get("env", [])}
+        assert "secretKeyRef" in env["DATABASE_URL"]["valueFrom"]
+
+
+def test_migrations_run_once_per_release_before_the_pods(rendered):
+    (job,) = of_kind(rendered["docs"], "Job")
+    hooks = job["metadata"]["annotations"]["helm.sh/hook"].split(",")
+    assert sorted(hooks) == ["pre-install", "pre-upgrade"]
+    assert job["spec"]["parallelism"] == 1 and job["spec"]["completions"] == 1
+    assert containers(job)[0]["args"] == ["migrate"]
+    (cm,) = of_kind(rendered["docs"], "ConfigMap")
+    assert cm["data"]["RUN_MIGRATIONS"] == "false", "pods must not migrate themselves"
+
+
+def test_graceful_shutdown_fits_the_grace_period(rendered):
+    (deployment,) = of_kind(rendered["docs"], "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    pause = containers(deployment)[0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    request_timeout = 30
+    assert pod["terminationGracePeriodSeconds"] > pause + request_timeout
+
+
+def test_only_user_and_order_may_call_billing_directly(rendered):
+    (policy,) = of_kind(rendered["docs"], "NetworkPolicy")
+    peers = policy["spec"]["ingress"][0]["from"]
+    pods = sorted(p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in peers if "podSelector" in p)
+    assert pods == (["order", "user"] if rendered["service"] == "billing" else [])
+
+
+def test_an_unpinned_image_tag_is_refused(tmp_path):
+    chart = chart_copy("user", tmp_path)
+    values = values_of("user", "default")
+    values["image"]["tag"] = "latest"
+    with pytest.raises(helm.HelmError if hasattr(helm, "HelmError") else Exception):
+        render(chart, values, "user")
+
+
+def test_the_ingress_routes_the_public_prefixes_only():
+    docs = [d for d in yaml.safe_load_all((ROOT / "api-gateway" / "ingress.yaml").read_text()) if d]
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+    routes = {p["path"]: (name, p["pathType"]) for name, d in ((d["metadata"]["name"], d) for d in docs)
+              for r in d["spec"]["rules"] for p in r["http"]["paths"]}
+    for prefix in ["/api/v1/users", "/api/v1/billing", "/api/v1/orders", "/api/v1/notifications"]:
+        assert routes[prefix] == ("shop-api", "Prefix")
+    for internal in ["/api/v1/billing/account", "/api/v1/billing/account/withdraw"]:
+        assert routes[internal] == ("shop-internal-not-routed", "Exact")
+    assert not any("metrics" in path for path in routes)
+    login = next(d for d in docs if d["metadata"]["name"] == "shop-login")
+    assert login["metadata"]["annotations"]["nginx.ingress.kubernetes.io/limit-rpm"]
+    assert routes["/api/v1/users/login"] == ("shop-login", "Exact")
+    assert len({r["host"] for d in docs for r in d["spec"]["rules"]}) == 1, "one host"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_postgres_values_keep_passwords_out(service):
+    values = yaml.safe_load((ROOT / service / "database" / "postgres" / "config.yaml").read_text())
+    assert values["auth"]["existingSecret"]
+    assert "password" not in values["auth"] and "postgresPassword" not in values["auth"]
+    assert values["auth"]["database"] == f"shop_{service}"
+
+
+def test_kafka_values_provision_the_topics():
+    values = yaml.safe_load((ROOT / "kafka" / "config.yaml").read_text())
+    topics = {t["name"]: t for t in values["provisioning"]["topics"]}
+    assert set(topics) == {"order-events", "order-events.dlq"}
+    assert all(t["replicationFactor"] >= 3 for t in topics.values())
