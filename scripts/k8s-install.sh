@@ -2,7 +2,7 @@
 # Installs the whole shop into one Kubernetes namespace, in order: namespace, Kafka, one Postgres
 # per service, the secrets, the four services, the ingress. Needs kubectl and helm (v3.13+ or 4)
 # pointed at the cluster, the images pushed where the charts' image.repository says (make images),
-# and ingress-nginx plus kube-prometheus-stack installed.
+# and ingress-nginx plus kube-prometheus-stack (monitoring/k8s-prometheus.yaml) installed.
 # Safe to run again: existing secrets are kept, releases are upgraded.
 #
 #   scripts/k8s-install.sh [namespace]              (default: shop)
@@ -57,5 +57,18 @@ done
 
 say "6. the ingress (ingress-nginx)"
 kubectl -n "$NS" apply -f "$ROOT/api-gateway/ingress.yaml"
+
+say "7. monitoring: dashboards for Grafana's sidecar and the alert rules (kube-prometheus-stack)"
+for board in "$ROOT"/monitoring/dashboards/*.json; do
+  name="$(basename "$board" .json)"
+  kubectl -n "$NS" create configmap "dashboard-$name" --from-file="$name.json=$board" \
+    --dry-run=client -o yaml | kubectl label --local -f - grafana_dashboard=1 -o yaml \
+    | kubectl annotate --local -f - grafana_folder=Shop -o yaml | kubectl apply -f -
+done
+{
+  printf 'apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n'
+  printf '  name: shop-alerts\n  labels:\n    release: kube-prometheus-stack\nspec:\n'
+  grep -v '^#' "$ROOT/monitoring/rules/shop.rules.yaml" | sed 's/^/  /'
+} | kubectl -n "$NS" apply -f -
 
 say "done: kubectl -n $NS get pods,ingress"

@@ -31,11 +31,17 @@ say "OpenAPI validity of the committed api-spec/openapi.yaml"
 say "Helm charts: lint, render (default and production values), Kubernetes schemas, policies"
 "$LOCAL/venv/bin/python" -m pytest -q "$ROOT/charts/tests"
 
+say "monitoring: alert rules (promtool check and unit tests), dashboards"
+ensure_packages promtool:prometheus
+promtool check rules "$ROOT/monitoring/rules/shop.rules.yaml"
+promtool test rules "$ROOT/monitoring/rules/shop.rules.test.yaml"
+"$LOCAL/venv/bin/python" -m pytest -q "$ROOT/monitoring/tests/test_dashboards.py"
+
 say "unit and integration tests (real Postgres, one database per test; real Kafka, one topic per test)"
 cargo test --workspace
 
 # The stack-level suites run against the stack (restarted here with the binaries just tested).
-"$ROOT/scripts/up.sh"
+WITH_PROMETHEUS=1 "$ROOT/scripts/up.sh"
 
 say "gateway tests against the running stack"
 GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" LOG_DIR="$LOG_DIR" \
@@ -54,5 +60,10 @@ if command -v chromium >/dev/null 2>&1 || ensure_packages chromium:chromium; the
 else
   echo "SKIPPED: the browser check of Swagger UI needs Debian's chromium package, which could not be installed here"
 fi
+
+say "monitoring: every metric the dashboards and alerts use is exported; Prometheus scrapes all"
+SHOP_METRICS_URLS="http://127.0.0.1:8081/metrics,http://127.0.0.1:8082/metrics,http://127.0.0.1:8083/metrics,http://127.0.0.1:8084/metrics" \
+PROMETHEUS_URL="http://127.0.0.1:${PROMETHEUS_PORT:-9090}" \
+  "$LOCAL/venv/bin/python" -m pytest -q "$ROOT/monitoring/tests/stack_metrics_test.py"
 
 say "all test suites passed"

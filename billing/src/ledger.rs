@@ -118,8 +118,8 @@ pub async fn store_response(
 /// The outcome of a withdrawal for an order.
 #[derive(Debug)]
 pub enum Withdrawal {
-    /// Charged now or earlier; the account as it was right after the charge.
-    Charged(Account),
+    /// Charged now (`first`) or earlier; the account as it was right after the charge.
+    Charged { account: Account, first: bool },
     /// Not enough money, now or when this order was first tried.
     InsufficientFunds,
     /// The order id was already used with another user or amount.
@@ -140,11 +140,14 @@ impl WithdrawalRow {
         if self.user_id != user_id || self.amount != amount.minor_units() {
             Withdrawal::Mismatch
         } else if self.outcome == "charged" {
-            Withdrawal::Charged(Account {
-                id: self.account_id,
-                user_id: self.user_id,
-                balance: self.balance_after,
-            })
+            Withdrawal::Charged {
+                account: Account {
+                    id: self.account_id,
+                    user_id: self.user_id,
+                    balance: self.balance_after,
+                },
+                first: false,
+            }
         } else {
             Withdrawal::InsufficientFunds
         }
@@ -223,5 +226,8 @@ pub async fn withdraw(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Withdrawal::Charged(account))
+    Ok(Withdrawal::Charged {
+        account,
+        first: true,
+    })
 }

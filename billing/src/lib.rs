@@ -68,6 +68,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db = common::db::connect(&config.service, &MIGRATOR).await?;
         let metrics = Arc::new(common::metrics::Metrics::new());
+        metrics.watch_pool(db.clone());
         let state = AppState {
             db,
             verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),

@@ -3,6 +3,8 @@ use prometheus::{IntCounter, IntCounterVec, Opts};
 
 /// Business metrics of billing.
 pub struct BillingMetrics {
+    /// The shared `db_query_duration_seconds` histogram.
+    pub db_query: prometheus::HistogramVec,
     pub deposits: IntCounter,
     pub deposited_amount: IntCounter,
     pub withdrawals: IntCounterVec,
@@ -12,6 +14,7 @@ pub struct BillingMetrics {
 impl BillingMetrics {
     pub fn new(metrics: &Metrics) -> Self {
         let this = Self {
+            db_query: metrics.db_query_duration.clone(),
             deposits: IntCounter::new("billing_deposits_total", "Deposits applied")
                 .expect("static metric"),
             deposited_amount: IntCounter::new(
@@ -22,7 +25,7 @@ impl BillingMetrics {
             withdrawals: IntCounterVec::new(
                 Opts::new(
                     "billing_withdrawals_total",
-                    "Order withdrawals by first outcome",
+                    "Withdrawal requests by outcome: charged, replayed, insufficient_funds, mismatch",
                 ),
                 &["outcome"],
             )

@@ -2,9 +2,12 @@
 
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use std::sync::OnceLock;
+
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use sqlx::PgPool;
 
 /// One service's metrics; services register their own business metrics in `registry`.
 pub struct Metrics {
@@ -12,6 +15,10 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub http_in_flight: IntGauge,
+    /// Time of a database operation, by operation name (see `time_query`).
+    pub db_query_duration: HistogramVec,
+    db_pool_connections: IntGaugeVec,
+    db_pool: OnceLock<PgPool>,
 }
 
 impl Metrics {
@@ -35,15 +42,39 @@ impl Metrics {
         .expect("static metric definition");
         let http_in_flight = IntGauge::new("http_requests_in_flight", "HTTP requests being served")
             .expect("static metric definition");
+        let db_query_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "db_query_duration_seconds",
+                "Time of a database operation (one or more statements), by operation",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["operation"],
+        )
+        .expect("static metric definition");
+        let db_pool_connections = IntGaugeVec::new(
+            Opts::new(
+                "db_pool_connections",
+                "Database pool connections by state (idle, in_use, max)",
+            ),
+            &["state"],
+        )
+        .expect("static metric definition");
         let metrics = Self {
             registry,
             http_requests,
             http_duration,
             http_in_flight,
+            db_query_duration,
+            db_pool_connections,
+            db_pool: OnceLock::new(),
         };
         metrics.register(Box::new(metrics.http_requests.clone()));
         metrics.register(Box::new(metrics.http_duration.clone()));
         metrics.register(Box::new(metrics.http_in_flight.clone()));
+        metrics.register(Box::new(metrics.db_query_duration.clone()));
+        metrics.register(Box::new(metrics.db_pool_connections.clone()));
         metrics
     }
 
@@ -54,8 +85,26 @@ impl Metrics {
             .expect("metric registered twice");
     }
 
+    /// Reports `pool`'s connections at every scrape.
+    pub fn watch_pool(&self, pool: PgPool) {
+        let _ = self.db_pool.set(pool);
+    }
+
     /// The text exposition of every registered metric.
     pub fn render(&self) -> Response {
+        if let Some(pool) = self.db_pool.get() {
+            let size = i64::from(pool.size());
+            let idle = pool.num_idle() as i64;
+            self.db_pool_connections
+                .with_label_values(&["idle"])
+                .set(idle);
+            self.db_pool_connections
+                .with_label_values(&["in_use"])
+                .set(size - idle);
+            self.db_pool_connections
+                .with_label_values(&["max"])
+                .set(i64::from(pool.options().get_max_connections()));
+        }
         match TextEncoder::new().encode_to_string(&self.registry.gather()) {
             Ok(text) => ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
             Err(e) => crate::ApiError::Internal(e.into()).into_response(),

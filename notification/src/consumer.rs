@@ -6,17 +6,41 @@ use std::time::Duration;
 
 use common::events::{dead_letter_topic, Envelope, DLQ_REASON_HEADER, REQUEST_ID_HEADER};
 use common::kafka::KafkaConfig;
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::statistics::Statistics;
 use sqlx::PgPool;
 use tracing::Instrument;
 
 use crate::metrics::NotificationMetrics;
 use crate::notifications;
 
+/// Turns the Kafka client's periodic statistics into the consumer-lag gauge.
+pub struct LagReporter(Arc<NotificationMetrics>);
+
+impl ClientContext for LagReporter {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, stats) in &statistics.topics {
+            for (partition, p) in &stats.partitions {
+                // Partition -1 is librdkafka's internal one; a negative lag means not known yet.
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    let labels = [topic.as_str(), &partition.to_string()];
+                    self.0
+                        .consumer_lag
+                        .with_label_values(&labels)
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagReporter {}
+
 pub struct Consumer {
-    pub consumer: StreamConsumer,
+    pub consumer: StreamConsumer<LagReporter>,
     pub db: PgPool,
     pub dlq_producer: FutureProducer,
     pub dlq_topic: String,
@@ -31,13 +55,14 @@ impl Consumer {
         dlq_producer: FutureProducer,
         metrics: Arc<NotificationMetrics>,
     ) -> anyhow::Result<Self> {
-        let consumer: StreamConsumer = kafka
+        let consumer: StreamConsumer<LagReporter> = kafka
             .client()
             .set("group.id", group_id)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
-            .create()?;
+            .set("statistics.interval.ms", "5000")
+            .create_with_context(LagReporter(metrics.clone()))?;
         consumer.subscribe(&[&kafka.topic])?;
         Ok(Self {
             consumer,
@@ -98,7 +123,14 @@ impl Consumer {
         let payload = message.payload().unwrap_or_default();
         match Envelope::parse(payload) {
             Ok(envelope) => {
-                let stored = match notifications::store(&self.db, &envelope).await {
+                let timer = self
+                    .metrics
+                    .db_query
+                    .with_label_values(&["store_notification"])
+                    .start_timer();
+                let result = notifications::store(&self.db, &envelope).await;
+                timer.observe_duration();
+                let stored = match result {
                     Ok(stored) => stored,
                     // Data the database will never accept (SQLSTATE classes 22 and 23) would
                     // block the partition forever: dead-letter it. Anything else is retried.
@@ -115,6 +147,10 @@ impl Consumer {
                     Err(e) => return Err(e.into()),
                 };
                 if stored {
+                    let delay = chrono::Utc::now() - envelope.occurred_at;
+                    self.metrics
+                        .event_delay
+                        .observe(delay.num_milliseconds().max(0) as f64 / 1000.0);
                     tracing::info!(event_id = %envelope.event_id, order_id = %envelope.data.order_id, "notification stored");
                     Ok("stored")
                 } else {

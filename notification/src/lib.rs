@@ -50,6 +50,7 @@ pub struct AppState {
     pub verifier: Arc<TokenVerifier>,
     pub producer: FutureProducer,
     pub topic: String,
+    pub metrics: Arc<NotificationMetrics>,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {
@@ -77,19 +78,22 @@ impl Application {
             tracing::warn!(error = format!("{e:#}"), "could not ensure Kafka topics");
         }
         let metrics = Arc::new(common::metrics::Metrics::new());
+        metrics.watch_pool(db.clone());
         let producer = config.kafka.producer()?;
+        let business = Arc::new(NotificationMetrics::new(&metrics));
         let consumer = Consumer::new(
             &config.kafka,
             &config.group_id,
             db.clone(),
             producer.clone(),
-            Arc::new(NotificationMetrics::new(&metrics)),
+            business.clone(),
         )?;
         let state = AppState {
             db,
             verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
             producer,
             topic: config.kafka.topic.clone(),
+            metrics: business,
         };
         let router = common::server::finish(
             routes::router(state),

@@ -1,15 +1,22 @@
 use common::metrics::Metrics;
-use prometheus::{IntCounterVec, Opts};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts};
 
 /// Business metrics of the notification service.
 pub struct NotificationMetrics {
+    /// The shared `db_query_duration_seconds` histogram.
+    pub db_query: HistogramVec,
     /// Events handled, by outcome: stored, duplicate, dead_lettered.
     pub events_consumed: IntCounterVec,
+    /// Time from the event's occurrence (the order's outcome) to its notification being stored.
+    pub event_delay: Histogram,
+    /// Messages not yet consumed, per partition, from the Kafka client's statistics.
+    pub consumer_lag: IntGaugeVec,
 }
 
 impl NotificationMetrics {
     pub fn new(metrics: &Metrics) -> Self {
         let this = Self {
+            db_query: metrics.db_query_duration.clone(),
             events_consumed: IntCounterVec::new(
                 Opts::new(
                     "notification_events_consumed_total",
@@ -18,8 +25,28 @@ impl NotificationMetrics {
                 &["outcome"],
             )
             .expect("static metric"),
+            event_delay: Histogram::with_opts(
+                HistogramOpts::new(
+                    "notification_event_delay_seconds",
+                    "From an order's outcome to its notification being stored (end to end)",
+                )
+                .buckets(vec![
+                    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+                ]),
+            )
+            .expect("static metric"),
+            consumer_lag: IntGaugeVec::new(
+                Opts::new(
+                    "notification_consumer_lag_messages",
+                    "Messages behind the end of each partition",
+                ),
+                &["topic", "partition"],
+            )
+            .expect("static metric"),
         };
         metrics.register(Box::new(this.events_consumed.clone()));
+        metrics.register(Box::new(this.event_delay.clone()));
+        metrics.register(Box::new(this.consumer_lag.clone()));
         this
     }
 }

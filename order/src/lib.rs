@@ -100,6 +100,7 @@ impl Application {
             tracing::warn!(error = format!("{e:#}"), "could not ensure Kafka topics");
         }
         let metrics = Arc::new(common::metrics::Metrics::new());
+        metrics.watch_pool(db.clone());
         let state = AppState {
             db,
             verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),

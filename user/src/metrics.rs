@@ -3,6 +3,8 @@ use prometheus::{IntCounterVec, Opts};
 
 /// Business metrics of the user service.
 pub struct UserMetrics {
+    /// The shared `db_query_duration_seconds` histogram.
+    pub db_query: prometheus::HistogramVec,
     pub registrations: IntCounterVec,
     pub logins: IntCounterVec,
 }
@@ -10,6 +12,7 @@ pub struct UserMetrics {
 impl UserMetrics {
     pub fn new(metrics: &Metrics) -> Self {
         let this = Self {
+            db_query: metrics.db_query_duration.clone(),
             registrations: IntCounterVec::new(
                 Opts::new(
                     "user_registrations_total",

@@ -24,6 +24,11 @@ pub async fn my_account(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> ApiResult<Json<Data<Account>>> {
+    let _timer = state
+        .metrics
+        .db_query
+        .with_label_values(&["my_account"])
+        .start_timer();
     let mut conn = state.db.acquire().await?;
     let (account, _) = ledger::ensure_account(&mut conn, user.user_id).await?;
     Ok(data(account))
@@ -59,6 +64,11 @@ pub async fn deposit(
 ) -> ApiResult<Response> {
     let amount = Amount::parse("amount", request.amount)?;
     let request_fingerprint = fingerprint(&request);
+    let _timer = state
+        .metrics
+        .db_query
+        .with_label_values(&["deposit"])
+        .start_timer();
     let mut tx = state.db.begin().await?;
     if let Some(key) = &key {
         if let Some(earlier) = ledger::stored_response(&mut tx, user.user_id, key.as_str()).await? {
@@ -166,16 +176,30 @@ pub async fn withdraw(
     Json(request): Json<WithdrawRequest>,
 ) -> ApiResult<Json<Data<Account>>> {
     let amount = Amount::parse("amount", request.amount)?;
-    let outcome = ledger::withdraw(&state.db, request.user_id, request.order_id, amount).await?;
+    let outcome = {
+        let _timer = state
+            .metrics
+            .db_query
+            .with_label_values(&["withdraw"])
+            .start_timer();
+        ledger::withdraw(&state.db, request.user_id, request.order_id, amount).await?
+    };
     let label = match &outcome {
-        Withdrawal::Charged(_) => "charged",
+        Withdrawal::Charged { first: true, .. } => "charged",
+        Withdrawal::Charged { first: false, .. } => "replayed",
         Withdrawal::InsufficientFunds => "insufficient_funds",
         Withdrawal::Mismatch => "mismatch",
     };
     state.metrics.withdrawals.with_label_values(&[label]).inc();
+    if label == "charged" {
+        state
+            .metrics
+            .withdrawn_amount
+            .inc_by(amount.minor_units() as u64);
+    }
     tracing::info!(order_id = %request.order_id, outcome = label, "withdrawal");
     match outcome {
-        Withdrawal::Charged(account) => Ok(data(account)),
+        Withdrawal::Charged { account, .. } => Ok(data(account)),
         Withdrawal::InsufficientFunds => Err(ApiError::Domain {
             status: StatusCode::CONFLICT,
             code: "insufficient_funds",

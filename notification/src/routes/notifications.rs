@@ -23,6 +23,13 @@ pub async fn list_notifications(
     Query(query): Query<PageQuery>,
 ) -> ApiResult<Json<Page<Notification>>> {
     let page = query.parse()?;
-    let rows = notifications::list(&state.db, user.user_id, page).await?;
+    let rows = {
+        let _timer = state
+            .metrics
+            .db_query
+            .with_label_values(&["list_notifications"])
+            .start_timer();
+        notifications::list(&state.db, user.user_id, page).await?
+    };
     Ok(Json(Page::from_rows(rows, page, notifications::cursor_of)))
 }

@@ -71,7 +71,15 @@ pub async fn create_order(
         request_id: request_id.0.clone(),
         idempotency: key.map(|k| (k.as_str().to_owned(), fingerprint(&request))),
     };
-    let order = match orders::place(&state.db, new, state.settle_delay).await? {
+    let placed = {
+        let _timer = state
+            .metrics
+            .db_query
+            .with_label_values(&["place_order"])
+            .start_timer();
+        orders::place(&state.db, new, state.settle_delay).await?
+    };
+    let order = match placed {
         Placed::New(order) => order,
         Placed::Repeat {
             order,
@@ -98,18 +106,27 @@ pub async fn create_order(
         .withdraw(user.user_id, order.id, price, &request_id)
         .await
     {
-        Ok(payment) => match orders::settle(&state.db, order.id, payment, &state.topic).await? {
-            Some(settled) => {
-                state
-                    .metrics
-                    .orders
-                    .with_label_values(&[settled.status.as_str()])
-                    .inc();
-                settled
+        Ok(payment) => {
+            let timer = state
+                .metrics
+                .db_query
+                .with_label_values(&["settle_order"])
+                .start_timer();
+            let settled = orders::settle(&state.db, order.id, payment, &state.topic).await?;
+            timer.observe_duration();
+            match settled {
+                Some(settled) => {
+                    state
+                        .metrics
+                        .orders
+                        .with_label_values(&[settled.status.as_str()])
+                        .inc();
+                    settled
+                }
+                // The settler got there first; show what it recorded.
+                None => orders::find(&state.db, order.id).await?.unwrap_or(order),
             }
-            // The settler got there first; show what it recorded.
-            None => orders::find(&state.db, order.id).await?.unwrap_or(order),
-        },
+        }
         Err(e) => {
             tracing::warn!(order_id = %order.id, error = format!("{e:#}"), "billing outcome unknown, order left pending");
             order
@@ -151,7 +168,14 @@ pub async fn list_orders(
     Query(query): Query<PageQuery>,
 ) -> ApiResult<Json<Page<Order>>> {
     let page = query.parse()?;
-    let rows = orders::list(&state.db, user.user_id, page).await?;
+    let rows = {
+        let _timer = state
+            .metrics
+            .db_query
+            .with_label_values(&["list_orders"])
+            .start_timer();
+        orders::list(&state.db, user.user_id, page).await?
+    };
     Ok(Json(Page::from_rows(rows, page, orders::cursor_of)))
 }
 

@@ -64,6 +64,11 @@ pub async fn login(
     State(state): State<AppState>,
     Json(request): Json<LoginRequest>,
 ) -> ApiResult<Json<Data<Tokens>>> {
+    let _timer = state
+        .metrics
+        .db_query
+        .with_label_values(&["login"])
+        .start_timer();
     let found: Option<(Uuid, String)> =
         sqlx::query_as("SELECT id, password_hash FROM users WHERE lower(login) = lower($1)")
             .bind(&request.login)

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Starts a local Prometheus (Debian's package) scraping every service, with the shop's alert
+# rules, on 127.0.0.1:${PROMETHEUS_PORT:-9090}. Called by `make up` when WITH_PROMETHEUS=1.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/services.sh"
+ensure_packages prometheus:prometheus
+PORT="${PROMETHEUS_PORT:-9090}"
+DIR="$LOCAL/prometheus"
+mkdir -p "$DIR/data"
+sed "s|__RULES__|$ROOT/monitoring/rules/shop.rules.yaml|" "$ROOT/monitoring/prometheus-local.yml" >"$DIR/prometheus.yml"
+stop_pid prometheus "$RUN_DIR/prometheus.pid"
+require_free_port "$PORT" prometheus
+say "starting Prometheus on http://127.0.0.1:$PORT (log: $LOG_DIR/prometheus.log)"
+nohup prometheus --config.file="$DIR/prometheus.yml" --storage.tsdb.path="$DIR/data" \
+  --web.listen-address="127.0.0.1:$PORT" >>"$LOG_DIR/prometheus.log" 2>&1 </dev/null &
+echo $! >"$RUN_DIR/prometheus.pid"
+wait_healthy prometheus "http://127.0.0.1:$PORT/-/ready"
