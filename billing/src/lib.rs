@@ -4,14 +4,13 @@ pub mod ledger;
 mod metrics;
 mod routes;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
 use common::auth::{ServiceToken, TokenVerifier};
 use common::config::{self, ConfigError, ServiceConfig};
+use common::server::Server;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 
 pub use metrics::BillingMetrics;
 pub use routes::openapi;
@@ -57,44 +56,21 @@ impl FromRef<AppState> for ServiceToken {
     }
 }
 
-/// The service bound to its port, ready to serve.
-pub struct Application {
-    listener: TcpListener,
-    router: axum::Router,
-}
-
-impl Application {
-    /// Connects to the database, migrates it, and binds the listener (port 0 picks a free one).
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = common::db::connect(&config.service, &MIGRATOR).await?;
-        let metrics = Arc::new(common::metrics::Metrics::new());
-        metrics.watch_pool(db.clone());
-        let state = AppState {
-            db,
-            verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
-            service_token: config.service_token,
-            metrics: Arc::new(BillingMetrics::new(&metrics)),
-        };
-        let router = common::server::finish(
-            routes::router(state),
-            metrics,
-            config.service.request_timeout,
-        );
-        let listener = TcpListener::bind(config.service.listen).await?;
-        Ok(Self { listener, router })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
-    }
-
-    /// Serves until `shutdown` resolves; in-flight requests finish first.
-    pub async fn run_until(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        common::server::serve(self.listener, self.router, shutdown).await
-    }
+/// Connects to the database, migrates it, and binds the listener (port 0 picks a free one).
+pub async fn build(config: Config) -> anyhow::Result<Server> {
+    let db = common::db::connect(&config.service, &MIGRATOR).await?;
+    let metrics = Arc::new(common::metrics::Metrics::new());
+    metrics.watch_pool(db.clone());
+    let state = AppState {
+        db,
+        verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
+        service_token: config.service_token,
+        metrics: Arc::new(BillingMetrics::new(&metrics)),
+    };
+    let router = common::server::finish(
+        routes::router(state),
+        metrics,
+        config.service.request_timeout,
+    );
+    Ok(Server::bind(config.service.listen, router).await?)
 }

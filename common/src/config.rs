@@ -151,3 +151,38 @@ impl ServiceConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_variable_is_named_in_the_error() {
+        let err = required::<String>("SHOP_TEST_SURELY_UNSET").expect_err("unset");
+        assert_eq!(
+            err.to_string(),
+            "configuration error: SHOP_TEST_SURELY_UNSET: is required but not set"
+        );
+    }
+
+    #[test]
+    fn a_malformed_value_is_named_with_the_reason() {
+        std::env::set_var("SHOP_TEST_BAD_PORT", "eighty");
+        let err = or::<u16>("SHOP_TEST_BAD_PORT", 80).expect_err("malformed");
+        assert!(
+            err.to_string()
+                .starts_with("configuration error: SHOP_TEST_BAD_PORT: invalid value \"eighty\""),
+            "{err}"
+        );
+        std::env::set_var("SHOP_TEST_ZERO_SECONDS", "0");
+        assert!(seconds_or("SHOP_TEST_ZERO_SECONDS", 5).is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        assert_eq!(
+            format!("{:?}", Secret::new("hunter2".to_owned())),
+            "<redacted>"
+        );
+    }
+}

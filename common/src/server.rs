@@ -101,15 +101,55 @@ async fn observe(State(metrics): State<Arc<Metrics>>, mut req: Request, next: Ne
     response
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(
+type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// A service ready to run: its router bound to its port, and its background tasks.
+pub struct Server {
     listener: TcpListener,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    router: Router,
+    background: Vec<Task>,
+}
+
+impl Server {
+    /// Binds `router` to `addr` (port 0 picks a free port, as tests do).
+    pub async fn bind(addr: std::net::SocketAddr, router: Router) -> std::io::Result<Self> {
+        Ok(Self {
+            listener: TcpListener::bind(addr).await?,
+            router,
+            background: Vec::new(),
+        })
+    }
+
+    /// Adds a task that runs while the service serves and is stopped with it; it must be safe
+    /// to stop anywhere (the relay, the settler and the consumer are).
+    pub fn with_background(
+        mut self,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        self.background.push(Box::pin(task));
+        self
+    }
+
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves and in-flight requests have finished.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let tasks: Vec<_> = self.background.into_iter().map(tokio::spawn).collect();
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        for task in tasks {
+            task.abort();
+        }
+        served
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -135,4 +175,60 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received, finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn shutdown_lets_in_flight_requests_finish() {
+        let slow = Router::new().route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                "done"
+            }),
+        );
+        let app = finish(slow, Arc::new(Metrics::new()), Duration::from_secs(5));
+        let server = Server::bind("127.0.0.1:0".parse().expect("addr"), app)
+            .await
+            .expect("bind");
+        let url = format!("http://{}/slow", server.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.run_until(async {
+            let _ = stopped.await;
+        }));
+        let request = tokio::spawn(async move { reqwest::get(url).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(()).expect("signal shutdown");
+        let response = request
+            .await
+            .expect("join")
+            .expect("the in-flight request is answered");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.text().await.expect("body"), "done");
+        serving.await.expect("join").expect("clean shutdown");
+    }
+
+    #[tokio::test]
+    async fn a_request_past_the_deadline_gets_a_json_503() {
+        let stuck = Router::new().route(
+            "/stuck",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "never"
+            }),
+        );
+        let app = finish(stuck, Arc::new(Metrics::new()), Duration::from_millis(200));
+        let server = Server::bind("127.0.0.1:0".parse().expect("addr"), app)
+            .await
+            .expect("bind");
+        let url = format!("http://{}/stuck", server.local_addr());
+        tokio::spawn(server.run_until(std::future::pending()));
+        let response = reqwest::get(url).await.expect("request");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        assert_eq!(body["code"], "unavailable");
+    }
 }

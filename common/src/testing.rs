@@ -93,3 +93,29 @@ impl Default for TestKeys {
         Self::new()
     }
 }
+
+/// Asserts a response's status and returns its JSON body.
+pub async fn json_of(
+    response: reqwest::Response,
+    status: reqwest::StatusCode,
+) -> serde_json::Value {
+    let actual = response.status();
+    let body: serde_json::Value = response.json().await.expect("JSON body");
+    assert_eq!(actual, status, "unexpected status, body: {body}");
+    body
+}
+
+/// Asserts an error response in the contract's shape (`error` and `code`) and returns it.
+pub async fn assert_error(
+    response: reqwest::Response,
+    status: reqwest::StatusCode,
+    code: &str,
+) -> serde_json::Value {
+    let body = json_of(response, status).await;
+    assert_eq!(body["code"], code, "body: {body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "body: {body}"
+    );
+    body
+}

@@ -96,7 +96,7 @@ fn service_config(listen: SocketAddr, database_url: &str, keys: &TestKeys) -> Se
 /// Billing on `listen` (port 0 for any).
 pub async fn start_billing(listen: SocketAddr, keys: &TestKeys) -> Service {
     let url = fresh_database("e2e_billing").await;
-    let app = billing::Application::build(billing::Config {
+    let app = billing::build(billing::Config {
         service: service_config(listen, &url, keys),
         service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
     })
@@ -108,7 +108,7 @@ pub async fn start_billing(listen: SocketAddr, keys: &TestKeys) -> Service {
 
 pub async fn start_user(billing_url: &str, keys: &TestKeys) -> Service {
     let url = fresh_database("e2e_user").await;
-    let app = user::Application::build(user::Config {
+    let app = user::build(user::Config {
         service: service_config(any_port(), &url, keys),
         jwt_private_key_pem: Secret::new(keys.private_pem.clone()),
         access_token_ttl: Duration::from_secs(900),
@@ -125,7 +125,7 @@ pub async fn start_user(billing_url: &str, keys: &TestKeys) -> Service {
 
 pub async fn start_order(billing_url: &str, keys: &TestKeys, kafka: &KafkaConfig) -> Service {
     let url = fresh_database("e2e_order").await;
-    let app = order::Application::build(order::Config {
+    let app = order::build(order::Config {
         service: service_config(any_port(), &url, keys),
         kafka: kafka.clone(),
         billing_url: billing_url.to_owned(),
@@ -148,7 +148,7 @@ pub async fn start_notification_on(
     kafka: &KafkaConfig,
     group: &str,
 ) -> Service {
-    let app = notification::Application::build(notification::Config {
+    let app = notification::build(notification::Config {
         service: service_config(any_port(), &database_url, keys),
         kafka: kafka.clone(),
         group_id: group.to_owned(),

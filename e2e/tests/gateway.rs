@@ -248,3 +248,68 @@ async fn an_orders_request_id_reaches_billing_and_across_kafka_to_notification()
         }
     }
 }
+
+#[tokio::test]
+#[ignore = "needs the running stack (make test starts it)"]
+async fn passwords_and_tokens_never_reach_the_logs() {
+    let http = client_from([127, 0, 0, 19]);
+    let password = format!("secret-{}", uuid::Uuid::new_v4().simple());
+    let credentials = json!({ "login": unique_login("quiet"), "password": password });
+    let registered = http
+        .post(url("/api/v1/users/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let tokens: Value = http
+        .post(url("/api/v1/users/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let refresh = tokens["data"]["refreshToken"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let rotated: Value = http
+        .post(url("/api/v1/users/refresh"))
+        .json(&json!({ "refreshToken": refresh }))
+        .send()
+        .await
+        .expect("refresh")
+        .json()
+        .await
+        .expect("json");
+    let access = rotated["data"]["accessToken"]
+        .as_str()
+        .expect("access")
+        .to_owned();
+    http.get(url("/api/v1/billing/account/my"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("my");
+    // Reuse of the spent token is logged as a security event, without the token itself.
+    http.post(url("/api/v1/users/refresh"))
+        .json(&json!({ "refreshToken": refresh }))
+        .send()
+        .await
+        .expect("reuse");
+
+    let logs = std::env::var("LOG_DIR").unwrap_or_else(|_| "../.local/log".to_owned());
+    for file in std::fs::read_dir(&logs).expect("log dir") {
+        let path = file.expect("entry").path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for secret in [&password, &refresh, &access] {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{} contains a secret",
+                path.display()
+            );
+        }
+    }
+}

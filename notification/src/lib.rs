@@ -5,7 +5,6 @@ mod metrics;
 pub mod notifications;
 mod routes;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
@@ -13,9 +12,9 @@ use common::auth::TokenVerifier;
 use common::config::{self, ConfigError, ServiceConfig};
 use common::events::dead_letter_topic;
 use common::kafka::KafkaConfig;
+use common::server::Server;
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 
 use consumer::Consumer;
 use metrics::NotificationMetrics;
@@ -59,69 +58,40 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-/// The service bound to its port, ready to serve and consume.
-pub struct Application {
-    listener: TcpListener,
-    router: axum::Router,
-    consumer: Consumer,
-}
-
-impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = common::db::connect(&config.service, &MIGRATOR).await?;
-        let dlq = dead_letter_topic(&config.kafka.topic);
-        if let Err(e) = config
-            .kafka
-            .ensure_topics(&[&config.kafka.topic, &dlq])
-            .await
-        {
-            tracing::warn!(error = format!("{e:#}"), "could not ensure Kafka topics");
-        }
-        let metrics = Arc::new(common::metrics::Metrics::new());
-        metrics.watch_pool(db.clone());
-        let producer = config.kafka.producer()?;
-        let business = Arc::new(NotificationMetrics::new(&metrics));
-        let consumer = Consumer::new(
-            &config.kafka,
-            &config.group_id,
-            db.clone(),
-            producer.clone(),
-            business.clone(),
-        )?;
-        let state = AppState {
-            db,
-            verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
-            producer,
-            topic: config.kafka.topic.clone(),
-            metrics: business,
-        };
-        let router = common::server::finish(
-            routes::router(state),
-            metrics,
-            config.service.request_timeout,
-        );
-        let listener = TcpListener::bind(config.service.listen).await?;
-        Ok(Self {
-            listener,
-            router,
-            consumer,
-        })
+pub async fn build(config: Config) -> anyhow::Result<Server> {
+    let db = common::db::connect(&config.service, &MIGRATOR).await?;
+    let dlq = dead_letter_topic(&config.kafka.topic);
+    if let Err(e) = config
+        .kafka
+        .ensure_topics(&[&config.kafka.topic, &dlq])
+        .await
+    {
+        tracing::warn!(error = format!("{e:#}"), "could not ensure Kafka topics");
     }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
-    }
-
-    /// Consumes events and serves until `shutdown` resolves.
-    pub async fn run_until(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let consumer = tokio::spawn(self.consumer.run());
-        let served = common::server::serve(self.listener, self.router, shutdown).await;
-        consumer.abort();
-        served
-    }
+    let metrics = Arc::new(common::metrics::Metrics::new());
+    metrics.watch_pool(db.clone());
+    let producer = config.kafka.producer()?;
+    let business = Arc::new(NotificationMetrics::new(&metrics));
+    let consumer = Consumer::new(
+        &config.kafka,
+        &config.group_id,
+        db.clone(),
+        producer.clone(),
+        business.clone(),
+    )?;
+    let state = AppState {
+        db,
+        verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
+        producer,
+        topic: config.kafka.topic.clone(),
+        metrics: business,
+    };
+    let router = common::server::finish(
+        routes::router(state),
+        metrics,
+        config.service.request_timeout,
+    );
+    Ok(Server::bind(config.service.listen, router)
+        .await?
+        .with_background(consumer.run()))
 }

@@ -8,7 +8,6 @@ mod relay;
 mod routes;
 mod settler;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,9 +16,9 @@ use common::auth::{ServiceToken, TokenVerifier};
 use common::config::{self, ConfigError, ServiceConfig};
 use common::internal_client::InternalClient;
 use common::kafka::KafkaConfig;
+use common::server::Server;
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 
 use clients::billing::BillingClient;
 use metrics::OrderMetrics;
@@ -82,75 +81,43 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-/// The service bound to its port, ready to serve.
-pub struct Application {
-    listener: TcpListener,
-    router: axum::Router,
-    state: AppState,
-    settle_interval: Duration,
-    outbox_poll: Duration,
-}
-
-impl Application {
-    /// Connects to the database (migrating it) and the broker, and binds the listener.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = common::db::connect(&config.service, &MIGRATOR).await?;
-        if let Err(e) = config.kafka.ensure_topics(&[&config.kafka.topic]).await {
-            // The broker may come later; the outbox holds events until it does.
-            tracing::warn!(error = format!("{e:#}"), "could not ensure Kafka topics");
-        }
-        let metrics = Arc::new(common::metrics::Metrics::new());
-        metrics.watch_pool(db.clone());
-        let state = AppState {
-            db,
-            verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
-            billing: BillingClient::new(InternalClient::new(
-                &config.billing_url,
-                config.service_token,
-                config.billing_timeout,
-            )?),
-            producer: config.kafka.producer()?,
-            topic: config.kafka.topic.clone(),
-            settle_delay: config.settle_delay,
-            metrics: Arc::new(OrderMetrics::new(&metrics)),
-        };
-        let router = common::server::finish(
-            routes::router(state.clone()),
-            metrics,
-            config.service.request_timeout,
-        );
-        let listener = TcpListener::bind(config.service.listen).await?;
-        Ok(Self {
-            listener,
-            router,
-            state,
-            settle_interval: config.settle_interval,
-            outbox_poll: config.outbox_poll,
-        })
+/// Connects to the database (migrating it) and the broker, and binds the listener; the outbox
+/// relay and the settler run in the background while it serves.
+pub async fn build(config: Config) -> anyhow::Result<Server> {
+    let db = common::db::connect(&config.service, &MIGRATOR).await?;
+    if let Err(e) = config.kafka.ensure_topics(&[&config.kafka.topic]).await {
+        // The broker may come later; the outbox holds events until it does.
+        tracing::warn!(error = format!("{e:#}"), "could not ensure Kafka topics");
     }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
-    }
-
-    /// Runs the outbox relay and the settler, and serves until `shutdown` resolves.
-    pub async fn run_until(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let relay = tokio::spawn(relay::run(
-            self.state.db.clone(),
-            self.state.producer.clone(),
-            self.state.metrics.clone(),
-            self.outbox_poll,
-        ));
-        let settler = tokio::spawn(settler::run(self.state.clone(), self.settle_interval));
-        let served = common::server::serve(self.listener, self.router, shutdown).await;
-        // Both are safe to stop anywhere: unsent events stay in the outbox, pending orders pending.
-        relay.abort();
-        settler.abort();
-        served
-    }
+    let metrics = Arc::new(common::metrics::Metrics::new());
+    metrics.watch_pool(db.clone());
+    let state = AppState {
+        db,
+        verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
+        billing: BillingClient::new(InternalClient::new(
+            &config.billing_url,
+            config.service_token,
+            config.billing_timeout,
+        )?),
+        producer: config.kafka.producer()?,
+        topic: config.kafka.topic.clone(),
+        settle_delay: config.settle_delay,
+        metrics: Arc::new(OrderMetrics::new(&metrics)),
+    };
+    let router = common::server::finish(
+        routes::router(state.clone()),
+        metrics,
+        config.service.request_timeout,
+    );
+    let relay = relay::run(
+        state.db.clone(),
+        state.producer.clone(),
+        state.metrics.clone(),
+        config.outbox_poll,
+    );
+    let settler = settler::run(state, config.settle_interval);
+    Ok(Server::bind(config.service.listen, router)
+        .await?
+        .with_background(relay)
+        .with_background(settler))
 }

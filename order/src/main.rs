@@ -1,4 +1,4 @@
-use order::{Application, Config};
+use order::{build, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -6,7 +6,7 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("migrate") {
         return common::db::migrate_command(&order::MIGRATOR).await;
     }
-    let app = Application::build(Config::from_env()?).await?;
+    let app = build(Config::from_env()?).await?;
     tracing::info!(addr = %app.local_addr(), "order service listening");
     app.run_until(common::server::shutdown_signal()).await?;
     Ok(())

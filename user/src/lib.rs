@@ -7,7 +7,6 @@ mod password;
 mod routes;
 mod sessions;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +14,8 @@ use axum::extract::FromRef;
 use common::auth::{ServiceToken, TokenIssuer, TokenVerifier};
 use common::config::{self, ConfigError, Secret, ServiceConfig};
 use common::internal_client::InternalClient;
+use common::server::Server;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 
 use clients::billing::BillingClient;
 use metrics::UserMetrics;
@@ -69,54 +68,31 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-/// The service bound to its port, ready to serve.
-pub struct Application {
-    listener: TcpListener,
-    router: axum::Router,
-}
-
-impl Application {
-    /// Connects to the database, migrates it, and binds the listener (port 0 picks a free one).
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = common::db::connect(&config.service, &MIGRATOR).await?;
-        let metrics = Arc::new(common::metrics::Metrics::new());
-        metrics.watch_pool(db.clone());
-        let state = AppState {
-            db,
-            issuer: Arc::new(TokenIssuer::new(
-                config.jwt_private_key_pem.expose(),
-                &config.service.jwt,
-                config.access_token_ttl,
-            )?),
-            verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
-            billing: BillingClient::new(InternalClient::new(
-                &config.billing_url,
-                config.service_token,
-                config.billing_timeout,
-            )?),
-            refresh_token_ttl: config.refresh_token_ttl,
-            metrics: Arc::new(UserMetrics::new(&metrics)),
-        };
-        let router = common::server::finish(
-            routes::router(state),
-            metrics,
-            config.service.request_timeout,
-        );
-        let listener = TcpListener::bind(config.service.listen).await?;
-        Ok(Self { listener, router })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
-    }
-
-    /// Serves until `shutdown` resolves; in-flight requests finish first.
-    pub async fn run_until(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        common::server::serve(self.listener, self.router, shutdown).await
-    }
+/// Connects to the database, migrates it, and binds the listener (port 0 picks a free one).
+pub async fn build(config: Config) -> anyhow::Result<Server> {
+    let db = common::db::connect(&config.service, &MIGRATOR).await?;
+    let metrics = Arc::new(common::metrics::Metrics::new());
+    metrics.watch_pool(db.clone());
+    let state = AppState {
+        db,
+        issuer: Arc::new(TokenIssuer::new(
+            config.jwt_private_key_pem.expose(),
+            &config.service.jwt,
+            config.access_token_ttl,
+        )?),
+        verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
+        billing: BillingClient::new(InternalClient::new(
+            &config.billing_url,
+            config.service_token,
+            config.billing_timeout,
+        )?),
+        refresh_token_ttl: config.refresh_token_ttl,
+        metrics: Arc::new(UserMetrics::new(&metrics)),
+    };
+    let router = common::server::finish(
+        routes::router(state),
+        metrics,
+        config.service.request_timeout,
+    );
+    Ok(Server::bind(config.service.listen, router).await?)
 }

@@ -1,9 +1,10 @@
-use billing::{Application, Config};
+use billing::{build, Config};
 use common::auth::ServiceToken;
 use common::config::ServiceConfig;
+pub use common::testing::{assert_error, json_of};
 use common::testing::{fresh_database, TestKeys};
-use reqwest::{Response, StatusCode};
-use serde_json::{json, Value};
+use reqwest::Response;
+use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -32,7 +33,7 @@ impl TestApp {
             },
             service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
         };
-        let app = Application::build(config).await.expect("build billing");
+        let app = build(config).await.expect("build billing");
         let base = format!("http://{}", app.local_addr());
         tokio::spawn(app.run_until(std::future::pending()));
         let db = PgPool::connect(&database_url).await.expect("test pool");
@@ -98,23 +99,4 @@ impl TestApp {
         .expect("books query")
         .unwrap_or((0, 0, 0))
     }
-}
-
-/// Asserts the status and returns the JSON body.
-pub async fn json_of(response: Response, status: StatusCode) -> Value {
-    let actual = response.status();
-    let body: Value = response.json().await.expect("JSON body");
-    assert_eq!(actual, status, "unexpected status, body: {body}");
-    body
-}
-
-/// Asserts an error response in the contract's shape.
-pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
-    let body = json_of(response, status).await;
-    assert_eq!(body["code"], code, "body: {body}");
-    assert!(
-        body["error"].as_str().is_some_and(|e| !e.is_empty()),
-        "body: {body}"
-    );
-    body
 }

@@ -1,11 +1,12 @@
+pub use common::testing::{assert_error, json_of};
 use std::time::Duration;
 
 use common::auth::ServiceToken;
 use common::config::ServiceConfig;
 use common::kafka::KafkaConfig;
 use common::testing::{fresh_database, TestKeys};
-use order::{Application, Config};
-use reqwest::{Response, StatusCode};
+use order::{build, Config};
+use reqwest::Response;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -49,9 +50,7 @@ impl TestApp {
             settle_delay: Duration::from_secs(3600),
             outbox_poll: Duration::from_secs(1),
         };
-        let app = Application::build(config)
-            .await
-            .expect("build order service");
+        let app = build(config).await.expect("build order service");
         let base = format!("http://{}", app.local_addr());
         tokio::spawn(app.run_until(std::future::pending()));
         let db = PgPool::connect(&database_url).await.expect("test pool");
@@ -120,19 +119,6 @@ impl TestApp {
             .expect("outbox");
         (statuses, events)
     }
-}
-
-pub async fn json_of(response: Response, status: StatusCode) -> Value {
-    let actual = response.status();
-    let body: Value = response.json().await.expect("JSON body");
-    assert_eq!(actual, status, "unexpected status, body: {body}");
-    body
-}
-
-pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
-    let body = json_of(response, status).await;
-    assert_eq!(body["code"], code, "body: {body}");
-    body
 }
 
 pub fn slow(delay: Duration) -> ResponseTemplate {

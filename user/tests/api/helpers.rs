@@ -1,3 +1,4 @@
+pub use common::testing::{assert_error, json_of};
 use std::time::Duration;
 
 use common::auth::ServiceToken;
@@ -6,7 +7,7 @@ use common::testing::{fresh_database, TestKeys};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use user::{Application, Config};
+use user::{build, Config};
 
 /// A user service on a random port with its own database.
 pub struct TestApp {
@@ -48,9 +49,7 @@ impl TestApp {
             service_token: ServiceToken::new("test-service-token-0123456789".to_owned()),
         };
         adjust(&mut config);
-        let app = Application::build(config)
-            .await
-            .expect("build user service");
+        let app = build(config).await.expect("build user service");
         let base = format!("http://{}", app.local_addr());
         tokio::spawn(app.run_until(std::future::pending()));
         let db = PgPool::connect(&database_url).await.expect("test pool");
@@ -123,23 +122,4 @@ pub fn access(tokens: &Value) -> &str {
 
 pub fn refresh_of(tokens: &Value) -> &str {
     tokens["refreshToken"].as_str().expect("refreshToken")
-}
-
-/// Asserts the status and returns the JSON body.
-pub async fn json_of(response: Response, status: StatusCode) -> Value {
-    let actual = response.status();
-    let body: Value = response.json().await.expect("JSON body");
-    assert_eq!(actual, status, "unexpected status, body: {body}");
-    body
-}
-
-/// Asserts an error response in the contract's shape.
-pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
-    let body = json_of(response, status).await;
-    assert_eq!(body["code"], code, "body: {body}");
-    assert!(
-        body["error"].as_str().is_some_and(|e| !e.is_empty()),
-        "body: {body}"
-    );
-    body
 }
