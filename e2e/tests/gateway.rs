@@ -37,12 +37,9 @@ fn unique_login(prefix: &str) -> String {
     )
 }
 
-#[tokio::test]
-#[ignore = "needs the running stack (make test starts it)"]
-async fn the_public_routes_reach_user_and_billing() {
-    let http = client_from([127, 0, 0, 11]);
-    let login = unique_login("gw");
-    let credentials = json!({ "login": login, "password": "correct horse battery" });
+/// Registers a new user through the gateway, logs in, deposits `amount`; returns the access token.
+async fn customer_with(http: &reqwest::Client, prefix: &str, amount: i64) -> String {
+    let credentials = json!({ "login": unique_login(prefix), "password": "correct horse battery" });
     let registered = http
         .post(url("/api/v1/users/register"))
         .json(&credentials)
@@ -59,16 +56,27 @@ async fn the_public_routes_reach_user_and_billing() {
         .json()
         .await
         .expect("json");
-    let access = tokens["data"]["accessToken"].as_str().expect("token");
-
+    let access = tokens["data"]["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
     let deposit = http
         .post(url("/api/v1/billing/account/deposit"))
-        .bearer_auth(access)
-        .json(&json!({ "amount": 2500 }))
+        .bearer_auth(&access)
+        .json(&json!({ "amount": amount }))
         .send()
         .await
         .expect("deposit");
     assert_eq!(deposit.status(), StatusCode::OK);
+    access
+}
+
+#[tokio::test]
+#[ignore = "needs the running stack (make test starts it)"]
+async fn the_public_routes_reach_user_and_billing() {
+    let http = client_from([127, 0, 0, 11]);
+    let access = customer_with(&http, "gw", 2500).await;
+    let access = access.as_str();
     let account: Value = http
         .get(url("/api/v1/billing/account/my"))
         .bearer_auth(access)
@@ -196,29 +204,8 @@ async fn login_attempts_are_rate_limited_per_client_address() {
 #[ignore = "needs the running stack (make test starts it)"]
 async fn an_orders_request_id_reaches_billing_and_across_kafka_to_notification() {
     let http = client_from([127, 0, 0, 18]);
-    let login = unique_login("kafkahop");
-    let credentials = json!({ "login": login, "password": "correct horse battery" });
-    http.post(url("/api/v1/users/register"))
-        .json(&credentials)
-        .send()
-        .await
-        .expect("register");
-    let tokens: Value = http
-        .post(url("/api/v1/users/login"))
-        .json(&credentials)
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
-    let access = tokens["data"]["accessToken"].as_str().expect("token");
-    http.post(url("/api/v1/billing/account/deposit"))
-        .bearer_auth(access)
-        .json(&json!({ "amount": 1000 }))
-        .send()
-        .await
-        .expect("deposit");
+    let access = customer_with(&http, "kafkahop", 1000).await;
+    let access = access.as_str();
 
     let request_id = format!("gw-order-{}", uuid::Uuid::new_v4().simple());
     let response = http
