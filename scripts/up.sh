@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 
-ensure_packages curl:curl nginx:nginx
+ensure_packages curl:curl nginx:nginx jq:jq
 "$ROOT/scripts/postgres.sh"
 "$ROOT/scripts/keys.sh"
 "$ROOT/scripts/kafka.sh"
