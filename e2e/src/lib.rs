@@ -339,3 +339,36 @@ pub async fn events_for(order: &Service, order_id: &str) -> i64 {
     .await
     .expect("outbox")
 }
+
+/// Billing, order and notification wired together on a topic of their own.
+pub struct Shop {
+    pub keys: TestKeys,
+    pub billing: Service,
+    pub order: Service,
+    pub notification: Service,
+    pub api: Api,
+}
+
+impl Shop {
+    pub async fn start() -> Self {
+        let keys = TestKeys::new();
+        let kafka = own_topic(&kafka_brokers());
+        let billing = start_billing(free_addr(), &keys).await;
+        let order = start_order(&billing.base, &keys, &kafka).await;
+        let notification = start_notification(&keys, &kafka).await;
+        Self {
+            keys,
+            billing,
+            order,
+            notification,
+            api: Api::default(),
+        }
+    }
+
+    /// A new customer with `amount` deposited.
+    pub async fn customer_with(&self, amount: i64) -> Customer {
+        let customer = Customer::new(&self.keys);
+        self.api.deposit(&self.billing, &customer, amount).await;
+        customer
+    }
+}

@@ -7,29 +7,30 @@ use std::time::Duration;
 use common::testing::TestKeys;
 use e2e::{
     charges_for, events_for, eventually, free_addr, kafka_brokers, own_topic, start_billing,
-    start_notification, start_order, Api, Customer,
+    start_notification, start_order, Api, Customer, Shop,
 };
 use reqwest::StatusCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_with_enough_money_is_created_charged_and_notified() {
-    let keys = TestKeys::new();
-    let kafka = own_topic(&kafka_brokers());
-    let billing = start_billing(free_addr(), &keys).await;
-    let order = start_order(&billing.base, &keys, &kafka).await;
-    let notification = start_notification(&keys, &kafka).await;
-    let api = Api::default();
-    let alice = Customer::new(&keys);
-    api.deposit(&billing, &alice, 10_000).await;
+    let shop = Shop::start().await;
+    let alice = shop.customer_with(10_000).await;
+    let Shop {
+        billing,
+        order,
+        notification,
+        api,
+        ..
+    } = &shop;
 
-    let (status, body) = api.order(&order, &alice, "Blue mug", 1_250).await;
+    let (status, body) = api.order(order, &alice, "Blue mug", 1_250).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["data"]["status"], "created");
     let order_id = body["data"]["id"].as_str().expect("id").to_owned();
-    assert_eq!(api.balance(&billing, &alice).await, 8_750);
-    assert_eq!(charges_for(&billing, &order_id).await, 1);
+    assert_eq!(api.balance(billing, &alice).await, 8_750);
+    assert_eq!(charges_for(billing, &order_id).await, 1);
 
-    let notes = api.await_notifications(&notification, &alice, 1).await;
+    let notes = api.await_notifications(notification, &alice, 1).await;
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0]["type"], "order_created");
     assert_eq!(notes[0]["orderId"], order_id.as_str());
@@ -42,16 +43,17 @@ async fn an_order_with_enough_money_is_created_charged_and_notified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_without_enough_money_is_rejected_kept_and_notified() {
-    let keys = TestKeys::new();
-    let kafka = own_topic(&kafka_brokers());
-    let billing = start_billing(free_addr(), &keys).await;
-    let order = start_order(&billing.base, &keys, &kafka).await;
-    let notification = start_notification(&keys, &kafka).await;
-    let api = Api::default();
-    let bob = Customer::new(&keys);
-    api.deposit(&billing, &bob, 100).await;
+    let shop = Shop::start().await;
+    let bob = shop.customer_with(100).await;
+    let Shop {
+        billing,
+        order,
+        notification,
+        api,
+        ..
+    } = &shop;
 
-    let (status, body) = api.order(&order, &bob, "Piano", 500_000).await;
+    let (status, body) = api.order(order, &bob, "Piano", 500_000).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["code"], "insufficient_funds");
     let order_id = body["details"]["order"]["id"]
@@ -59,13 +61,13 @@ async fn an_order_without_enough_money_is_rejected_kept_and_notified() {
         .expect("id")
         .to_owned();
     assert_eq!(
-        api.get_order(&order, &bob, &order_id).await["data"]["status"],
+        api.get_order(order, &bob, &order_id).await["data"]["status"],
         "rejected"
     );
-    assert_eq!(api.balance(&billing, &bob).await, 100, "balance unchanged");
-    assert_eq!(charges_for(&billing, &order_id).await, 0);
+    assert_eq!(api.balance(billing, &bob).await, 100, "balance unchanged");
+    assert_eq!(charges_for(billing, &order_id).await, 0);
 
-    let notes = api.await_notifications(&notification, &bob, 1).await;
+    let notes = api.await_notifications(notification, &bob, 1).await;
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0]["type"], "order_not_created");
     assert!(notes[0]["text"]
@@ -121,19 +123,20 @@ async fn with_billing_down_the_order_is_pending_then_settled_once_when_it_return
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_orders_beyond_the_balance_are_exactly_split() {
-    let keys = TestKeys::new();
-    let kafka = own_topic(&kafka_brokers());
-    let billing = start_billing(free_addr(), &keys).await;
-    let order = start_order(&billing.base, &keys, &kafka).await;
-    let notification = start_notification(&keys, &kafka).await;
-    let api = Api::default();
-    let dave = Customer::new(&keys);
-    api.deposit(&billing, &dave, 1_000).await;
+    let shop = Shop::start().await;
+    let dave = shop.customer_with(1_000).await;
+    let Shop {
+        billing,
+        order,
+        notification,
+        api,
+        ..
+    } = &shop;
 
     // Money for 10 of 30 orders of 100, all placed at once.
     let titles: Vec<String> = (0..30).map(|i| format!("item {i}")).collect();
     let results =
-        futures::future::join_all(titles.iter().map(|t| api.order(&order, &dave, t, 100))).await;
+        futures::future::join_all(titles.iter().map(|t| api.order(order, &dave, t, 100))).await;
     let created = results
         .iter()
         .filter(|(s, _)| *s == StatusCode::CREATED)
@@ -143,9 +146,9 @@ async fn concurrent_orders_beyond_the_balance_are_exactly_split() {
         .filter(|(s, _)| *s == StatusCode::BAD_REQUEST)
         .count();
     assert_eq!((created, rejected), (10, 20), "{results:?}");
-    assert_eq!(api.balance(&billing, &dave).await, 0);
+    assert_eq!(api.balance(billing, &dave).await, 0);
 
-    let notes = api.await_notifications(&notification, &dave, 30).await;
+    let notes = api.await_notifications(notification, &dave, 30).await;
     assert_eq!(notes.len(), 30, "one notification per order");
     let orders: HashSet<&str> = notes
         .iter()
