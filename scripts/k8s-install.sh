@@ -32,20 +32,26 @@ for svc in "${SERVICES[@]}"; do
     --namespace "$NS" -f "$ROOT/$svc/database/postgres/config.yaml" --wait
 done
 
-say "4. the services' secrets (JWT key pair, service credential, database URLs)"
-if ! secret_exists shop-user; then
-  keys="$(mktemp -d)"; trap 'rm -rf "$keys"' EXIT
+say "4. the services' secrets (JWT key pair, service credential, database URLs), where missing"
+keys="$(mktemp -d)"; trap 'rm -rf "$keys"' EXIT
+if secret_exists shop-user; then
+  # Reuse what the user service already signs with, so every service trusts the same key.
+  kubectl -n "$NS" get secret shop-user -o jsonpath='{.data.JWT_PRIVATE_KEY}' | base64 -d >"$keys/private.pem"
+  kubectl -n "$NS" get secret shop-user -o jsonpath='{.data.JWT_PUBLIC_KEY}' | base64 -d >"$keys/public.pem"
+  kubectl -n "$NS" get secret shop-user -o jsonpath='{.data.SERVICE_TOKEN}' | base64 -d >"$keys/token"
+else
   openssl genpkey -algorithm ed25519 -out "$keys/private.pem"
   openssl pkey -in "$keys/private.pem" -pubout -out "$keys/public.pem"
-  token="$(openssl rand -hex 32)"
-  for svc in "${SERVICES[@]}"; do
-    pw="$(kubectl -n "$NS" get secret "shop-$svc-postgres" -o jsonpath='{.data.password}' | base64 -d)"
-    args=(--from-literal=DATABASE_URL="postgres://shop_$svc:$pw@$svc-postgres-postgresql:5432/shop_$svc"
-          --from-file=JWT_PUBLIC_KEY="$keys/public.pem" --from-literal=SERVICE_TOKEN="$token")
-    [ "$svc" = user ] && args+=(--from-file=JWT_PRIVATE_KEY="$keys/private.pem")
-    kubectl -n "$NS" create secret generic "shop-$svc" "${args[@]}"
-  done
+  openssl rand -hex 32 >"$keys/token"
 fi
+for svc in "${SERVICES[@]}"; do
+  secret_exists "shop-$svc" && continue
+  pw="$(kubectl -n "$NS" get secret "shop-$svc-postgres" -o jsonpath='{.data.password}' | base64 -d)"
+  args=(--from-literal=DATABASE_URL="postgres://shop_$svc:$pw@$svc-postgres-postgresql:5432/shop_$svc"
+        --from-file=JWT_PUBLIC_KEY="$keys/public.pem" --from-file=SERVICE_TOKEN="$keys/token")
+  [ "$svc" = user ] && args+=(--from-file=JWT_PRIVATE_KEY="$keys/private.pem")
+  kubectl -n "$NS" create secret generic "shop-$svc" "${args[@]}"
+done
 
 say "5. the services (charts next to each service; migrations run in a pre-install Job)"
 for svc in "${SERVICES[@]}"; do

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Starts a local Prometheus (Debian's package) scraping every service, with the shop's alert
-# rules, on 127.0.0.1:${PROMETHEUS_PORT:-9090}. Called by `make up` when WITH_PROMETHEUS=1.
+# rules, on 127.0.0.1:${PROMETHEUS_PORT:-9091} (not 9090, where Debian's own prometheus service
+# listens once the package is installed). Called by `make up` when WITH_PROMETHEUS=1.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 ensure_packages prometheus:prometheus
-PORT="${PROMETHEUS_PORT:-9090}"
+PORT="${PROMETHEUS_PORT:-9091}"
 DIR="$LOCAL/prometheus"
 mkdir -p "$DIR/data"
 sed "s|__RULES__|$ROOT/monitoring/rules/shop.rules.yaml|" "$ROOT/monitoring/prometheus-local.yml" >"$DIR/prometheus.yml"

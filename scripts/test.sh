@@ -63,7 +63,7 @@ fi
 
 say "monitoring: every metric the dashboards and alerts use is exported; Prometheus scrapes all"
 SHOP_METRICS_URLS="http://127.0.0.1:8081/metrics,http://127.0.0.1:8082/metrics,http://127.0.0.1:8083/metrics,http://127.0.0.1:8084/metrics" \
-PROMETHEUS_URL="http://127.0.0.1:${PROMETHEUS_PORT:-9090}" \
+PROMETHEUS_URL="http://127.0.0.1:${PROMETHEUS_PORT:-9091}" \
   "$LOCAL/venv/bin/python" -m pytest -q "$ROOT/monitoring/tests/stack_metrics_test.py"
 
 say "all test suites passed"

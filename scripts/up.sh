@@ -36,7 +36,7 @@ The shop is up.
   notification              http://127.0.0.1:8084/api/v1/notifications (metrics: /metrics)
   Kafka                     ${KAFKA_BROKERS:-$LOCAL_KAFKA}, topics order-events and order-events.dlq
   API docs (Swagger UI)     http://localhost:$GATEWAY_PORT/api/docs/
-  Prometheus                $([ "${WITH_PROMETHEUS:-0}" = 1 ] && echo "http://127.0.0.1:${PROMETHEUS_PORT:-9090} (rules and alerts of monitoring/)" || echo "not started (WITH_PROMETHEUS=1 make up starts it)")
+  Prometheus                $([ "${WITH_PROMETHEUS:-0}" = 1 ] && echo "http://127.0.0.1:${PROMETHEUS_PORT:-9091} (rules and alerts of monitoring/)" || echo "not started (WITH_PROMETHEUS=1 make up starts it)")
   Logs                      $LOG_DIR/<service>.log, gateway-access.log
   Postgres                  $(db_url '<service>')
 Try:  curl -s http://localhost:$GATEWAY_PORT/api/v1/users/health

@@ -35,7 +35,40 @@ pub fn public_spec() -> OpenApi {
     if let Some(components) = merged.components.as_mut() {
         components.security_schemes.remove(common::openapi::SERVICE);
     }
+    drop_unreferenced_schemas(&mut merged);
     merged
+}
+
+/// Removes component schemas nothing public refers to any more (the internal requests').
+fn drop_unreferenced_schemas(doc: &mut OpenApi) {
+    let Some(mut components) = doc.components.take() else {
+        return;
+    };
+    let refs = |value: &serde_json::Value| -> std::collections::BTreeSet<String> {
+        let text = value.to_string();
+        text.match_indices("#/components/schemas/")
+            .map(|(i, prefix)| {
+                let rest = &text[i + prefix.len()..];
+                rest[..rest.find('"').unwrap_or(rest.len())].to_owned()
+            })
+            .collect()
+    };
+    let mut used = refs(&serde_json::to_value(&doc.paths).unwrap_or_default());
+    loop {
+        let reached: std::collections::BTreeSet<String> = components
+            .schemas
+            .iter()
+            .filter(|(name, _)| used.contains(*name))
+            .flat_map(|(_, schema)| refs(&serde_json::to_value(schema).unwrap_or_default()))
+            .collect();
+        let before = used.len();
+        used.extend(reached);
+        if used.len() == before {
+            break;
+        }
+    }
+    components.schemas.retain(|name, _| used.contains(name));
+    doc.components = Some(components);
 }
 
 fn is_internal(op: &Operation) -> bool {

@@ -23,6 +23,7 @@ fn internal_endpoints_are_not_public() {
         "account creation is internal"
     );
     assert!(!yaml.contains("X-Service-Token"));
+    assert!(!yaml.contains("WithdrawRequest") && !yaml.contains("CreateAccountRequest"));
     for public in [
         "/api/v1/users/register:",
         "/api/v1/billing/account/deposit:",

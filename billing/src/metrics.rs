@@ -38,6 +38,10 @@ impl BillingMetrics {
         };
         metrics.register(Box::new(this.deposits.clone()));
         metrics.register(Box::new(this.deposited_amount.clone()));
+        // Every outcome exists from the start at 0, so increase() sees the first one.
+        for outcome in ["charged", "replayed", "insufficient_funds", "mismatch"] {
+            this.withdrawals.with_label_values(&[outcome]);
+        }
         metrics.register(Box::new(this.withdrawals.clone()));
         metrics.register(Box::new(this.withdrawn_amount.clone()));
         this

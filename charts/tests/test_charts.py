@@ -169,14 +169,20 @@ def test_the_ingress_routes_the_public_prefixes_only():
     docs = [d for d in yaml.safe_load_all((ROOT / "api-gateway" / "ingress.yaml").read_text()) if d]
     for doc in docs:
         kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+    login = next(d for d in docs if d["metadata"]["name"] == "shop-login")
     routes = {p["path"]: (name, p["pathType"]) for name, d in ((d["metadata"]["name"], d) for d in docs)
               for r in d["spec"]["rules"] for p in r["http"]["paths"]}
     for prefix in ["/api/v1/users", "/api/v1/billing", "/api/v1/orders", "/api/v1/notifications"]:
         assert routes[prefix] == ("shop-api", "Prefix")
     for internal in ["/api/v1/billing/account", "/api/v1/billing/account/withdraw"]:
         assert routes[internal] == ("shop-internal-not-routed", "Exact")
+    internal = next(d for d in docs if d["metadata"]["name"] == "shop-internal-not-routed")
+    backends = {p["backend"]["service"]["name"] for r in internal["spec"]["rules"] for p in r["http"]["paths"]}
+    assert "billing" not in backends, "internal paths must not reach billing"
+    # rewrite-target would make every path of the host a regex on ingress-nginx.
+    assert not any("rewrite-target" in (d["metadata"].get("annotations") or {}) for d in docs)
+    assert float(login["metadata"]["annotations"]["nginx.ingress.kubernetes.io/limit-burst-multiplier"]).is_integer()
     assert not any("metrics" in path for path in routes)
-    login = next(d for d in docs if d["metadata"]["name"] == "shop-login")
     assert login["metadata"]["annotations"]["nginx.ingress.kubernetes.io/limit-rpm"]
     assert routes["/api/v1/users/login"] == ("shop-login", "Exact")
     assert len({r["host"] for d in docs for r in d["spec"]["rules"]}) == 1, "one host"

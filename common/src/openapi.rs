@@ -57,3 +57,40 @@ pub fn serve(router: Router, path: &str, doc: OpenApi) -> Router {
         }),
     )
 }
+
+/// Documents, on every operation, the answers the shared layers can give whatever the handler:
+/// 503 (database unavailable, or the request deadline passed) and, with a body, 413.
+pub fn add_shared_responses(doc: &mut OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let responses = &mut op.responses.responses;
+            responses.entry("503".to_owned()).or_insert_with(|| {
+                error("A dependency is unavailable, or the request took too long and its outcome is unknown (retry with the same Idempotency-Key)").into()
+            });
+            if op.request_body.is_some() {
+                responses
+                    .entry("413".to_owned())
+                    .or_insert_with(|| error("Body larger than 64 KiB").into());
+            }
+        }
+    }
+}

@@ -22,6 +22,9 @@ pub struct LagReporter(Arc<NotificationMetrics>);
 
 impl ClientContext for LagReporter {
     fn stats(&self, statistics: Statistics) {
+        // Only the partitions this consumer has now: after a rebalance the others are another
+        // pod's to report.
+        self.0.consumer_lag.reset();
         for (topic, stats) in &statistics.topics {
             for (partition, p) in &stats.partitions {
                 // Partition -1 is librdkafka's internal one; a negative lag means not known yet.

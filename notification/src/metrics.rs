@@ -44,6 +44,10 @@ impl NotificationMetrics {
             )
             .expect("static metric"),
         };
+        // Every outcome exists from the start at 0, so increase() sees the first one.
+        for outcome in ["stored", "duplicate", "dead_lettered"] {
+            this.events_consumed.with_label_values(&[outcome]);
+        }
         metrics.register(Box::new(this.events_consumed.clone()));
         metrics.register(Box::new(this.event_delay.clone()));
         metrics.register(Box::new(this.consumer_lag.clone()));

@@ -39,6 +39,10 @@ impl OrderMetrics {
             )
             .expect("static metric"),
         };
+        // Every status exists from the start at 0, so increase() sees the first one.
+        for status in ["created", "rejected"] {
+            this.orders.with_label_values(&[status]);
+        }
         metrics.register(Box::new(this.orders.clone()));
         metrics.register(Box::new(this.events_published.clone()));
         metrics.register(Box::new(this.pending_orders.clone()));

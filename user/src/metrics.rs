@@ -27,6 +27,13 @@ impl UserMetrics {
             )
             .expect("static metric"),
         };
+        // Every outcome exists from the start at 0, so increase() sees the first one.
+        for outcome in ["created", "rejected"] {
+            this.registrations.with_label_values(&[outcome]);
+        }
+        for outcome in ["succeeded", "failed"] {
+            this.logins.with_label_values(&[outcome]);
+        }
         metrics.register(Box::new(this.registrations.clone()));
         metrics.register(Box::new(this.logins.clone()));
         this

@@ -34,7 +34,9 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The service's OpenAPI document, internal endpoints included.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    let mut doc = api().split_for_parts().1;
+    common::openapi::add_shared_responses(&mut doc);
+    doc
 }
 
 /// The router, serving its own document at `/api/v1/billing/openapi.json`.

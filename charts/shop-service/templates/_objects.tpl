@@ -72,7 +72,8 @@ spec:
       labels:
         {{- include "shop-service.labels" . | nindent 8 }}
       annotations:
-        checksum/config: {{ toYaml .Values.config | sha256sum }}
+        # Any change of the ConfigMap rolls the pods.
+        checksum/config: {{ include "shop-service.configmap" . | sha256sum }}
     spec:
       automountServiceAccountToken: false
       securityContext:

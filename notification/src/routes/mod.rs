@@ -27,7 +27,9 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The service's OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    let mut doc = api().split_for_parts().1;
+    common::openapi::add_shared_responses(&mut doc);
+    doc
 }
 
 /// The router, serving its own document at `/api/v1/notifications/openapi.json`.

@@ -112,10 +112,10 @@ pub async fn create_order(
                 .db_query
                 .with_label_values(&["settle_order"])
                 .start_timer();
-            let settled = orders::settle(&state.db, order.id, payment, &state.topic).await?;
+            let settled = orders::settle(&state.db, order.id, payment, &state.topic).await;
             timer.observe_duration();
             match settled {
-                Some(settled) => {
+                Ok(Some(settled)) => {
                     state
                         .metrics
                         .orders
@@ -124,7 +124,18 @@ pub async fn create_order(
                     settled
                 }
                 // The settler got there first; show what it recorded.
-                None => orders::find(&state.db, order.id).await?.unwrap_or(order),
+                Ok(None) => orders::find(&state.db, order.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or(order),
+                // Billing has answered (maybe charged) but recording it failed: the order is
+                // still pending and the settler will record it; never tell the client "nothing
+                // happened" here, or a retry without a key would buy twice.
+                Err(e) => {
+                    tracing::error!(order_id = %order.id, error = %e, "recording the payment failed, order left pending");
+                    order
+                }
             }
         }
         Err(e) => {
