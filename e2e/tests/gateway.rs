@@ -37,25 +37,29 @@ fn unique_login(prefix: &str) -> String {
     )
 }
 
-/// Registers a new user through the gateway, logs in, deposits `amount`; returns the access token.
-async fn customer_with(http: &reqwest::Client, prefix: &str, amount: i64) -> String {
-    let credentials = json!({ "login": unique_login(prefix), "password": "correct horse battery" });
+/// Registers through the gateway and logs in; returns the login response.
+async fn register_and_login(http: &reqwest::Client, credentials: &Value) -> Value {
     let registered = http
         .post(url("/api/v1/users/register"))
-        .json(&credentials)
+        .json(credentials)
         .send()
         .await
         .expect("register");
     assert_eq!(registered.status(), StatusCode::CREATED);
-    let tokens: Value = http
-        .post(url("/api/v1/users/login"))
-        .json(&credentials)
+    http.post(url("/api/v1/users/login"))
+        .json(credentials)
         .send()
         .await
         .expect("login")
         .json()
         .await
-        .expect("json");
+        .expect("json")
+}
+
+/// Registers a new user through the gateway, logs in, deposits `amount`; returns the access token.
+async fn customer_with(http: &reqwest::Client, prefix: &str, amount: i64) -> String {
+    let credentials = json!({ "login": unique_login(prefix), "password": "correct horse battery" });
+    let tokens = register_and_login(http, &credentials).await;
     let access = tokens["data"]["accessToken"]
         .as_str()
         .expect("token")
@@ -242,22 +246,7 @@ async fn passwords_and_tokens_never_reach_the_logs() {
     let http = client_from([127, 0, 0, 19]);
     let password = format!("secret-{}", uuid::Uuid::new_v4().simple());
     let credentials = json!({ "login": unique_login("quiet"), "password": password });
-    let registered = http
-        .post(url("/api/v1/users/register"))
-        .json(&credentials)
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(registered.status(), StatusCode::CREATED);
-    let tokens: Value = http
-        .post(url("/api/v1/users/login"))
-        .json(&credentials)
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
+    let tokens = register_and_login(&http, &credentials).await;
     let refresh = tokens["data"]["refreshToken"]
         .as_str()
         .expect("refresh")
