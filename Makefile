@@ -1,5 +1,5 @@
 # The two commands of the README, and their helpers. Scripts under scripts/ do the work.
-.PHONY: up down test logs images
+.PHONY: up down test bench logs images
 
 up:      ## start the whole shop locally on http://localhost:8080
 	@bash scripts/up.sh
@@ -9,6 +9,9 @@ down:    ## stop what make up started
 
 test:    ## run every check and test suite
 	@bash scripts/test.sh
+
+bench:   ## measure throughput and latency against this machine's ceilings
+	@bash scripts/bench.sh
 
 logs:    ## follow the services' logs
 	@tail -F .local/log/*.log

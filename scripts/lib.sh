@@ -16,6 +16,9 @@ PG_PASSWORD="${PG_PASSWORD:-shop}"         # local development password
 PG_ADMIN_URL="postgres://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT/postgres"
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export CARGO_TARGET_DIR
+# The cargo profile the stack's binaries are built with, and the target folder it writes.
+BUILD_PROFILE="${BUILD_PROFILE:-dev}"
+case "$BUILD_PROFILE" in dev) BUILD_DIR=debug ;; *) BUILD_DIR="$BUILD_PROFILE" ;; esac
 
 # name:port of each service
 SERVICES=(user:8081 billing:8082 order:8083 notification:8084)

@@ -35,7 +35,7 @@ start_service() { # name port
   require_free_port "$port" "$name"
   say "starting $name on 127.0.0.1:$port (log: $LOG_DIR/$name.log)"
   # shellcheck disable=SC2046
-  nohup env $(service_env "$name" "$port") "$CARGO_TARGET_DIR/debug/$name" \
+  nohup env $(service_env "$name" "$port") "$CARGO_TARGET_DIR/$BUILD_DIR/$name" \
     >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
   echo $! >"$pidfile"
 }

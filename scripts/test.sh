@@ -61,6 +61,9 @@ else
   echo "SKIPPED: the browser check of Swagger UI needs Debian's chromium package, which could not be installed here"
 fi
 
+say "benchmark smoke: every scenario runs and answers without errors (timings are not judged here)"
+BENCH_SMOKE=1 "$ROOT/scripts/bench.sh"
+
 say "monitoring: every metric the dashboards and alerts use is exported; Prometheus scrapes all"
 SHOP_METRICS_URLS="http://127.0.0.1:8081/metrics,http://127.0.0.1:8082/metrics,http://127.0.0.1:8083/metrics,http://127.0.0.1:8084/metrics" \
 PROMETHEUS_URL="http://127.0.0.1:${PROMETHEUS_PORT:-9091}" \

@@ -9,8 +9,8 @@ ensure_packages curl:curl nginx:nginx jq:jq
 "$ROOT/scripts/keys.sh"
 "$ROOT/scripts/kafka.sh"
 
-say "building the services (cargo build)"
-cargo build --workspace --bins --quiet
+say "building the services (cargo build --profile $BUILD_PROFILE)"
+cargo build --workspace --bins --quiet --profile "$BUILD_PROFILE"
 
 for entry in "${SERVICES[@]}"; do
   start_service "${entry%%:*}" "${entry#*:}"

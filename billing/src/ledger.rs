@@ -39,30 +39,55 @@ pub async fn ensure_account(
     Ok((account, created))
 }
 
-/// Adds `amount` to the user's balance with its ledger row (caller owns the transaction).
+/// The user's account, created with balance 0 when it does not exist yet. One query when it
+/// exists, which is every time but the first.
+pub async fn account(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Account> {
+    let found = sqlx::query_as("SELECT id, user_id, balance FROM accounts WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?;
+    match found {
+        Some(account) => Ok(account),
+        None => Ok(ensure_account(&mut *pool.acquire().await?, user_id)
+            .await?
+            .0),
+    }
+}
+
+/// Adds `amount` to the user's balance with its ledger row, in one statement (caller owns the
+/// transaction); creates the account first if the user has none yet.
 pub async fn deposit(
     conn: &mut PgConnection,
     user_id: Uuid,
     amount: Amount,
 ) -> sqlx::Result<Account> {
+    async fn apply(
+        conn: &mut PgConnection,
+        user_id: Uuid,
+        amount: Amount,
+    ) -> sqlx::Result<Option<Account>> {
+        sqlx::query_as(
+            "WITH updated AS ( \
+                 UPDATE accounts SET balance = balance + $2, updated_at = now() \
+                 WHERE user_id = $1 RETURNING id, user_id, balance), \
+             entry AS ( \
+                 INSERT INTO ledger_entries (id, account_id, kind, amount) \
+                 SELECT $3, id, 'deposit', $2 FROM updated) \
+             SELECT id, user_id, balance FROM updated",
+        )
+        .bind(user_id)
+        .bind(amount.minor_units())
+        .bind(Uuid::new_v4())
+        .fetch_optional(conn)
+        .await
+    }
+    if let Some(account) = apply(conn, user_id, amount).await? {
+        return Ok(account);
+    }
     ensure_account(conn, user_id).await?;
-    let account: Account = sqlx::query_as(
-        "UPDATE accounts SET balance = balance + $2, updated_at = now() WHERE user_id = $1 \
-         RETURNING id, user_id, balance",
-    )
-    .bind(user_id)
-    .bind(amount.minor_units())
-    .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO ledger_entries (id, account_id, kind, amount) VALUES ($1, $2, 'deposit', $3)",
-    )
-    .bind(Uuid::new_v4())
-    .bind(account.id)
-    .bind(amount.minor_units())
-    .execute(&mut *conn)
-    .await?;
-    Ok(account)
+    apply(conn, user_id, amount)
+        .await?
+        .ok_or_else(|| sqlx::Error::RowNotFound)
 }
 
 /// The stored response of an earlier deposit with the same idempotency key.
@@ -166,68 +191,126 @@ async fn find_withdrawal(
     .await
 }
 
+/// What the one statement of a withdrawal found and did.
+#[derive(FromRow)]
+struct Attempt {
+    /// The outcome recorded earlier for this order, if any (then nothing was done now).
+    prior_user_id: Option<Uuid>,
+    prior_account_id: Option<Uuid>,
+    prior_amount: Option<i64>,
+    prior_outcome: Option<String>,
+    prior_balance_after: Option<i64>,
+    /// Whether the user has an account at all.
+    has_account: bool,
+    /// The account after the charge, when it was charged now.
+    charged_account_id: Option<Uuid>,
+    charged_balance: Option<i64>,
+    /// Whether this attempt's outcome was recorded (false: a concurrent one for the same order
+    /// was recorded first).
+    recorded: bool,
+}
+
 /// Charges `amount` for `order_id` at most once; a repeat returns the first outcome.
+///
+/// One statement does it all (find an earlier outcome, charge if the balance allows, record the
+/// outcome, write the ledger row), inside a transaction that is committed only when its outcome
+/// was the one recorded for the order: a concurrent attempt for the same order that lost the
+/// race is rolled back and answers with the winner's outcome.
 pub async fn withdraw(
     pool: &PgPool,
     user_id: Uuid,
     order_id: Uuid,
     amount: Amount,
 ) -> sqlx::Result<Withdrawal> {
-    let mut tx = pool.begin().await?;
-    if let Some(earlier) = find_withdrawal(&mut tx, order_id).await? {
-        return Ok(earlier.replay(user_id, amount));
-    }
-    let (account, _) = ensure_account(&mut tx, user_id).await?;
-    let charged: Option<Account> = sqlx::query_as(
-        "UPDATE accounts SET balance = balance - $2, updated_at = now() \
-         WHERE user_id = $1 AND balance >= $2 RETURNING id, user_id, balance",
-    )
-    .bind(user_id)
-    .bind(amount.minor_units())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (outcome, balance_after) = match &charged {
-        Some(after) => ("charged", after.balance),
-        None => ("insufficient_funds", account.balance),
-    };
-    let recorded = sqlx::query(
-        "INSERT INTO withdrawals (order_id, user_id, account_id, amount, outcome, balance_after) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id) DO NOTHING",
-    )
-    .bind(order_id)
-    .bind(user_id)
-    .bind(account.id)
-    .bind(amount.minor_units())
-    .bind(outcome)
-    .bind(balance_after)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if !recorded {
-        // A concurrent request for the same order committed first: undo ours, replay theirs.
-        tx.rollback().await?;
-        let mut conn = pool.acquire().await?;
-        let earlier = find_withdrawal(&mut conn, order_id).await?;
-        return Ok(earlier.map_or(Withdrawal::Mismatch, |row| row.replay(user_id, amount)));
-    }
-    let Some(account) = charged else {
+    for _ in 0..2 {
+        let mut tx = pool.begin().await?;
+        let attempt: Attempt = sqlx::query_as(
+            "WITH prior AS ( \
+                 SELECT user_id, account_id, amount, outcome, balance_after \
+                 FROM withdrawals WHERE order_id = $2), \
+             account AS (SELECT id, balance FROM accounts WHERE user_id = $1), \
+             charged AS ( \
+                 UPDATE accounts SET balance = balance - $3, updated_at = now() \
+                 WHERE user_id = $1 AND balance >= $3 AND NOT EXISTS (SELECT 1 FROM prior) \
+                 RETURNING id, balance), \
+             recorded AS ( \
+                 INSERT INTO withdrawals (order_id, user_id, account_id, amount, outcome, balance_after) \
+                 SELECT $2, $1, account.id, $3, \
+                        CASE WHEN charged.id IS NULL THEN 'insufficient_funds' ELSE 'charged' END, \
+                        COALESCE(charged.balance, account.balance) \
+                 FROM account LEFT JOIN charged ON true \
+                 WHERE NOT EXISTS (SELECT 1 FROM prior) \
+                 ON CONFLICT (order_id) DO NOTHING RETURNING outcome), \
+             entry AS ( \
+                 INSERT INTO ledger_entries (id, account_id, kind, amount, order_id) \
+                 SELECT $4, charged.id, 'withdrawal', -$3, $2 \
+                 FROM charged JOIN recorded ON recorded.outcome = 'charged') \
+             SELECT prior.user_id AS prior_user_id, prior.account_id AS prior_account_id, \
+                    prior.amount AS prior_amount, prior.outcome AS prior_outcome, \
+                    prior.balance_after AS prior_balance_after, \
+                    EXISTS (SELECT 1 FROM account) AS has_account, \
+                    charged.id AS charged_account_id, charged.balance AS charged_balance, \
+                    EXISTS (SELECT 1 FROM recorded) AS recorded \
+             FROM (SELECT 1) one LEFT JOIN prior ON true LEFT JOIN charged ON true",
+        )
+        .bind(user_id)
+        .bind(order_id)
+        .bind(amount.minor_units())
+        .bind(Uuid::new_v4())
+        .fetch_one(&mut *tx)
+        .await?;
+        if let (
+            Some(user_id_then),
+            Some(account_id),
+            Some(amount_then),
+            Some(outcome),
+            Some(balance_after),
+        ) = (
+            attempt.prior_user_id,
+            attempt.prior_account_id,
+            attempt.prior_amount,
+            attempt.prior_outcome,
+            attempt.prior_balance_after,
+        ) {
+            tx.commit().await?;
+            let earlier = WithdrawalRow {
+                user_id: user_id_then,
+                account_id,
+                amount: amount_then,
+                outcome,
+                balance_after,
+            };
+            return Ok(earlier.replay(user_id, amount));
+        }
+        if !attempt.has_account {
+            // Accounts are made at registration; one that is missing yet is made now.
+            tx.rollback().await?;
+            ensure_account(&mut *pool.acquire().await?, user_id).await?;
+            continue;
+        }
+        if !attempt.recorded {
+            // A concurrent request for the same order committed first: undo ours, replay theirs.
+            tx.rollback().await?;
+            let mut conn = pool.acquire().await?;
+            let earlier = find_withdrawal(&mut conn, order_id).await?;
+            return Ok(earlier.map_or(Withdrawal::Mismatch, |row| row.replay(user_id, amount)));
+        }
         tx.commit().await?;
-        return Ok(Withdrawal::InsufficientFunds);
-    };
-    sqlx::query(
-        "INSERT INTO ledger_entries (id, account_id, kind, amount, order_id) \
-         VALUES ($1, $2, 'withdrawal', $3, $4)",
-    )
-    .bind(Uuid::new_v4())
-    .bind(account.id)
-    .bind(-amount.minor_units())
-    .bind(order_id)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Withdrawal::Charged {
-        account,
-        first: true,
-    })
+        return Ok(
+            match (attempt.charged_account_id, attempt.charged_balance) {
+                (Some(id), Some(balance)) => Withdrawal::Charged {
+                    account: Account {
+                        id,
+                        user_id,
+                        balance,
+                    },
+                    first: true,
+                },
+                _ => Withdrawal::InsufficientFunds,
+            },
+        );
+    }
+    Err(sqlx::Error::Protocol(
+        "the account vanished while withdrawing".to_owned(),
+    ))
 }

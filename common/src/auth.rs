@@ -73,10 +73,20 @@ impl TokenIssuer {
 }
 
 /// Verifies access tokens: signature, algorithm (EdDSA only), expiry, issuer and audience.
+///
+/// An Ed25519 verification costs about as much CPU as the rest of a balance read, and a client
+/// presents the same token for up to its whole lifetime, so tokens that verified are remembered
+/// by their exact text (a changed byte is a different token and is verified afresh). Expiry is
+/// checked on every use, remembered or not.
 pub struct TokenVerifier {
     key: DecodingKey,
     validation: Validation,
+    verified: std::sync::Mutex<std::collections::HashMap<Box<str>, Claims>>,
 }
+
+/// How many verified tokens a service remembers; past that, expired ones are dropped, and if
+/// that is not enough, all (about 5 MB at most).
+const VERIFIED_TOKENS: usize = 10_000;
 
 impl TokenVerifier {
     pub fn new(jwt: &JwtConfig) -> anyhow::Result<Self> {
@@ -88,16 +98,43 @@ impl TokenVerifier {
         validation.set_audience(&[&jwt.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
-        Ok(Self { key, validation })
+        Ok(Self {
+            key,
+            validation,
+            verified: std::sync::Mutex::default(),
+        })
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+        let now = chrono::Utc::now().timestamp();
+        // The same expiry rule as jsonwebtoken's: expired once `exp` is older than the leeway.
+        let fresh = |claims: &Claims| claims.exp >= now - self.validation.leeway as i64;
+        if let Ok(verified) = self.verified.lock() {
+            if let Some(claims) = verified.get(token) {
+                if fresh(claims) {
+                    return Ok(claims.clone());
+                }
+                return Err(Self::rejected("expired (remembered token)"));
+            }
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map(|data| data.claims)
-            .map_err(|e| {
-                tracing::debug!(reason = %e, "access token rejected");
-                ApiError::Unauthorized("invalid or expired access token".to_owned())
-            })
+            .map_err(|e| Self::rejected(&e.to_string()))?;
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= VERIFIED_TOKENS {
+                verified.retain(|_, claims| fresh(claims));
+                if verified.len() >= VERIFIED_TOKENS {
+                    verified.clear();
+                }
+            }
+            verified.insert(token.into(), claims.clone());
+        }
+        Ok(claims)
+    }
+
+    fn rejected(reason: &str) -> ApiError {
+        tracing::debug!(reason, "access token rejected");
+        ApiError::Unauthorized("invalid or expired access token".to_owned())
     }
 }
 
@@ -239,6 +276,32 @@ mod tests {
         let keys = TestKeys::new();
         let token = sign(&keys, &claims(&keys, -60));
         assert!(verifier(&keys).verify(&token).is_err());
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires() {
+        let keys = TestKeys::new();
+        let mut verifier = verifier(&keys);
+        verifier.validation.leeway = 0;
+        let token = sign(&keys, &claims(&keys, 1));
+        assert!(verifier.verify(&token).is_ok(), "valid for one more second");
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        assert!(
+            verifier.verify(&token).is_err(),
+            "the second verification comes from memory and must still see the expiry"
+        );
+    }
+
+    #[test]
+    fn a_remembered_token_does_not_vouch_for_a_tampered_copy() {
+        let keys = TestKeys::new();
+        let verifier = verifier(&keys);
+        let token = keys.token(Uuid::new_v4());
+        assert!(verifier.verify(&token).is_ok());
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        parts[1] = URL_SAFE_NO_PAD.encode(claims(&keys, 300).to_string());
+        assert!(verifier.verify(&parts.join(".")).is_err());
+        assert!(verifier.verify(&token).is_ok());
     }
 
     #[test]

@@ -15,6 +15,18 @@ pub async fn connect(config: &ServiceConfig, migrator: &Migrator) -> anyhow::Res
     let pool = PgPoolOptions::new()
         .max_connections(config.database_max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings every connection it hands out by default: a round trip per query. Only a
+        // connection that sat idle for a while may have been cut (a restarted Postgres, a
+        // proxy's idle timeout); one in steady use proves itself with every query.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > Duration::from_secs(1) {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect(&config.database_url)
         .await
         .context("connecting to the database (DATABASE_URL)")?;

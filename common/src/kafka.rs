@@ -20,6 +20,11 @@ pub struct KafkaConfig {
     pub topic: String,
     /// `KAFKA_CREATE_TOPICS`: create missing topics at startup (off where the platform does it).
     pub create_topics: bool,
+    /// `KAFKA_FETCH_WAIT_MS` (default 10): the longest a consumer's fetch waits for new data.
+    /// A Kafka broker answers as soon as data arrives, so a short wait only means more empty
+    /// fetches while idle; the local broker (tansu) always waits it out, so librdkafka's
+    /// default of 500 ms would put ~400 ms between an order and its notification.
+    pub fetch_wait_ms: u32,
 }
 
 impl KafkaConfig {
@@ -28,6 +33,7 @@ impl KafkaConfig {
             brokers: config::or("KAFKA_BROKERS", "127.0.0.1:9092".to_owned())?,
             topic: config::or("ORDER_EVENTS_TOPIC", ORDER_EVENTS_TOPIC.to_owned())?,
             create_topics: config::or("KAFKA_CREATE_TOPICS", true)?,
+            fetch_wait_ms: config::or("KAFKA_FETCH_WAIT_MS", 10)?,
         })
     }
 

@@ -29,6 +29,7 @@ pub fn own_topic(brokers: &str) -> KafkaConfig {
         brokers: brokers.to_owned(),
         topic: format!("test-order-events-{}", Uuid::new_v4().simple()),
         create_topics: true,
+        fetch_wait_ms: 10,
     }
 }
 

@@ -75,6 +75,43 @@ pub async fn store(pool: &PgPool, envelope: &Envelope) -> sqlx::Result<bool> {
     Ok(inserted == 1)
 }
 
+/// Stores the notifications of several events in one statement; returns the ids of the events
+/// stored now (the others were stored before: redeliveries).
+pub async fn store_all(pool: &PgPool, envelopes: &[&Envelope]) -> sqlx::Result<Vec<Uuid>> {
+    let mut ids = Vec::with_capacity(envelopes.len());
+    let mut event_ids = Vec::with_capacity(envelopes.len());
+    let mut user_ids = Vec::with_capacity(envelopes.len());
+    let mut order_ids = Vec::with_capacity(envelopes.len());
+    let mut kinds = Vec::with_capacity(envelopes.len());
+    let mut texts = Vec::with_capacity(envelopes.len());
+    let mut times = Vec::with_capacity(envelopes.len());
+    for envelope in envelopes {
+        let (kind, text) = describe(envelope);
+        ids.push(Uuid::new_v4());
+        event_ids.push(envelope.event_id);
+        user_ids.push(envelope.data.user_id);
+        order_ids.push(envelope.data.order_id);
+        kinds.push(kind);
+        texts.push(text);
+        times.push(envelope.occurred_at);
+    }
+    sqlx::query_scalar(
+        "INSERT INTO notifications (id, event_id, user_id, order_id, type, text, created_at) \
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], \
+                              $6::text[], $7::timestamptz[]) \
+         ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+    )
+    .bind(ids)
+    .bind(event_ids)
+    .bind(user_ids)
+    .bind(order_ids)
+    .bind(kinds)
+    .bind(texts)
+    .bind(times)
+    .fetch_all(pool)
+    .await
+}
+
 /// One page of a user's notifications, newest first (one extra row signals a next page).
 pub async fn list(
     pool: &PgPool,

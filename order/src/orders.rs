@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::clients::billing::Payment;
 
-/// The Postgres channel the relay listens on for new outbox rows.
+/// The Postgres channel the relay listens on for new outbox rows (the outbox's insert trigger
+/// notifies it, see migrations/0002).
 pub const OUTBOX_CHANNEL: &str = "order_outbox";
 
 const COLUMNS: &str = "id, user_id, title, price, status, request_id, created_at";
@@ -104,32 +105,18 @@ pub async fn place(pool: &PgPool, new: NewOrder, settle_delay: Duration) -> sqlx
 }
 
 /// Records billing's answer for a pending order and writes its event to the outbox, in one
-/// transaction. `None` when the order was no longer pending (someone settled it first).
+/// statement (so one transaction; the outbox's trigger wakes the relay at commit). `None` when
+/// the order was no longer pending (someone settled it first).
 pub async fn settle(
     pool: &PgPool,
-    order_id: Uuid,
+    order: &Order,
     payment: Payment,
     topic: &str,
 ) -> sqlx::Result<Option<Order>> {
-    let status = match payment {
-        Payment::Charged => "created",
-        Payment::InsufficientFunds => "rejected",
-    };
-    let mut tx = pool.begin().await?;
-    let settled: Option<Order> = sqlx::query_as(&format!(
-        "UPDATE orders SET status = $2, updated_at = now() WHERE id = $1 AND status = 'pending' \
-         RETURNING {COLUMNS}"
-    ))
-    .bind(order_id)
-    .bind(status)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(order) = settled else {
-        return Ok(None);
-    };
-    let (event_type, reason) = match payment {
-        Payment::Charged => (EventType::OrderCreated, None),
+    let (status, event_type, reason) = match payment {
+        Payment::Charged => ("created", EventType::OrderCreated, None),
         Payment::InsufficientFunds => (
+            "rejected",
             EventType::OrderNotCreated,
             Some("insufficient_funds".to_owned()),
         ),
@@ -145,23 +132,22 @@ pub async fn settle(
         },
     );
     let payload = serde_json::to_string(&envelope).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query(
-        "INSERT INTO outbox (event_id, topic, key, payload, request_id) VALUES ($1, $2, $3, $4, $5)",
-    )
+    sqlx::query_as(&format!(
+        "WITH settled AS ( \
+             UPDATE orders SET status = $2, updated_at = now() \
+             WHERE id = $1 AND status = 'pending' RETURNING {COLUMNS}), \
+         event AS ( \
+             INSERT INTO outbox (event_id, topic, key, payload, request_id) \
+             SELECT $3, $4, user_id::text, $5, request_id FROM settled) \
+         SELECT {COLUMNS} FROM settled"
+    ))
+    .bind(order.id)
+    .bind(status)
     .bind(envelope.event_id)
     .bind(topic)
-    .bind(order.user_id.to_string())
     .bind(payload)
-    .bind(&order.request_id)
-    .execute(&mut *tx)
-    .await?;
-    // Delivered on commit: wakes the relay at once instead of at its next poll.
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(OUTBOX_CHANNEL)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(Some(order))
+    .fetch_optional(pool)
+    .await
 }
 
 pub async fn find(pool: &PgPool, order_id: Uuid) -> sqlx::Result<Option<Order>> {

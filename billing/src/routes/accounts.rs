@@ -29,9 +29,7 @@ pub async fn my_account(
         .db_query
         .with_label_values(&["my_account"])
         .start_timer();
-    let mut conn = state.db.acquire().await?;
-    let (account, _) = ledger::ensure_account(&mut conn, user.user_id).await?;
-    Ok(data(account))
+    Ok(data(ledger::account(&state.db, user.user_id).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]

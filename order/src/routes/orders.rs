@@ -112,7 +112,7 @@ pub async fn create_order(
                 .db_query
                 .with_label_values(&["settle_order"])
                 .start_timer();
-            let settled = orders::settle(&state.db, order.id, payment, &state.topic).await;
+            let settled = orders::settle(&state.db, &order, payment, &state.topic).await;
             timer.observe_duration();
             match settled {
                 Ok(Some(settled)) => {

@@ -41,6 +41,7 @@ impl TestApp {
                 brokers: "127.0.0.1:1".to_owned(),
                 topic: "order-events-unused".to_owned(),
                 create_topics: false,
+                fetch_wait_ms: 10,
             },
             billing_url: billing.uri(),
             billing_timeout: Duration::from_millis(500),

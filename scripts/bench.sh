@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# make bench: the shop's throughput and latency through the gateway, against ceilings measured
+# in the same run on the same machine. Brings the stack up if it is not running, starts a
+# trivial upstream behind an nginx configured like the gateway (the proxy ceiling), lifts the
+# gateway's login limit for the run (restored at the end), and runs the bench crate's load
+# generator, which prints the table and writes .local/bench/report.{md,html,json}.
+#   BENCH_SMOKE=1   a few seconds per scenario and 10 customers (what CI runs)
+#   BENCH_SECONDS, BENCH_USERS, BENCH_CONNECTIONS override the defaults (15, 100, 32)
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/services.sh"
+cd "$ROOT"
+
+ensure_packages wrk:wrk pgbench:postgresql-client nginx:nginx
+
+if ! is_running "$RUN_DIR/user.pid" || ! is_running "$NGINX_DIR/nginx.pid"; then
+  "$ROOT/scripts/up.sh"
+fi
+
+say "building the load generator (cargo build --profile $BUILD_PROFILE -p bench)"
+cargo build --quiet --profile "$BUILD_PROFILE" -p bench
+
+# The ceiling: an nginx with the gateway's settings (one worker, keep-alive upstream, access log)
+# proxying to a trivial upstream, itself an nginx answering a fixed JSON body.
+CEILING_DIR="$LOCAL/bench/nginx"
+mkdir -p "$CEILING_DIR/tmp"
+cat >"$CEILING_DIR/upstream.conf" <<CONF
+worker_processes 1;
+pid $CEILING_DIR/upstream.pid;
+error_log $CEILING_DIR/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $CEILING_DIR/tmp/ub; proxy_temp_path $CEILING_DIR/tmp/up;
+    fastcgi_temp_path $CEILING_DIR/tmp/uf; uwsgi_temp_path $CEILING_DIR/tmp/uu; scgi_temp_path $CEILING_DIR/tmp/us;
+    server {
+        listen 127.0.0.1:8091;
+        location / { default_type application/json; return 200 '{"data":{"id":"00000000-0000-0000-0000-000000000000","balance":0}}'; }
+    }
+}
+CONF
+cat >"$CEILING_DIR/proxy.conf" <<CONF
+worker_processes 1;
+pid $CEILING_DIR/proxy.pid;
+error_log $CEILING_DIR/error.log warn;
+events { worker_connections 1024; }
+http {
+    log_format shop '\$remote_addr [\$time_iso8601] "\$request_method \$uri" \$status '
+                    '\$body_bytes_sent \${request_time}s upstream=\$upstream_addr request_id=\$request_id';
+    access_log $CEILING_DIR/access.log shop;
+    client_body_temp_path $CEILING_DIR/tmp/pb; proxy_temp_path $CEILING_DIR/tmp/pp;
+    fastcgi_temp_path $CEILING_DIR/tmp/pf; uwsgi_temp_path $CEILING_DIR/tmp/pu; scgi_temp_path $CEILING_DIR/tmp/ps;
+    upstream trivial { server 127.0.0.1:8091; keepalive 16; }
+    server {
+        listen 127.0.0.1:8090;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header X-Request-Id \$request_id;
+        location / { proxy_pass http://trivial; }
+    }
+}
+CONF
+
+stop_ceiling() {
+  for conf in proxy upstream; do
+    if is_running "$CEILING_DIR/$conf.pid"; then
+      nginx -p "$CEILING_DIR" -c "$CEILING_DIR/$conf.conf" -s quit 2>/dev/null || true
+    fi
+  done
+}
+
+restore_gateway() {
+  LOGIN_RATE="${LOGIN_RATE:-10r/m}" render_gateway_conf
+  nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s reload
+  say "gateway login limit restored"
+}
+
+finish() {
+  stop_ceiling
+  restore_gateway
+  rm -f "$CEILING_DIR/access.log"
+}
+trap finish EXIT
+
+stop_ceiling
+sleep 0.3
+require_free_port 8090 "bench ceiling proxy"
+require_free_port 8091 "bench trivial upstream"
+nginx -p "$CEILING_DIR" -c "$CEILING_DIR/upstream.conf"
+nginx -p "$CEILING_DIR" -c "$CEILING_DIR/proxy.conf"
+
+# Logins are a scenario of their own: the per-address limit would turn them into 429s.
+say "lifting the gateway's login limit for the run"
+LOGIN_RATE=1000000r/s render_gateway_conf
+nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s reload
+sleep 0.5
+
+args=(--gateway "http://127.0.0.1:$GATEWAY_PORT" --ceiling "http://127.0.0.1:8090/"
+      --pg-admin "$PG_ADMIN_URL" --run-dir "$RUN_DIR" --out "$LOCAL/bench")
+[ "${BENCH_SMOKE:-0}" = 1 ] && args+=(--smoke)
+[ -n "${BENCH_SECONDS:-}" ] && args+=(--seconds "$BENCH_SECONDS")
+[ -n "${BENCH_USERS:-}" ] && args+=(--users "$BENCH_USERS")
+[ -n "${BENCH_CONNECTIONS:-}" ] && args+=(--connections "$BENCH_CONNECTIONS")
+
+say "running the benchmark (stack binaries: $BUILD_PROFILE profile)"
+"$CARGO_TARGET_DIR/$BUILD_DIR/bench" "${args[@]}"
