@@ -23,10 +23,3 @@ pub mod telemetry;
 pub mod testing;
 
 pub use error::{ApiError, ApiResult};
-
-/// The memory allocator of every service (and of anything else that links this crate).
-/// mimalloc hands freed memory back to the system within milliseconds; glibc's malloc keeps
-/// per-thread arenas at their high-water mark, which after a burst of argon2 hashes (19 MiB
-/// each) or a load peak never shrinks again.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
