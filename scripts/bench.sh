@@ -23,42 +23,44 @@ cargo build --quiet --profile "$BUILD_PROFILE" -p bench
 # proxying to a trivial upstream, itself an nginx answering a fixed JSON body.
 CEILING_DIR="$LOCAL/bench/nginx"
 mkdir -p "$CEILING_DIR/tmp"
-cat >"$CEILING_DIR/upstream.conf" <<CONF
+
+# Writes $CEILING_DIR/<name>.conf: one worker, like the gateway, with the given http block body.
+ceiling_conf() { # name http-body
+  cat >"$CEILING_DIR/$1.conf" <<CONF
 worker_processes 1;
-pid $CEILING_DIR/upstream.pid;
+pid $CEILING_DIR/$1.pid;
 error_log $CEILING_DIR/error.log warn;
 events { worker_connections 1024; }
 http {
-    access_log off;
-    client_body_temp_path $CEILING_DIR/tmp/ub; proxy_temp_path $CEILING_DIR/tmp/up;
-    fastcgi_temp_path $CEILING_DIR/tmp/uf; uwsgi_temp_path $CEILING_DIR/tmp/uu; scgi_temp_path $CEILING_DIR/tmp/us;
-    server {
-        listen 127.0.0.1:8091;
-        location / { default_type application/json; return 200 '{"data":{"id":"00000000-0000-0000-0000-000000000000","balance":0}}'; }
-    }
+    client_body_temp_path $CEILING_DIR/tmp/$1-b; proxy_temp_path $CEILING_DIR/tmp/$1-p;
+    fastcgi_temp_path $CEILING_DIR/tmp/$1-f; uwsgi_temp_path $CEILING_DIR/tmp/$1-u;
+    scgi_temp_path $CEILING_DIR/tmp/$1-s;
+$2
 }
 CONF
-cat >"$CEILING_DIR/proxy.conf" <<CONF
-worker_processes 1;
-pid $CEILING_DIR/proxy.pid;
-error_log $CEILING_DIR/error.log warn;
-events { worker_connections 1024; }
-http {
-    log_format shop '\$remote_addr [\$time_iso8601] "\$request_method \$uri" \$status '
+}
+
+ceiling_conf upstream "
+    access_log off;
+    server {
+        listen 127.0.0.1:8091;
+        location / {
+            default_type application/json;
+            return 200 '{\"data\":{\"id\":\"00000000-0000-0000-0000-000000000000\",\"balance\":0}}';
+        }
+    }"
+ceiling_conf proxy "
+    log_format shop '\$remote_addr [\$time_iso8601] \"\$request_method \$uri\" \$status '
                     '\$body_bytes_sent \${request_time}s upstream=\$upstream_addr request_id=\$request_id';
     access_log $CEILING_DIR/access.log shop;
-    client_body_temp_path $CEILING_DIR/tmp/pb; proxy_temp_path $CEILING_DIR/tmp/pp;
-    fastcgi_temp_path $CEILING_DIR/tmp/pf; uwsgi_temp_path $CEILING_DIR/tmp/pu; scgi_temp_path $CEILING_DIR/tmp/ps;
     upstream trivial { server 127.0.0.1:8091; keepalive 16; }
     server {
         listen 127.0.0.1:8090;
         proxy_http_version 1.1;
-        proxy_set_header Connection "";
+        proxy_set_header Connection \"\";
         proxy_set_header X-Request-Id \$request_id;
         location / { proxy_pass http://trivial; }
-    }
-}
-CONF
+    }"
 
 stop_ceiling() {
   for conf in proxy upstream; do

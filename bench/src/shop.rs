@@ -166,7 +166,7 @@ impl DelayTracker {
             let give_up = answered + Duration::from_secs(10);
             while Instant::now() < give_up {
                 if let Ok((200, list)) = conn.send(&poll).await {
-                    if memchr_contains(&list, order_id.as_bytes()) {
+                    if contains(&list, order_id.as_bytes()) {
                         let micros = answered.elapsed().as_micros() as u64;
                         if let Ok(mut delays) = this.delays.lock() {
                             let _ = delays.record(micros.clamp(1, 60_000_000));
@@ -198,6 +198,6 @@ impl DelayTracker {
     }
 }
 
-fn memchr_contains(haystack: &[u8], needle: &[u8]) -> bool {
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }

@@ -37,14 +37,26 @@ pub fn finish(routes: Router, metrics: Arc<Metrics>, request_timeout: Duration) 
             }
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(request_timeout, deadline))
-        .layer(middleware::from_fn_with_state(metrics, observe))
+        .layer(middleware::from_fn_with_state(
+            Observer {
+                metrics,
+                request_timeout,
+            },
+            observe,
+        ))
+}
+
+/// What `observe` needs: where to record, and the request deadline.
+#[derive(Clone)]
+struct Observer {
+    metrics: Arc<Metrics>,
+    request_timeout: Duration,
 }
 
 /// Ends a request that takes longer than `limit` with a JSON 503. The limit is well above every
 /// inner timeout (billing calls, database acquires), so it only catches the truly stuck; such a
 /// request's outcome is unknown, and the message says to retry with the same Idempotency-Key.
-async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+async fn deadline(limit: Duration, req: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => {
@@ -57,8 +69,13 @@ async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Re
     }
 }
 
-/// Sets the request id, opens the request's span, logs the outcome and records HTTP metrics.
-async fn observe(State(metrics): State<Arc<Metrics>>, mut req: Request, next: Next) -> Response {
+/// Sets the request id, opens the request's span, runs the request within its deadline, logs
+/// the outcome and records HTTP metrics (one middleware: every layer costs on every request).
+async fn observe(State(observer): State<Observer>, mut req: Request, next: Next) -> Response {
+    let Observer {
+        metrics,
+        request_timeout,
+    } = observer;
     let request_id = req
         .headers()
         .get(REQUEST_ID_HEADER)
@@ -79,7 +96,9 @@ async fn observe(State(metrics): State<Arc<Metrics>>, mut req: Request, next: Ne
 
     metrics.http_in_flight.inc();
     let started = Instant::now();
-    let mut response = next.run(req).instrument(span.clone()).await;
+    let mut response = deadline(request_timeout, req, next)
+        .instrument(span.clone())
+        .await;
     let elapsed = started.elapsed();
     metrics.http_in_flight.dec();
 

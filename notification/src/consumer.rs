@@ -9,7 +9,7 @@ use common::events::{dead_letter_topic, Envelope, DLQ_REASON_HEADER, REQUEST_ID_
 use common::kafka::KafkaConfig;
 use futures::FutureExt as _;
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{Consumer as _, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
@@ -20,6 +20,8 @@ use crate::metrics::NotificationMetrics;
 
 /// The most events stored by one statement.
 const MAX_BATCH: usize = 100;
+/// How often the offsets of handled events are committed.
+const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 use crate::notifications;
 
 /// Turns the Kafka client's periodic statistics into the consumer-lag gauge.
@@ -66,13 +68,13 @@ impl Consumer {
         let consumer: StreamConsumer<LagReporter> = kafka
             .client()
             .set("group.id", group_id)
-            // Offsets are stored only once the notification is in the database, and the
-            // stored ones are committed every second in the background: one commit request a
-            // second instead of one per event. A crash redelivers at most that second's
-            // events, which the event-id check skips.
-            .set("enable.auto.commit", "true")
+            // Offsets are stored only once the notification is in the database, and `run`
+            // commits the stored ones each second: one commit request a second instead of one
+            // per event. A crash redelivers at most that second's events, which the event-id
+            // check skips. (Not librdkafka's auto-commit: it also commits on close, and a close
+            // while the broker is down then waits for it indefinitely.)
+            .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.commit.interval.ms", "1000")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("statistics.interval.ms", "5000")
@@ -91,8 +93,21 @@ impl Consumer {
     /// Consumes forever; stopping it anywhere loses nothing (uncommitted messages come again).
     pub async fn run(self) {
         let mut backoff = Backoff::new();
+        let mut commit_tick = tokio::time::interval(COMMIT_INTERVAL);
+        commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut uncommitted = false;
         loop {
-            let first = match self.consumer.recv().await {
+            // `recv` is cancel-safe: a message not taken now stays queued for the next call.
+            let received = tokio::select! {
+                received = self.consumer.recv() => received,
+                _ = commit_tick.tick() => {
+                    if std::mem::take(&mut uncommitted) {
+                        self.commit_stored();
+                    }
+                    continue;
+                }
+            };
+            let first = match received {
                 Ok(message) => message,
                 Err(e) => {
                     tracing::warn!(error = %e, "receiving from Kafka failed");
@@ -111,6 +126,16 @@ impl Consumer {
                 }
             }
             self.process_batch(&batch).await;
+            uncommitted = true;
+        }
+    }
+
+    /// Commits the offsets stored so far, in the background.
+    fn commit_stored(&self) {
+        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Async) {
+            // Nothing is lost: the next commit covers these offsets too, and a redelivery
+            // before it is deduplicated.
+            tracing::warn!(error = %e, "committing offsets failed");
         }
     }
 
@@ -175,7 +200,7 @@ impl Consumer {
         self.done(message, outcome);
     }
 
-    /// Counts a handled message and stores its offset (committed within a second).
+    /// Counts a handled message and stores its offset (`run` commits it within a second).
     fn done(&self, message: &BorrowedMessage<'_>, outcome: &'static str) {
         self.metrics
             .events_consumed
