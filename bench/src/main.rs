@@ -144,6 +144,14 @@ impl Bench {
         row
     }
 
+    /// A closed-loop scenario over every connection, each customer's call in turn.
+    async fn closed(&mut self, name: &str, call: fn(&Customer) -> Call) -> Row {
+        let make_call = self.per_customer(call);
+        let connections = self.options.connections;
+        self.scenario(name, Load::Closed, connections, false, make_call, None)
+            .await
+    }
+
     /// Calls for customer `i`, spread so that every connection visits every customer.
     fn per_customer(&self, call: fn(&Customer) -> Call) -> MakeCall {
         let customers = self.customers.clone();
@@ -292,27 +300,11 @@ async fn main() -> anyhow::Result<()> {
         ),
     }
     println!("scenarios through the gateway ({})", bench.options.gateway);
-    let balance = bench.per_customer(shop::balance);
     let balance = bench
-        .scenario(
-            "balance read (GET /billing/account/my)",
-            Load::Closed,
-            connections,
-            false,
-            balance,
-            None,
-        )
+        .closed("balance read (GET /billing/account/my)", shop::balance)
         .await;
-    let deposit = bench.per_customer(shop::deposit);
     bench
-        .scenario(
-            "deposit (POST /billing/account/deposit)",
-            Load::Closed,
-            connections,
-            false,
-            deposit,
-            None,
-        )
+        .closed("deposit (POST /billing/account/deposit)", shop::deposit)
         .await;
 
     println!("  Postgres one-row commits (pgbench, 16 clients) ...");
@@ -331,16 +323,8 @@ async fn main() -> anyhow::Result<()> {
     });
     let (peak_rss, sampler) = rss_sampler(&bench.processes);
     let pg_before = system::pg_counters(&bench.options.pg_admin).await?;
-    let orders = bench.per_customer(shop::order);
     let orders = bench
-        .scenario(
-            "order (POST /orders, 100 customers)",
-            Load::Closed,
-            connections,
-            false,
-            orders,
-            None,
-        )
+        .closed("order (POST /orders, 100 customers)", shop::order)
         .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let pg = system::pg_counters(&bench.options.pg_admin)
