@@ -309,18 +309,11 @@ async fn main() -> anyhow::Result<()> {
 
     println!("  Postgres one-row commits (pgbench, 16 clients) ...");
     let pg_tps = system::pgbench(&bench.options.pg_admin, 16, seconds).await?;
-    bench.report.rows.push(Row {
-        scenario: "ceiling: Postgres one-row commit (pgbench, 16 clients)".to_owned(),
-        requests: (pg_tps * seconds as f64) as u64,
-        rate: pg_tps,
-        p50_ms: 0.0,
-        p99_ms: 0.0,
-        errors: 0,
-        ceiling: None,
-        timeline: Vec::new(),
-        cpu_ms_per_request: BTreeMap::new(),
-        error_samples: Vec::new(),
-    });
+    bench.report.rows.push(Row::figure(
+        "ceiling: Postgres one-row commit (pgbench, 16 clients)",
+        (pg_tps * seconds as f64) as u64,
+        pg_tps,
+    ));
     let (peak_rss, sampler) = rss_sampler(&bench.processes);
     let pg_before = system::pg_counters(&bench.options.pg_admin).await?;
     let orders = bench
@@ -426,16 +419,10 @@ async fn main() -> anyhow::Result<()> {
         let missing = tracker.missing.lock().map(|m| *m).unwrap_or(0);
         if let Some(delays) = delays {
             bench.report.rows.push(Row {
-                scenario: name.to_owned(),
-                requests: delays.len(),
-                rate: 0.0,
                 p50_ms: delays.value_at_quantile(0.5) as f64 / 1000.0,
                 p99_ms: delays.value_at_quantile(0.99) as f64 / 1000.0,
                 errors: missing,
-                ceiling: None,
-                timeline: Vec::new(),
-                cpu_ms_per_request: BTreeMap::new(),
-                error_samples: Vec::new(),
+                ..Row::figure(name, delays.len(), 0.0)
             });
         }
     }

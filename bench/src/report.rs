@@ -53,6 +53,22 @@ impl Row {
         }
     }
 
+    /// A row for a figure measured elsewhere (pgbench, delays): no latency timeline.
+    pub fn figure(scenario: &str, requests: u64, rate: f64) -> Self {
+        Self {
+            scenario: scenario.to_owned(),
+            requests,
+            rate,
+            p50_ms: 0.0,
+            p99_ms: 0.0,
+            errors: 0,
+            ceiling: None,
+            timeline: Vec::new(),
+            cpu_ms_per_request: BTreeMap::new(),
+            error_samples: Vec::new(),
+        }
+    }
+
     pub fn ratio(&self) -> Option<f64> {
         self.ceiling
             .as_ref()

@@ -154,14 +154,7 @@ impl Consumer {
             return;
         }
         let envelopes: Vec<&Envelope> = parsed.iter().map(|(_, e)| e).collect();
-        let timer = self
-            .metrics
-            .db_query
-            .with_label_values(&["store_notification"])
-            .start_timer();
-        let stored = notifications::store_all(&self.db, &envelopes).await;
-        timer.observe_duration();
-        match stored {
+        match self.store(&envelopes).await {
             Ok(stored) => {
                 for (message, envelope) in &parsed {
                     let _span = span_of(message).entered();
@@ -227,19 +220,22 @@ impl Consumer {
         }
     }
 
+    /// Stores the events' notifications, timed; the ids of the events stored now.
+    async fn store(&self, envelopes: &[&Envelope]) -> sqlx::Result<Vec<uuid::Uuid>> {
+        let _timer = self
+            .metrics
+            .db_query
+            .with_label_values(&["store_notification"])
+            .start_timer();
+        notifications::store_all(&self.db, envelopes).await
+    }
+
     async fn handle(&self, message: &BorrowedMessage<'_>) -> anyhow::Result<&'static str> {
         let payload = message.payload().unwrap_or_default();
         match Envelope::parse(payload) {
             Ok(envelope) => {
-                let timer = self
-                    .metrics
-                    .db_query
-                    .with_label_values(&["store_notification"])
-                    .start_timer();
-                let result = notifications::store(&self.db, &envelope).await;
-                timer.observe_duration();
-                let stored = match result {
-                    Ok(stored) => stored,
+                let stored = match self.store(&[&envelope]).await {
+                    Ok(stored) => stored.contains(&envelope.event_id),
                     // Data the database will never accept (SQLSTATE classes 22 and 23) would
                     // block the partition forever: dead-letter it. Anything else is retried.
                     Err(sqlx::Error::Database(e))

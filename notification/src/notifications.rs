@@ -55,26 +55,6 @@ pub fn describe(envelope: &Envelope) -> (&'static str, String) {
     }
 }
 
-/// Stores the event's notification; false when this event was already stored (a redelivery).
-pub async fn store(pool: &PgPool, envelope: &Envelope) -> sqlx::Result<bool> {
-    let (kind, text) = describe(envelope);
-    let inserted = sqlx::query(
-        "INSERT INTO notifications (id, event_id, user_id, order_id, type, text, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind(Uuid::new_v4())
-    .bind(envelope.event_id)
-    .bind(envelope.data.user_id)
-    .bind(envelope.data.order_id)
-    .bind(kind)
-    .bind(text)
-    .bind(envelope.occurred_at)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
-}
-
 /// Stores the notifications of several events in one statement; returns the ids of the events
 /// stored now (the others were stored before: redeliveries).
 pub async fn store_all(pool: &PgPool, envelopes: &[&Envelope]) -> sqlx::Result<Vec<Uuid>> {
