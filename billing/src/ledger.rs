@@ -179,15 +179,12 @@ impl WithdrawalRow {
     }
 }
 
-async fn find_withdrawal(
-    conn: &mut PgConnection,
-    order_id: Uuid,
-) -> sqlx::Result<Option<WithdrawalRow>> {
+async fn find_withdrawal(pool: &PgPool, order_id: Uuid) -> sqlx::Result<Option<WithdrawalRow>> {
     sqlx::query_as(
         "SELECT user_id, account_id, amount, outcome, balance_after FROM withdrawals WHERE order_id = $1",
     )
     .bind(order_id)
-    .fetch_optional(conn)
+    .fetch_optional(pool)
     .await
 }
 
@@ -205,17 +202,14 @@ struct Attempt {
     /// The account after the charge, when it was charged now.
     charged_account_id: Option<Uuid>,
     charged_balance: Option<i64>,
-    /// Whether this attempt's outcome was recorded (false: a concurrent one for the same order
-    /// was recorded first).
-    recorded: bool,
 }
 
 /// Charges `amount` for `order_id` at most once; a repeat returns the first outcome.
 ///
-/// One statement does it all (find an earlier outcome, charge if the balance allows, record the
-/// outcome, write the ledger row), inside a transaction that is committed only when its outcome
-/// was the one recorded for the order: a concurrent attempt for the same order that lost the
-/// race is rolled back and answers with the winner's outcome.
+/// One statement, so one transaction, does it all: find an earlier outcome, charge if the
+/// balance allows, record the outcome, write the ledger row. When a concurrent attempt for the
+/// same order commits its outcome first, recording ours violates the order's primary key and
+/// the whole statement, charge included, is undone; it then answers with the winner's outcome.
 pub async fn withdraw(
     pool: &PgPool,
     user_id: Uuid,
@@ -223,8 +217,7 @@ pub async fn withdraw(
     amount: Amount,
 ) -> sqlx::Result<Withdrawal> {
     for _ in 0..2 {
-        let mut tx = pool.begin().await?;
-        let attempt: Attempt = sqlx::query_as(
+        let attempt: Attempt = match sqlx::query_as(
             "WITH prior AS ( \
                  SELECT user_id, account_id, amount, outcome, balance_after \
                  FROM withdrawals WHERE order_id = $2), \
@@ -239,26 +232,32 @@ pub async fn withdraw(
                         CASE WHEN charged.id IS NULL THEN 'insufficient_funds' ELSE 'charged' END, \
                         COALESCE(charged.balance, account.balance) \
                  FROM account LEFT JOIN charged ON true \
-                 WHERE NOT EXISTS (SELECT 1 FROM prior) \
-                 ON CONFLICT (order_id) DO NOTHING RETURNING outcome), \
+                 WHERE NOT EXISTS (SELECT 1 FROM prior)), \
              entry AS ( \
                  INSERT INTO ledger_entries (id, account_id, kind, amount, order_id) \
-                 SELECT $4, charged.id, 'withdrawal', -$3, $2 \
-                 FROM charged JOIN recorded ON recorded.outcome = 'charged') \
+                 SELECT $4, charged.id, 'withdrawal', -$3, $2 FROM charged) \
              SELECT prior.user_id AS prior_user_id, prior.account_id AS prior_account_id, \
                     prior.amount AS prior_amount, prior.outcome AS prior_outcome, \
                     prior.balance_after AS prior_balance_after, \
                     EXISTS (SELECT 1 FROM account) AS has_account, \
-                    charged.id AS charged_account_id, charged.balance AS charged_balance, \
-                    EXISTS (SELECT 1 FROM recorded) AS recorded \
+                    charged.id AS charged_account_id, charged.balance AS charged_balance \
              FROM (SELECT 1) one LEFT JOIN prior ON true LEFT JOIN charged ON true",
         )
         .bind(user_id)
         .bind(order_id)
         .bind(amount.minor_units())
         .bind(Uuid::new_v4())
-        .fetch_one(&mut *tx)
-        .await?;
+        .fetch_one(pool)
+        .await
+        {
+            Ok(attempt) => attempt,
+            Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
+                // A concurrent request for the same order committed first and ours was undone.
+                let earlier = find_withdrawal(pool, order_id).await?;
+                return Ok(earlier.map_or(Withdrawal::Mismatch, |row| row.replay(user_id, amount)));
+            }
+            Err(e) => return Err(e),
+        };
         if let (
             Some(user_id_then),
             Some(account_id),
@@ -272,7 +271,6 @@ pub async fn withdraw(
             attempt.prior_outcome,
             attempt.prior_balance_after,
         ) {
-            tx.commit().await?;
             let earlier = WithdrawalRow {
                 user_id: user_id_then,
                 account_id,
@@ -284,18 +282,9 @@ pub async fn withdraw(
         }
         if !attempt.has_account {
             // Accounts are made at registration; one that is missing yet is made now.
-            tx.rollback().await?;
             ensure_account(&mut *pool.acquire().await?, user_id).await?;
             continue;
         }
-        if !attempt.recorded {
-            // A concurrent request for the same order committed first: undo ours, replay theirs.
-            tx.rollback().await?;
-            let mut conn = pool.acquire().await?;
-            let earlier = find_withdrawal(&mut conn, order_id).await?;
-            return Ok(earlier.map_or(Withdrawal::Mismatch, |row| row.replay(user_id, amount)));
-        }
-        tx.commit().await?;
         return Ok(
             match (attempt.charged_account_id, attempt.charged_balance) {
                 (Some(id), Some(balance)) => Withdrawal::Charged {

@@ -109,12 +109,19 @@ async fn observe(State(observer): State<Observer>, mut req: Request, next: Next)
         .http_duration
         .with_label_values(&labels)
         .observe(elapsed.as_secs_f64());
+    // The gateway's access log has every request with its id, status and time; a service
+    // logs its failures here and its state changes where they happen ("order placed"), and
+    // its successful requests only at debug: a log line costs a fifth of a balance read.
+    let latency_ms = elapsed.as_millis() as u64;
+    let status_code = status.as_u16();
     span.in_scope(|| {
-        tracing::info!(
-            status = status.as_u16(),
-            latency_ms = elapsed.as_millis() as u64,
-            "request finished"
-        )
+        if status.is_server_error() {
+            tracing::warn!(status = status_code, latency_ms, "request failed");
+        } else if status.is_client_error() {
+            tracing::info!(status = status_code, latency_ms, "request refused");
+        } else {
+            tracing::debug!(status = status_code, latency_ms, "request finished");
+        }
     });
     response.headers_mut().insert(REQUEST_ID_HEADER, header);
     response

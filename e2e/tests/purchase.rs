@@ -162,4 +162,17 @@ async fn concurrent_orders_beyond_the_balance_are_exactly_split() {
             .count(),
         10
     );
+    // Outcomes are recorded in groups: each order's event is its own outcome.
+    for (status, body) in &results {
+        let (id, kind) = if *status == StatusCode::CREATED {
+            (&body["data"]["id"], "order_created")
+        } else {
+            (&body["details"]["order"]["id"], "order_not_created")
+        };
+        let note = notes
+            .iter()
+            .find(|n| n["orderId"] == *id)
+            .unwrap_or_else(|| panic!("no notification for order {id}"));
+        assert_eq!(note["type"], kind, "{note}");
+    }
 }

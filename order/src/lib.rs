@@ -1,6 +1,7 @@
 //! The order service: places orders, pays them through billing, and reports each outcome as an
 //! event through a transactional outbox.
 
+mod batch;
 mod clients;
 mod metrics;
 pub mod orders;
@@ -71,7 +72,7 @@ pub struct AppState {
     pub billing: BillingClient,
     pub producer: FutureProducer,
     pub topic: String,
-    pub settle_delay: Duration,
+    pub orders: orders::Writer,
     pub metrics: Arc<OrderMetrics>,
 }
 
@@ -92,7 +93,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let metrics = Arc::new(common::metrics::Metrics::new());
     metrics.watch_pool(db.clone());
     let state = AppState {
-        db,
+        db: db.clone(),
         verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
         billing: BillingClient::new(InternalClient::new(
             &config.billing_url,
@@ -101,7 +102,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         )?),
         producer: config.kafka.producer()?,
         topic: config.kafka.topic.clone(),
-        settle_delay: config.settle_delay,
+        orders: orders::Writer::new(db.clone(), config.settle_delay, config.kafka.topic.clone()),
         metrics: Arc::new(OrderMetrics::new(&metrics)),
     };
     let router = common::server::finish(

@@ -1,5 +1,7 @@
 //! Orders and their outbox. A status change and the event reporting it are one transaction.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -10,6 +12,7 @@ use serde::Serialize;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
+use crate::batch::Batcher;
 use crate::clients::billing::Payment;
 
 /// The Postgres channel the relay listens on for new outbox rows (the outbox's insert trigger
@@ -40,6 +43,7 @@ pub struct Order {
 }
 
 /// A validated new order.
+#[derive(Clone)]
 pub struct NewOrder {
     pub user_id: Uuid,
     pub title: String,
@@ -59,30 +63,44 @@ pub enum Placed {
     },
 }
 
-/// Stores a new `pending` order, or finds the one placed earlier with the same key.
-/// `settle_delay` is how long the settler leaves it to the request that placed it.
-pub async fn place(pool: &PgPool, new: NewOrder, settle_delay: Duration) -> sqlx::Result<Placed> {
-    let (key, fingerprint) = new.idempotency.clone().unzip();
-    let inserted: Option<Order> = sqlx::query_as(&format!(
-        "INSERT INTO orders (id, user_id, title, price, status, idempotency_key, fingerprint, \
-         request_id, next_settle_at) \
-         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, now() + make_interval(secs => $8)) \
-         ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING {COLUMNS}"
-    ))
-    .bind(Uuid::new_v4())
-    .bind(new.user_id)
-    .bind(&new.title)
-    .bind(new.price.minor_units())
-    .bind(&key)
-    .bind(&fingerprint)
-    .bind(&new.request_id)
-    .bind(settle_delay.as_secs_f64())
-    .fetch_optional(pool)
-    .await?;
-    if let Some(order) = inserted {
-        return Ok(Placed::New(order));
+/// Writes new orders and payment outcomes, each kind grouped with the concurrent ones into one
+/// statement (see `batch`): under load, two commits per order become two per group.
+#[derive(Clone)]
+pub struct Writer {
+    pool: PgPool,
+    pending: Batcher<NewOrder, Option<Order>>,
+    outcomes: Batcher<(Order, Payment), Option<Order>>,
+}
+
+/// Groups of each kind written at once, and the most items in one group.
+const WRITERS: usize = 1;
+const GROUP: usize = 64;
+
+impl Writer {
+    /// `settle_delay` is how long the settler leaves a new order to the request that placed
+    /// it; `topic` is where its events go.
+    pub fn new(pool: PgPool, settle_delay: Duration, topic: String) -> Self {
+        let topic: Arc<str> = topic.into();
+        Self {
+            pending: Batcher::new(WRITERS, GROUP, {
+                let pool = pool.clone();
+                move |news| insert_pending(pool.clone(), news, settle_delay)
+            }),
+            outcomes: Batcher::new(WRITERS, GROUP, {
+                let pool = pool.clone();
+                move |outcomes| record_outcomes(pool.clone(), outcomes, topic.clone())
+            }),
+            pool,
+        }
     }
-    let (order, earlier_fingerprint): (Order, Option<Vec<u8>>) = {
+
+    /// Stores a new `pending` order, or finds the one placed earlier with the same key.
+    pub async fn place(&self, new: NewOrder) -> sqlx::Result<Placed> {
+        let (user_id, idempotency) = (new.user_id, new.idempotency.clone());
+        if let Some(order) = self.pending.submit(new).await? {
+            return Ok(Placed::New(order));
+        }
+        let (key, fingerprint) = idempotency.unzip();
         #[derive(FromRow)]
         struct Row {
             #[sqlx(flatten)]
@@ -92,62 +110,122 @@ pub async fn place(pool: &PgPool, new: NewOrder, settle_delay: Duration) -> sqlx
         let row: Row = sqlx::query_as(&format!(
             "SELECT {COLUMNS}, fingerprint FROM orders WHERE user_id = $1 AND idempotency_key = $2"
         ))
-        .bind(new.user_id)
+        .bind(user_id)
         .bind(&key)
-        .fetch_one(pool)
+        .fetch_one(&self.pool)
         .await?;
-        (row.order, row.fingerprint)
-    };
-    Ok(Placed::Repeat {
-        order,
-        same_request: earlier_fingerprint == fingerprint,
-    })
+        Ok(Placed::Repeat {
+            order: row.order,
+            same_request: row.fingerprint == fingerprint,
+        })
+    }
+
+    /// Records billing's answer for a pending order with its event in the outbox, in one
+    /// transaction (the outbox's trigger wakes the relay at commit). `None` when the order was
+    /// no longer pending (someone settled it first).
+    pub async fn settle(&self, order: &Order, payment: Payment) -> sqlx::Result<Option<Order>> {
+        self.outcomes.submit((order.clone(), payment)).await
+    }
 }
 
-/// Records billing's answer for a pending order and writes its event to the outbox, in one
-/// statement (so one transaction; the outbox's trigger wakes the relay at commit). `None` when
-/// the order was no longer pending (someone settled it first).
-pub async fn settle(
-    pool: &PgPool,
-    order: &Order,
-    payment: Payment,
-    topic: &str,
-) -> sqlx::Result<Option<Order>> {
-    let (status, event_type, reason) = match payment {
-        Payment::Charged => ("created", EventType::OrderCreated, None),
-        Payment::InsufficientFunds => (
-            "rejected",
-            EventType::OrderNotCreated,
-            Some("insufficient_funds".to_owned()),
-        ),
-    };
-    let envelope = Envelope::new(
-        event_type,
-        OrderEvent {
-            order_id: order.id,
-            user_id: order.user_id,
-            title: order.title.clone(),
-            price: order.price,
-            reason,
-        },
-    );
-    let payload = serde_json::to_string(&envelope).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query_as(&format!(
-        "WITH settled AS ( \
-             UPDATE orders SET status = $2, updated_at = now() \
-             WHERE id = $1 AND status = 'pending' RETURNING {COLUMNS}), \
+/// Inserts new `pending` orders in one statement. For each, the order stored now, or `None`
+/// when its idempotency key was used before (earlier, or by another order of the group).
+async fn insert_pending(
+    pool: PgPool,
+    news: Vec<NewOrder>,
+    settle_delay: Duration,
+) -> sqlx::Result<Vec<Option<Order>>> {
+    let ids: Vec<Uuid> = news.iter().map(|_| Uuid::new_v4()).collect();
+    let (keys, fingerprints): (Vec<_>, Vec<_>) =
+        news.iter().map(|n| n.idempotency.clone().unzip()).unzip();
+    let inserted: Vec<Order> = sqlx::query_as(&format!(
+        "INSERT INTO orders (id, user_id, title, price, status, idempotency_key, fingerprint, \
+         request_id, next_settle_at) \
+         SELECT id, user_id, title, price, 'pending', key, fingerprint, request_id, \
+                now() + make_interval(secs => $8) \
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::text[], $6::bytea[], \
+                     $7::text[]) AS n(id, user_id, title, price, key, fingerprint, request_id) \
+         ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING {COLUMNS}"
+    ))
+    .bind(&ids)
+    .bind(news.iter().map(|n| n.user_id).collect::<Vec<_>>())
+    .bind(news.iter().map(|n| n.title.as_str()).collect::<Vec<_>>())
+    .bind(
+        news.iter()
+            .map(|n| n.price.minor_units())
+            .collect::<Vec<_>>(),
+    )
+    .bind(keys)
+    .bind(fingerprints)
+    .bind(
+        news.iter()
+            .map(|n| n.request_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(settle_delay.as_secs_f64())
+    .fetch_all(&pool)
+    .await?;
+    let mut inserted: HashMap<Uuid, Order> = inserted.into_iter().map(|o| (o.id, o)).collect();
+    Ok(ids.iter().map(|id| inserted.remove(id)).collect())
+}
+
+/// Records billing's answers for pending orders and their events, in one statement. For each,
+/// the order as settled now, or `None` when it was no longer pending.
+async fn record_outcomes(
+    pool: PgPool,
+    outcomes: Vec<(Order, Payment)>,
+    topic: Arc<str>,
+) -> sqlx::Result<Vec<Option<Order>>> {
+    let (mut ids, mut statuses, mut event_ids, mut payloads) = (vec![], vec![], vec![], vec![]);
+    for (order, payment) in &outcomes {
+        let (status, event_type, reason) = match payment {
+            Payment::Charged => ("created", EventType::OrderCreated, None),
+            Payment::InsufficientFunds => (
+                "rejected",
+                EventType::OrderNotCreated,
+                Some("insufficient_funds".to_owned()),
+            ),
+        };
+        let envelope = Envelope::new(
+            event_type,
+            OrderEvent {
+                order_id: order.id,
+                user_id: order.user_id,
+                title: order.title.clone(),
+                price: order.price,
+                reason,
+            },
+        );
+        ids.push(order.id);
+        statuses.push(status);
+        event_ids.push(envelope.event_id);
+        payloads
+            .push(serde_json::to_string(&envelope).map_err(|e| sqlx::Error::Encode(Box::new(e)))?);
+    }
+    let settled: Vec<Order> = sqlx::query_as(&format!(
+        "WITH outcome AS ( \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[]) \
+             WITH ORDINALITY AS o(id, status, event_id, payload, n)), \
+         settled AS ( \
+             UPDATE orders SET status = outcome.status, updated_at = now() FROM outcome \
+             WHERE orders.id = outcome.id AND orders.status = 'pending' \
+             RETURNING orders.id, orders.user_id, orders.title, orders.price, orders.status, \
+                       orders.request_id, orders.created_at, \
+                       outcome.event_id, outcome.payload, outcome.n), \
          event AS ( \
              INSERT INTO outbox (event_id, topic, key, payload, request_id) \
-             SELECT $3, $4, user_id::text, $5, request_id FROM settled) \
-         SELECT {COLUMNS} FROM settled"
+             SELECT event_id, $5, user_id::text, payload, request_id FROM settled ORDER BY n) \
+         SELECT {COLUMNS} FROM settled",
     ))
-    .bind(order.id)
-    .bind(status)
-    .bind(envelope.event_id)
-    .bind(topic)
-    .bind(payload)
-    .fetch_optional(pool)
-    .await
+    .bind(&ids)
+    .bind(&statuses)
+    .bind(&event_ids)
+    .bind(&payloads)
+    .bind(&*topic)
+    .fetch_all(&pool)
+    .await?;
+    let mut settled: HashMap<Uuid, Order> = settled.into_iter().map(|o| (o.id, o)).collect();
+    Ok(ids.iter().map(|id| settled.remove(id)).collect())
 }
 
 pub async fn find(pool: &PgPool, order_id: Uuid) -> sqlx::Result<Option<Order>> {

@@ -42,7 +42,7 @@ async fn settle_one(state: &AppState, order: orders::Order) -> anyhow::Result<()
         .await
     {
         Ok(payment) => {
-            if let Some(settled) = orders::settle(&state.db, &order, payment, &state.topic).await? {
+            if let Some(settled) = state.orders.settle(&order, payment).await? {
                 state
                     .metrics
                     .orders

@@ -140,6 +140,7 @@ pub async fn create_account(
     let mut conn = state.db.acquire().await?;
     let (account, created) = ledger::ensure_account(&mut conn, request.user_id).await?;
     let status = if created {
+        tracing::info!(account_id = %account.id, user_id = %account.user_id, "account created");
         StatusCode::CREATED
     } else {
         StatusCode::OK

@@ -77,7 +77,7 @@ pub async fn create_order(
             .db_query
             .with_label_values(&["place_order"])
             .start_timer();
-        orders::place(&state.db, new, state.settle_delay).await?
+        state.orders.place(new).await?
     };
     let order = match placed {
         Placed::New(order) => order,
@@ -112,7 +112,7 @@ pub async fn create_order(
                 .db_query
                 .with_label_values(&["settle_order"])
                 .start_timer();
-            let settled = orders::settle(&state.db, &order, payment, &state.topic).await;
+            let settled = state.orders.settle(&order, payment).await;
             timer.observe_duration();
             match settled {
                 Ok(Some(settled)) => {

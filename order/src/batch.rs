@@ -1,0 +1,170 @@
+//! Group commit: writes of one kind that arrive while earlier ones are being written go to
+//! Postgres together, as one statement and so one commit. Alone, a write goes at once; under
+//! load, one commit serves every request that queued meanwhile.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+type Job<T, R> = (T, oneshot::Sender<sqlx::Result<R>>);
+
+/// Queues items for `write`, which stores a group and returns one result per item, in order.
+pub struct Batcher<T, R> {
+    queue: mpsc::Sender<Job<T, R>>,
+}
+
+impl<T, R> Clone for Batcher<T, R> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<T, R> Batcher<T, R>
+where
+    T: Clone + Send + 'static,
+    R: Send + 'static,
+{
+    /// Starts `writers` tasks, so that many groups (of at most `max` items each) can be
+    /// written at once; they stop when the last `Batcher` clone is dropped.
+    pub fn new<W, F>(writers: usize, max: usize, write: W) -> Self
+    where
+        W: Fn(Vec<T>) -> F + Send + Sync + 'static,
+        F: Future<Output = sqlx::Result<Vec<R>>> + Send + 'static,
+    {
+        let (queue, receiver) = mpsc::channel(writers * max);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let write = Arc::new(write);
+        for _ in 0..writers {
+            let receiver = receiver.clone();
+            let write = write.clone();
+            tokio::spawn(async move {
+                loop {
+                    // Waits for the first item, then takes all that are queued behind it.
+                    let mut jobs = Vec::with_capacity(max);
+                    if receiver.lock().await.recv_many(&mut jobs, max).await == 0 {
+                        return;
+                    }
+                    write_group(&*write, jobs).await;
+                }
+            });
+        }
+        Self { queue }
+    }
+
+    /// Writes `item` with whatever else is queued, and returns its own result.
+    pub async fn submit(&self, item: T) -> sqlx::Result<R> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((item, reply))
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        answer.await.map_err(|_| sqlx::Error::WorkerCrashed)?
+    }
+}
+
+/// Writes a group; when that fails, writes its items one by one so that one bad item (or a
+/// lost connection) fails only the requests it concerns.
+async fn write_group<T, R, W, F>(write: &W, jobs: Vec<Job<T, R>>)
+where
+    T: Clone,
+    W: Fn(Vec<T>) -> F,
+    F: Future<Output = sqlx::Result<Vec<R>>>,
+{
+    let (items, replies): (Vec<T>, Vec<_>) = jobs.into_iter().unzip();
+    let single = items.len() == 1;
+    let written = write(items.clone()).await.and_then(|results| {
+        if results.len() == items.len() {
+            Ok(results)
+        } else {
+            Err(sqlx::Error::Protocol(
+                "a group write returned a result count unlike its item count".to_owned(),
+            ))
+        }
+    });
+    match written {
+        Ok(results) => {
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(Ok(result));
+            }
+        }
+        Err(e) if single => {
+            let _ = replies.into_iter().next().map(|reply| reply.send(Err(e)));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, items = items.len(), "group write failed, writing its items one by one");
+            for (item, reply) in items.into_iter().zip(replies) {
+                let result = write(vec![item])
+                    .await
+                    .and_then(|mut results| results.pop().ok_or(sqlx::Error::RowNotFound));
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn items_queued_during_a_write_go_together_and_each_gets_its_own_result() {
+        let groups = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = groups.clone();
+        let batcher = Batcher::new(1, 100, move |items: Vec<u32>| {
+            seen.lock().expect("groups").push(items.clone());
+            async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok(items.into_iter().map(|i| i * 10).collect())
+            }
+        });
+        let first = tokio::spawn({
+            let batcher = batcher.clone();
+            async move { batcher.submit(0).await }
+        });
+        // The first item is being written (for 20 ms) while the others arrive.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let rest = futures::future::join_all((1..20).map(|i| batcher.submit(i))).await;
+        let results: Vec<u32> = std::iter::once(first.await.expect("first item's task"))
+            .chain(rest)
+            .map(|r| r.expect("written"))
+            .collect();
+        assert_eq!(results, (0..20).map(|i| i * 10).collect::<Vec<_>>());
+        let groups = groups.lock().expect("groups");
+        // The first item was written alone at once; the other 19 queued behind it.
+        assert_eq!(groups.len(), 2, "{groups:?}");
+        assert_eq!(groups[0], vec![0]);
+        assert_eq!(groups[1], (1..20).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_failing_item_fails_only_its_own_request() {
+        let writes = Arc::new(AtomicUsize::new(0));
+        let counted = writes.clone();
+        let batcher = Batcher::new(1, 100, move |items: Vec<u32>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                if items.contains(&13) {
+                    Err(sqlx::Error::RowNotFound)
+                } else {
+                    Ok(items)
+                }
+            }
+        });
+        let results = futures::future::join_all((10..16).map(|i| batcher.submit(i))).await;
+        for (i, result) in (10..16).zip(results) {
+            match result {
+                Ok(got) => assert_eq!(got, i),
+                Err(_) => assert_eq!(i, 13),
+            }
+        }
+        // 10 alone, then 11..=15 together (failed), then each of those five alone.
+        assert_eq!(writes.load(Ordering::SeqCst), 7);
+    }
+}
