@@ -92,7 +92,9 @@ async fn observe(State(observer): State<Observer>, mut req: Request, next: Next)
         .map_or("unmatched", |p| p.as_str())
         .to_owned();
     let method = req.method().clone();
-    let span = tracing::info_span!("request", request_id = %request_id.0, %method, route = %route);
+    // The span carries only the request id (what ties a request's log lines together across
+    // services); its fields are formatted on every request, logged or not.
+    let span = tracing::info_span!("request", request_id = %request_id.0);
 
     metrics.http_in_flight.inc();
     let started = Instant::now();
@@ -116,11 +118,11 @@ async fn observe(State(observer): State<Observer>, mut req: Request, next: Next)
     let status_code = status.as_u16();
     span.in_scope(|| {
         if status.is_server_error() {
-            tracing::warn!(status = status_code, latency_ms, "request failed");
+            tracing::warn!(%method, %route, status = status_code, latency_ms, "request failed");
         } else if status.is_client_error() {
-            tracing::info!(status = status_code, latency_ms, "request refused");
+            tracing::info!(%method, %route, status = status_code, latency_ms, "request refused");
         } else {
-            tracing::debug!(status = status_code, latency_ms, "request finished");
+            tracing::debug!(%method, %route, status = status_code, latency_ms, "request finished");
         }
     });
     response.headers_mut().insert(REQUEST_ID_HEADER, header);
