@@ -29,12 +29,14 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("{0}")]
     Unavailable(String),
-    /// A domain outcome with its own code, such as `insufficient_funds`.
+    /// A domain outcome with its own code, such as `insufficient_funds`, and what the client
+    /// needs to know about it in `details`.
     #[error("{message}")]
     Domain {
         status: StatusCode,
         code: &'static str,
         message: String,
+        details: Option<Value>,
     },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -104,7 +106,10 @@ impl ApiError {
 
     pub fn body(&self) -> ErrorBody {
         let (error, details) = match self {
-            Self::InvalidRequest { message, details } => (message.clone(), details.clone()),
+            Self::InvalidRequest { message, details }
+            | Self::Domain {
+                message, details, ..
+            } => (message.clone(), details.clone()),
             // Internals stay in the log, never in the answer.
             Self::Internal(_) => ("internal error".to_owned(), None),
             other => (other.to_string(), None),

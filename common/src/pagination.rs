@@ -105,6 +105,14 @@ impl<T> Page<T> {
             next_cursor,
         }
     }
+
+    /// The same page with each item turned into what the API shows.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            data: self.data.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub fn finish(routes: Router, metrics: Arc<Metrics>, request_timeout: Duration) 
                 status: StatusCode::METHOD_NOT_ALLOWED,
                 code: "method_not_allowed",
                 message: "method not allowed on this endpoint".to_owned(),
+                details: None,
             }
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

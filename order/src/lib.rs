@@ -5,6 +5,7 @@ mod batch;
 mod clients;
 mod metrics;
 pub mod orders;
+mod payment;
 mod relay;
 mod routes;
 mod settler;

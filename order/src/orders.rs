@@ -9,7 +9,10 @@ use common::events::{Envelope, EventType, OrderEvent};
 use common::money::Amount;
 use common::pagination::{Cursor, PageRequest};
 use serde::Serialize;
-use sqlx::{FromRow, PgPool};
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
+use sqlx::{FromRow, PgPool, Postgres};
 use uuid::Uuid;
 
 use crate::batch::Batcher;
@@ -21,23 +24,66 @@ pub const OUTBOX_CHANNEL: &str = "order_outbox";
 
 const COLUMNS: &str = "id, user_id, title, price, status, request_id, created_at";
 
-/// An order as stored and as the API shows it.
-#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
-#[schema(example = json!({"id": "c1a5e3d2-9b7f-4a6e-8d2c-5f1b3e7a9c04", "title": "Blue mug", "price": 1250, "status": "created", "createdAt": "2026-11-25T12:00:00Z"}))]
-#[serde(rename_all = "camelCase")]
+/// Where an order stands: `pending` until the payment's outcome is known, then `created`
+/// (paid) or `rejected` (not enough money).
+// Stored as the text of `orders.status` (its CHECK lists the same three).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    Pending,
+    Created,
+    Rejected,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Created => "created",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Self::Pending, Self::Created, Self::Rejected]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+    }
+}
+
+impl sqlx::Type<Postgres> for OrderStatus {
+    fn type_info() -> PgTypeInfo {
+        <&str as sqlx::Type<Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <&str as sqlx::Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl sqlx::Encode<'_, Postgres> for OrderStatus {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        <&str as sqlx::Encode<Postgres>>::encode_by_ref(&self.as_str(), buf)
+    }
+}
+
+impl sqlx::Decode<'_, Postgres> for OrderStatus {
+    fn decode(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        let text = <&str as sqlx::Decode<Postgres>>::decode(value)?;
+        Self::parse(text).ok_or_else(|| format!("unknown order status {text:?}").into())
+    }
+}
+
+/// An order as stored.
+#[derive(Debug, Clone, FromRow)]
 pub struct Order {
     pub id: Uuid,
-    #[serde(skip)]
-    #[schema(ignore)]
     pub user_id: Uuid,
     pub title: String,
     /// Minor units (cents).
     pub price: i64,
-    /// pending, created or rejected.
-    #[schema(pattern = "^(pending|created|rejected)$")]
-    pub status: String,
-    #[serde(skip)]
-    #[schema(ignore)]
+    pub status: OrderStatus,
+    /// The request that placed it; its events carry it.
     pub request_id: String,
     pub created_at: DateTime<Utc>,
 }
@@ -179,9 +225,9 @@ async fn record_outcomes(
     let (mut ids, mut statuses, mut event_ids, mut payloads) = (vec![], vec![], vec![], vec![]);
     for (order, payment) in &outcomes {
         let (status, event_type, reason) = match payment {
-            Payment::Charged => ("created", EventType::OrderCreated, None),
+            Payment::Charged => (OrderStatus::Created, EventType::OrderCreated, None),
             Payment::InsufficientFunds => (
-                "rejected",
+                OrderStatus::Rejected,
                 EventType::OrderNotCreated,
                 Some("insufficient_funds".to_owned()),
             ),
@@ -197,7 +243,7 @@ async fn record_outcomes(
             },
         );
         ids.push(order.id);
-        statuses.push(status);
+        statuses.push(status.as_str());
         event_ids.push(envelope.event_id);
         payloads
             .push(serde_json::to_string(&envelope).map_err(|e| sqlx::Error::Encode(Box::new(e)))?);
@@ -283,4 +329,22 @@ pub async fn backlog(pool: &PgPool) -> sqlx::Result<(i64, i64, f64)> {
     )
     .fetch_one(pool)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrderStatus;
+
+    #[test]
+    fn statuses_read_back_as_written_and_unknown_text_is_refused() {
+        for status in [
+            OrderStatus::Pending,
+            OrderStatus::Created,
+            OrderStatus::Rejected,
+        ] {
+            assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
+            assert_eq!(serde_json::to_value(status).expect("json"), status.as_str());
+        }
+        assert_eq!(OrderStatus::parse("Created"), None);
+    }
 }

@@ -203,6 +203,7 @@ pub async fn withdraw(
             status: StatusCode::CONFLICT,
             code: "insufficient_funds",
             message: "not enough money".to_owned(),
+            details: None,
         }),
         Withdrawal::Mismatch => Err(ApiError::Conflict(
             "orderId was already used for a different withdrawal".to_owned(),

@@ -1,6 +1,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use common::auth::AuthUser;
 use common::error::ErrorBody;
 use common::http::{data, Data, Json, Path, Query, RequestId};
@@ -12,8 +13,33 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::orders::{self, NewOrder, Order, Placed};
-use crate::AppState;
+use crate::orders::{self, NewOrder, OrderStatus, Placed};
+use crate::{payment, AppState};
+
+/// An order as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "c1a5e3d2-9b7f-4a6e-8d2c-5f1b3e7a9c04", "title": "Blue mug", "price": 1250, "status": "created", "createdAt": "2026-11-25T12:00:00Z"}))]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    id: Uuid,
+    title: String,
+    /// Minor units (cents).
+    price: i64,
+    status: OrderStatus,
+    created_at: DateTime<Utc>,
+}
+
+impl From<orders::Order> for Order {
+    fn from(order: orders::Order) -> Self {
+        Self {
+            id: order.id,
+            title: order.title,
+            price: order.price,
+            status: order.status,
+            created_at: order.created_at,
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -85,7 +111,7 @@ pub async fn create_order(
             order,
             same_request: true,
         } => {
-            let mut response = respond(order);
+            let mut response = respond(order).unwrap_or_else(IntoResponse::into_response);
             response.headers_mut().insert(
                 "idempotent-replayed",
                 "true".parse().map_err(anyhow::Error::from)?,
@@ -101,66 +127,24 @@ pub async fn create_order(
             ))
         }
     };
-    let order = match state
-        .billing
-        .withdraw(user.user_id, order.id, price, &request_id)
-        .await
-    {
-        Ok(payment) => {
-            let timer = state
-                .metrics
-                .db_query
-                .with_label_values(&["settle_order"])
-                .start_timer();
-            let settled = state.orders.settle(&order, payment).await;
-            timer.observe_duration();
-            match settled {
-                Ok(Some(settled)) => {
-                    state
-                        .metrics
-                        .orders
-                        .with_label_values(&[settled.status.as_str()])
-                        .inc();
-                    settled
-                }
-                // The settler got there first; show what it recorded.
-                Ok(None) => orders::find(&state.db, order.id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .unwrap_or(order),
-                // Billing has answered (maybe charged) but recording it failed: the order is
-                // still pending and the settler will record it; never tell the client "nothing
-                // happened" here, or a retry without a key would buy twice.
-                Err(e) => {
-                    tracing::error!(order_id = %order.id, error = %e, "recording the payment failed, order left pending");
-                    order
-                }
-            }
-        }
-        Err(e) => {
-            tracing::warn!(order_id = %order.id, error = format!("{e:#}"), "billing outcome unknown, order left pending");
-            order
-        }
-    };
-    tracing::info!(order_id = %order.id, status = %order.status, "order placed");
-    Ok(respond(order))
+    let order = payment::pay(&state, order).await;
+    tracing::info!(order_id = %order.id, status = order.status.as_str(), "order placed");
+    respond(order)
 }
 
 /// The answer for an order in its current state.
-fn respond(order: Order) -> Response {
-    match order.status.as_str() {
-        "created" => (StatusCode::CREATED, data(order)).into_response(),
-        "rejected" => (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({
-                "error": "not enough money",
-                "code": "insufficient_funds",
-                "details": { "order": order },
-            })),
-        )
-            .into_response(),
-        _ => (StatusCode::ACCEPTED, data(order)).into_response(),
+fn respond(order: orders::Order) -> ApiResult<Response> {
+    let status = order.status;
+    let order = Order::from(order);
+    match status {
+        OrderStatus::Created => Ok((StatusCode::CREATED, data(order)).into_response()),
+        OrderStatus::Rejected => Err(ApiError::Domain {
+            status: StatusCode::BAD_REQUEST,
+            code: "insufficient_funds",
+            message: "not enough money".to_owned(),
+            details: Some(json!({ "order": order })),
+        }),
+        OrderStatus::Pending => Ok((StatusCode::ACCEPTED, data(order)).into_response()),
     }
 }
 
@@ -187,7 +171,9 @@ pub async fn list_orders(
             .start_timer();
         orders::list(&state.db, user.user_id, page).await?
     };
-    Ok(Json(Page::from_rows(rows, page, orders::cursor_of)))
+    Ok(Json(
+        Page::from_rows(rows, page, orders::cursor_of).map(Order::from),
+    ))
 }
 
 /// One of the caller's orders.
@@ -207,7 +193,7 @@ pub async fn get_order(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Data<Order>>> {
     match orders::find(&state.db, id).await? {
-        Some(order) if order.user_id == user.user_id => Ok(data(order)),
+        Some(order) if order.user_id == user.user_id => Ok(data(Order::from(order))),
         Some(_) => Err(ApiError::Forbidden(
             "this order belongs to another user".to_owned(),
         )),
