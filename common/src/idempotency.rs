@@ -54,8 +54,33 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeIdempotencyKey {
 }
 
 /// A stable fingerprint of a request's meaning, to tell a repeat from a different request.
-pub fn fingerprint(value: &impl serde::Serialize) -> Vec<u8> {
+/// Fails rather than fall back to a constant, which would make every request look alike.
+pub fn fingerprint(value: &impl serde::Serialize) -> Result<Vec<u8>, crate::ApiError> {
     // serde_json writes struct fields in declaration order, so equal requests hash equally.
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
-    Sha256::digest(bytes).to_vec()
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| anyhow::Error::new(e).context("fingerprinting a request"))?;
+    Ok(Sha256::digest(bytes).to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::fingerprint;
+
+    #[test]
+    fn equal_requests_match_and_different_ones_do_not() {
+        let a = fingerprint(&serde_json::json!({"title": "mug", "price": 100})).expect("a");
+        let again = fingerprint(&serde_json::json!({"title": "mug", "price": 100})).expect("b");
+        let other = fingerprint(&serde_json::json!({"title": "mug", "price": 101})).expect("c");
+        assert_eq!(a, again);
+        assert_ne!(a, other);
+    }
+
+    #[test]
+    fn a_request_that_cannot_be_serialized_is_an_error_not_a_shared_fingerprint() {
+        // JSON object keys must be strings: this map cannot be written as JSON.
+        let unwritable: BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        assert!(fingerprint(&unwritable).is_err());
+    }
 }

@@ -61,7 +61,7 @@ pub async fn deposit(
     Json(request): Json<DepositRequest>,
 ) -> ApiResult<Response> {
     let amount = Amount::parse("amount", request.amount)?;
-    let request_fingerprint = fingerprint(&request);
+    let request_fingerprint = fingerprint(&request)?;
     let _timer = state
         .metrics
         .db_query

@@ -95,7 +95,10 @@ pub async fn create_order(
         title,
         price,
         request_id: request_id.0.clone(),
-        idempotency: key.map(|k| (k.as_str().to_owned(), fingerprint(&request))),
+        idempotency: match key {
+            Some(k) => Some((k.as_str().to_owned(), fingerprint(&request)?)),
+            None => None,
+        },
     };
     let placed = {
         let _timer = state

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{assert_error, json_of, TestApp};
+use crate::helpers::{access, assert_error, json_of, TestApp};
 
 #[tokio::test]
 async fn register_returns_201_and_stores_only_an_argon2id_hash() {
@@ -70,11 +70,19 @@ async fn a_taken_login_is_409_whatever_its_case() {
 async fn registration_succeeds_while_billing_is_down() {
     // BILLING_URL points at a closed port in these tests; billing creates the account on first use.
     let app = TestApp::spawn().await;
-    json_of(
+    let registered = json_of(
         app.register("dave", "correct horse battery").await,
         StatusCode::CREATED,
     )
     .await;
+    // The user is stored for good, not just answered for: they log in and are who registered.
+    let tokens = json_of(
+        app.login("dave", "correct horse battery").await,
+        StatusCode::OK,
+    )
+    .await;
+    let me = json_of(app.me(access(&tokens["data"])).await, StatusCode::OK).await;
+    assert_eq!(me["data"]["id"], registered["data"]["id"]);
 }
 
 #[tokio::test]
