@@ -4,7 +4,7 @@ use prometheus::{IntCounter, IntCounterVec, Opts};
 /// Business metrics of billing.
 pub struct BillingMetrics {
     /// The shared `db_query_duration_seconds` histogram.
-    pub db_query: prometheus::HistogramVec,
+    pub db_query: common::metrics::QueryTimes,
     pub deposits: IntCounter,
     pub deposited_amount: IntCounter,
     pub withdrawals: IntCounterVec,
@@ -14,7 +14,7 @@ pub struct BillingMetrics {
 impl BillingMetrics {
     pub fn new(metrics: &Metrics) -> Self {
         let this = Self {
-            db_query: metrics.db_query_duration.clone(),
+            db_query: metrics.query_times(),
             deposits: IntCounter::new("billing_deposits_total", "Deposits applied")
                 .expect("static metric"),
             deposited_amount: IntCounter::new(

@@ -15,13 +15,18 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub http_in_flight: IntGauge,
-    /// Time of a database operation, by operation name (see `time_query`).
+    /// Time of a database operation, by operation name (see `QueryTimes`).
     pub db_query_duration: HistogramVec,
     db_pool_connections: IntGaugeVec,
     db_pool: OnceLock<PgPool>,
 }
 
 impl Metrics {
+    /// The `db_query_duration_seconds` histogram, for a service's own metrics.
+    pub fn query_times(&self) -> QueryTimes {
+        QueryTimes(self.db_query_duration.clone())
+    }
+
     pub fn new() -> Self {
         let registry = Registry::new();
         let http_requests = IntCounterVec::new(
@@ -115,5 +120,16 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Times database operations into `db_query_duration_seconds`, by operation name.
+#[derive(Clone)]
+pub struct QueryTimes(HistogramVec);
+
+impl QueryTimes {
+    /// Starts timing `operation`; the time is recorded when the returned timer is dropped.
+    pub fn start(&self, operation: &str) -> prometheus::HistogramTimer {
+        self.0.with_label_values(&[operation]).start_timer()
     }
 }

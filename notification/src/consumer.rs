@@ -222,11 +222,7 @@ impl Consumer {
 
     /// Stores the events' notifications, timed; the ids of the events stored now.
     async fn store(&self, envelopes: &[&Envelope]) -> sqlx::Result<Vec<uuid::Uuid>> {
-        let _timer = self
-            .metrics
-            .db_query
-            .with_label_values(&["store_notification"])
-            .start_timer();
+        let _timer = self.metrics.db_query.start("store_notification");
         notifications::store_all(&self.db, envelopes).await
     }
 

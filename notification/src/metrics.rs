@@ -1,10 +1,10 @@
 use common::metrics::Metrics;
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts};
 
 /// Business metrics of the notification service.
 pub struct NotificationMetrics {
     /// The shared `db_query_duration_seconds` histogram.
-    pub db_query: HistogramVec,
+    pub db_query: common::metrics::QueryTimes,
     /// Events handled, by outcome: stored, duplicate, dead_lettered.
     pub events_consumed: IntCounterVec,
     /// Time from the event's occurrence (the order's outcome) to its notification being stored.
@@ -16,7 +16,7 @@ pub struct NotificationMetrics {
 impl NotificationMetrics {
     pub fn new(metrics: &Metrics) -> Self {
         let this = Self {
-            db_query: metrics.db_query_duration.clone(),
+            db_query: metrics.query_times(),
             events_consumed: IntCounterVec::new(
                 Opts::new(
                     "notification_events_consumed_total",

@@ -4,7 +4,7 @@ use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts};
 /// Business metrics of the order service.
 pub struct OrderMetrics {
     /// The shared `db_query_duration_seconds` histogram.
-    pub db_query: prometheus::HistogramVec,
+    pub db_query: common::metrics::QueryTimes,
     pub orders: IntCounterVec,
     pub events_published: IntCounter,
     pub pending_orders: IntGauge,
@@ -15,7 +15,7 @@ pub struct OrderMetrics {
 impl OrderMetrics {
     pub fn new(metrics: &Metrics) -> Self {
         let this = Self {
-            db_query: metrics.db_query_duration.clone(),
+            db_query: metrics.query_times(),
             orders: IntCounterVec::new(
                 Opts::new("order_orders_total", "Orders by the status they reached"),
                 &["status"],

@@ -32,11 +32,7 @@ pub async fn pay(state: &AppState, order: Order) -> Order {
         }
     };
     let settled = {
-        let _timer = state
-            .metrics
-            .db_query
-            .with_label_values(&["settle_order"])
-            .start_timer();
+        let _timer = state.metrics.db_query.start("settle_order");
         state.orders.settle(&order, payment).await
     };
     match settled {

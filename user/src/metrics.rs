@@ -4,7 +4,7 @@ use prometheus::{IntCounterVec, Opts};
 /// Business metrics of the user service.
 pub struct UserMetrics {
     /// The shared `db_query_duration_seconds` histogram.
-    pub db_query: prometheus::HistogramVec,
+    pub db_query: common::metrics::QueryTimes,
     pub registrations: IntCounterVec,
     pub logins: IntCounterVec,
 }
@@ -12,7 +12,7 @@ pub struct UserMetrics {
 impl UserMetrics {
     pub fn new(metrics: &Metrics) -> Self {
         let this = Self {
-            db_query: metrics.db_query_duration.clone(),
+            db_query: metrics.query_times(),
             registrations: IntCounterVec::new(
                 Opts::new(
                     "user_registrations_total",

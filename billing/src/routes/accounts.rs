@@ -24,11 +24,7 @@ pub async fn my_account(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> ApiResult<Json<Data<Account>>> {
-    let _timer = state
-        .metrics
-        .db_query
-        .with_label_values(&["my_account"])
-        .start_timer();
+    let _timer = state.metrics.db_query.start("my_account");
     Ok(data(ledger::account(&state.db, user.user_id).await?))
 }
 
@@ -62,11 +58,7 @@ pub async fn deposit(
 ) -> ApiResult<Response> {
     let amount = Amount::parse("amount", request.amount)?;
     let request_fingerprint = fingerprint(&request)?;
-    let _timer = state
-        .metrics
-        .db_query
-        .with_label_values(&["deposit"])
-        .start_timer();
+    let _timer = state.metrics.db_query.start("deposit");
     let mut tx = state.db.begin().await?;
     if let Some(key) = &key {
         if let Some(earlier) = ledger::stored_response(&mut tx, user.user_id, key.as_str()).await? {
@@ -176,11 +168,7 @@ pub async fn withdraw(
 ) -> ApiResult<Json<Data<Account>>> {
     let amount = Amount::parse("amount", request.amount)?;
     let outcome = {
-        let _timer = state
-            .metrics
-            .db_query
-            .with_label_values(&["withdraw"])
-            .start_timer();
+        let _timer = state.metrics.db_query.start("withdraw");
         ledger::withdraw(&state.db, request.user_id, request.order_id, amount).await?
     };
     let label = match &outcome {

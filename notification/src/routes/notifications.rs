@@ -24,11 +24,7 @@ pub async fn list_notifications(
 ) -> ApiResult<Json<Page<Notification>>> {
     let page = query.parse()?;
     let rows = {
-        let _timer = state
-            .metrics
-            .db_query
-            .with_label_values(&["list_notifications"])
-            .start_timer();
+        let _timer = state.metrics.db_query.start("list_notifications");
         notifications::list(&state.db, user.user_id, page).await?
     };
     Ok(Json(Page::from_rows(rows, page, notifications::cursor_of)))

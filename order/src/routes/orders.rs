@@ -101,11 +101,7 @@ pub async fn create_order(
         },
     };
     let placed = {
-        let _timer = state
-            .metrics
-            .db_query
-            .with_label_values(&["place_order"])
-            .start_timer();
+        let _timer = state.metrics.db_query.start("place_order");
         state.orders.place(new).await?
     };
     let order = match placed {
@@ -167,11 +163,7 @@ pub async fn list_orders(
 ) -> ApiResult<Json<Page<Order>>> {
     let page = query.parse()?;
     let rows = {
-        let _timer = state
-            .metrics
-            .db_query
-            .with_label_values(&["list_orders"])
-            .start_timer();
+        let _timer = state.metrics.db_query.start("list_orders");
         orders::list(&state.db, user.user_id, page).await?
     };
     Ok(Json(

@@ -65,11 +65,7 @@ pub async fn login(
     Json(request): Json<LoginRequest>,
 ) -> ApiResult<Json<Data<Tokens>>> {
     // Only the lookup is timed: argon2 verification below is CPU, not database, time.
-    let timer = state
-        .metrics
-        .db_query
-        .with_label_values(&["find_user"])
-        .start_timer();
+    let timer = state.metrics.db_query.start("find_user");
     let found: Option<(Uuid, String)> =
         sqlx::query_as("SELECT id, password_hash FROM users WHERE lower(login) = lower($1)")
             .bind(&request.login)

@@ -102,11 +102,7 @@ pub async fn register(
     let new = NewUser::try_from(request)?;
     let id = Uuid::new_v4();
     let hash = password::hash(&new.password).await?;
-    let timer = state
-        .metrics
-        .db_query
-        .with_label_values(&["register"])
-        .start_timer();
+    let timer = state.metrics.db_query.start("register");
     let inserted = sqlx::query(
         "INSERT INTO users (id, login, password_hash, email, first_name, last_name) \
          VALUES ($1, $2, $3, $4, $5, $6)",
