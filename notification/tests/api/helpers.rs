@@ -1,0 +1,90 @@
+pub use common::testing::{assert_error, json_of};
+use std::time::Duration;
+
+use common::config::ServiceConfig;
+use common::events::{Envelope, EventType, OrderEvent};
+use common::kafka::KafkaConfig;
+use common::testing::{fresh_database, TestKeys};
+use notification::{build, notifications, Config};
+use reqwest::Response;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// A notification service on a random port with its own database.
+pub struct TestApp {
+    pub base: String,
+    pub db: PgPool,
+    pub keys: TestKeys,
+    pub http: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let database_url = fresh_database("notification").await;
+        let keys = TestKeys::new();
+        let config = Config {
+            service: ServiceConfig {
+                listen: "127.0.0.1:0".parse().expect("addr"),
+                database_url: database_url.clone(),
+                database_max_connections: 10,
+                jwt: keys.jwt.clone(),
+                request_timeout: Duration::from_secs(30),
+                run_migrations: true,
+            },
+            // No broker is needed for the API: its consumer keeps retrying in the background.
+            kafka: KafkaConfig {
+                brokers: "127.0.0.1:1".to_owned(),
+                topic: "order-events-unused".to_owned(),
+                create_topics: false,
+                fetch_wait_ms: 10,
+            },
+            group_id: "notification-api-tests".to_owned(),
+        };
+        let app = build(config).await.expect("build notification service");
+        let base = format!("http://{}", app.local_addr());
+        tokio::spawn(app.run_until(std::future::pending()));
+        let db = PgPool::connect(&database_url).await.expect("test pool");
+        Self {
+            base,
+            db,
+            keys,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn user(&self) -> (Uuid, String) {
+        let id = Uuid::new_v4();
+        (id, self.keys.token(id))
+    }
+
+    /// Stores the notification of an order event for `user`, as the consumer does.
+    pub async fn notify(&self, user: Uuid, event_type: EventType, title: &str) -> Uuid {
+        let order_id = Uuid::new_v4();
+        let envelope = Envelope::new(
+            event_type,
+            OrderEvent {
+                order_id,
+                user_id: user,
+                title: title.to_owned(),
+                price: 1250,
+                reason: (event_type == EventType::OrderNotCreated)
+                    .then(|| "insufficient_funds".to_owned()),
+            },
+        );
+        let stored = notifications::store_all(&self.db, &[&envelope])
+            .await
+            .expect("store");
+        assert_eq!(stored, vec![envelope.event_id]);
+        order_id
+    }
+
+    pub async fn list(&self, token: Option<&str>, query: &str) -> Response {
+        let mut request = self
+            .http
+            .get(format!("{}/api/v1/notifications{query}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("list")
+    }
+}
