@@ -94,6 +94,58 @@ impl Default for TestKeys {
     }
 }
 
+/// The service credential the services under test are configured with.
+pub const SERVICE_TOKEN: &str = "test-service-token-0123456789";
+
+/// What a service under test starts from: its own fresh database and throwaway keys.
+pub struct TestBase {
+    pub database_url: String,
+    pub keys: TestKeys,
+}
+
+impl TestBase {
+    pub async fn new(prefix: &str) -> Self {
+        Self {
+            database_url: fresh_database(prefix).await,
+            keys: TestKeys::new(),
+        }
+    }
+
+    /// The shared service settings: a random port, this database (migrated at start), these
+    /// keys, a 30 s request deadline and 10 pooled connections.
+    pub fn service(&self) -> crate::config::ServiceConfig {
+        crate::config::ServiceConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            database_url: self.database_url.clone(),
+            database_max_connections: 10,
+            jwt: self.keys.jwt.clone(),
+            request_timeout: std::time::Duration::from_secs(30),
+            run_migrations: true,
+        }
+    }
+
+    /// Serves `server` in the background; returns its base URL and a pool on its database.
+    pub async fn serve(&self, server: crate::server::Server) -> (String, sqlx::PgPool) {
+        let base = format!("http://{}", server.local_addr());
+        tokio::spawn(server.run_until(std::future::pending()));
+        let db = sqlx::PgPool::connect(&self.database_url)
+            .await
+            .expect("test pool");
+        (base, db)
+    }
+}
+
+/// Kafka settings for a service whose tests need no broker: nothing listens there, so events
+/// stay in the outbox and the consumer keeps retrying in the background.
+pub fn no_broker() -> crate::kafka::KafkaConfig {
+    crate::kafka::KafkaConfig {
+        brokers: "127.0.0.1:1".to_owned(),
+        topic: "order-events-unused".to_owned(),
+        create_topics: false,
+        fetch_wait_ms: 10,
+    }
+}
+
 /// Asserts a response's status and returns its JSON body.
 pub async fn json_of(
     response: reqwest::Response,

@@ -1,14 +1,11 @@
 use billing::{build, Config};
 use common::auth::ServiceToken;
-use common::config::ServiceConfig;
-pub use common::testing::{assert_error, json_of};
-use common::testing::{fresh_database, TestKeys};
+pub use common::testing::{assert_error, json_of, SERVICE_TOKEN};
+use common::testing::{TestBase, TestKeys};
 use reqwest::Response;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
-
-pub const SERVICE_TOKEN: &str = "test-service-token-0123456789";
 
 /// A billing service on a random port with its own database.
 pub struct TestApp {
@@ -20,27 +17,20 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        let database_url = fresh_database("billing").await;
-        let keys = TestKeys::new();
+        let test = TestBase::new("billing").await;
+        let mut service = test.service();
+        service.database_max_connections = 20;
         let config = Config {
-            service: ServiceConfig {
-                listen: "127.0.0.1:0".parse().expect("addr"),
-                database_url: database_url.clone(),
-                database_max_connections: 20,
-                jwt: keys.jwt.clone(),
-                request_timeout: std::time::Duration::from_secs(30),
-                run_migrations: true,
-            },
+            service,
             service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
         };
-        let app = build(config).await.expect("build billing");
-        let base = format!("http://{}", app.local_addr());
-        tokio::spawn(app.run_until(std::future::pending()));
-        let db = PgPool::connect(&database_url).await.expect("test pool");
+        let (base, db) = test
+            .serve(build(config).await.expect("build billing"))
+            .await;
         Self {
             base,
             db,
-            keys,
+            keys: test.keys,
             http: reqwest::Client::new(),
         }
     }

@@ -1,10 +1,7 @@
 pub use common::testing::{assert_error, json_of};
-use std::time::Duration;
 
-use common::config::ServiceConfig;
 use common::events::{Envelope, EventType, OrderEvent};
-use common::kafka::KafkaConfig;
-use common::testing::{fresh_database, TestKeys};
+use common::testing::{no_broker, TestBase, TestKeys};
 use notification::{build, notifications, Config};
 use reqwest::Response;
 use sqlx::PgPool;
@@ -20,34 +17,18 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        let database_url = fresh_database("notification").await;
-        let keys = TestKeys::new();
+        let test = TestBase::new("notification").await;
         let config = Config {
-            service: ServiceConfig {
-                listen: "127.0.0.1:0".parse().expect("addr"),
-                database_url: database_url.clone(),
-                database_max_connections: 10,
-                jwt: keys.jwt.clone(),
-                request_timeout: Duration::from_secs(30),
-                run_migrations: true,
-            },
-            // No broker is needed for the API: its consumer keeps retrying in the background.
-            kafka: KafkaConfig {
-                brokers: "127.0.0.1:1".to_owned(),
-                topic: "order-events-unused".to_owned(),
-                create_topics: false,
-                fetch_wait_ms: 10,
-            },
+            service: test.service(),
+            kafka: no_broker(),
             group_id: "notification-api-tests".to_owned(),
         };
         let app = build(config).await.expect("build notification service");
-        let base = format!("http://{}", app.local_addr());
-        tokio::spawn(app.run_until(std::future::pending()));
-        let db = PgPool::connect(&database_url).await.expect("test pool");
+        let (base, db) = test.serve(app).await;
         Self {
             base,
             db,
-            keys,
+            keys: test.keys,
             http: reqwest::Client::new(),
         }
     }

@@ -2,9 +2,7 @@ pub use common::testing::{assert_error, json_of};
 use std::time::Duration;
 
 use common::auth::ServiceToken;
-use common::config::ServiceConfig;
-use common::kafka::KafkaConfig;
-use common::testing::{fresh_database, TestKeys};
+use common::testing::{no_broker, TestBase, TestKeys, SERVICE_TOKEN};
 use order::{build, Config};
 use reqwest::Response;
 use serde_json::{json, Value};
@@ -25,40 +23,26 @@ pub struct TestApp {
 impl TestApp {
     pub async fn spawn() -> Self {
         let billing = MockServer::start().await;
-        let database_url = fresh_database("order").await;
-        let keys = TestKeys::new();
+        let test = TestBase::new("order").await;
         let config = Config {
-            service: ServiceConfig {
-                listen: "127.0.0.1:0".parse().expect("addr"),
-                database_url: database_url.clone(),
-                database_max_connections: 10,
-                jwt: keys.jwt.clone(),
-                request_timeout: Duration::from_secs(30),
-                run_migrations: true,
-            },
+            service: test.service(),
             // No broker is needed here: events wait in the outbox (asserted on directly).
-            kafka: KafkaConfig {
-                brokers: "127.0.0.1:1".to_owned(),
-                topic: "order-events-unused".to_owned(),
-                create_topics: false,
-                fetch_wait_ms: 10,
-            },
+            kafka: no_broker(),
             billing_url: billing.uri(),
             billing_timeout: Duration::from_millis(500),
-            service_token: ServiceToken::new("test-service-token-0123456789".to_owned()),
+            service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
             settle_interval: Duration::from_millis(100),
             // Long enough that the settler never races these tests' own requests.
             settle_delay: Duration::from_secs(3600),
             outbox_poll: Duration::from_secs(1),
         };
-        let app = build(config).await.expect("build order service");
-        let base = format!("http://{}", app.local_addr());
-        tokio::spawn(app.run_until(std::future::pending()));
-        let db = PgPool::connect(&database_url).await.expect("test pool");
+        let (base, db) = test
+            .serve(build(config).await.expect("build order service"))
+            .await;
         Self {
             base,
             db,
-            keys,
+            keys: test.keys,
             billing,
             http: reqwest::Client::new(),
         }

@@ -2,8 +2,8 @@ pub use common::testing::{assert_error, json_of};
 use std::time::Duration;
 
 use common::auth::ServiceToken;
-use common::config::{Secret, ServiceConfig};
-use common::testing::{fresh_database, TestKeys};
+use common::config::Secret;
+use common::testing::{TestBase, SERVICE_TOKEN};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -30,29 +30,20 @@ impl TestApp {
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        let database_url = fresh_database("user").await;
-        let keys = TestKeys::new();
+        let test = TestBase::new("user").await;
         let mut config = Config {
-            service: ServiceConfig {
-                listen: "127.0.0.1:0".parse().expect("addr"),
-                database_url: database_url.clone(),
-                database_max_connections: 10,
-                jwt: keys.jwt.clone(),
-                request_timeout: Duration::from_secs(30),
-                run_migrations: true,
-            },
-            jwt_private_key_pem: Secret::new(keys.private_pem.clone()),
+            service: test.service(),
+            jwt_private_key_pem: Secret::new(test.keys.private_pem.clone()),
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(3600),
             billing_url: closed_port_url(),
             billing_timeout: Duration::from_secs(1),
-            service_token: ServiceToken::new("test-service-token-0123456789".to_owned()),
+            service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
         };
         adjust(&mut config);
-        let app = build(config).await.expect("build user service");
-        let base = format!("http://{}", app.local_addr());
-        tokio::spawn(app.run_until(std::future::pending()));
-        let db = PgPool::connect(&database_url).await.expect("test pool");
+        let (base, db) = test
+            .serve(build(config).await.expect("build user service"))
+            .await;
         Self {
             base,
             db,
