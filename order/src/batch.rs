@@ -24,14 +24,15 @@ impl<T, R> Clone for Batcher<T, R> {
 
 impl<T, R> Batcher<T, R>
 where
-    T: Clone + Send + 'static,
+    T: Clone + Send + Sync + 'static,
     R: Send + 'static,
 {
     /// Starts `writers` tasks, so that many groups (of at most `max` items each) can be
-    /// written at once; they stop when the last `Batcher` clone is dropped.
+    /// written at once; they stop when the last `Batcher` clone is dropped. `write` gets the
+    /// group shared, so retrying its items one by one needs no copy of them up front.
     pub fn new<W, F>(writers: usize, max: usize, write: W) -> Self
     where
-        W: Fn(Vec<T>) -> F + Send + Sync + 'static,
+        W: Fn(Arc<[T]>) -> F + Send + Sync + 'static,
         F: Future<Output = sqlx::Result<Vec<R>>> + Send + 'static,
     {
         let (queue, receiver) = mpsc::channel(writers * max);
@@ -70,10 +71,11 @@ where
 async fn write_group<T, R, W, F>(write: &W, jobs: Vec<Job<T, R>>)
 where
     T: Clone,
-    W: Fn(Vec<T>) -> F,
+    W: Fn(Arc<[T]>) -> F,
     F: Future<Output = sqlx::Result<Vec<R>>>,
 {
     let (items, replies): (Vec<T>, Vec<_>) = jobs.into_iter().unzip();
+    let items: Arc<[T]> = items.into();
     let single = items.len() == 1;
     let written = write(items.clone()).await.and_then(|results| {
         if results.len() == items.len() {
@@ -95,8 +97,8 @@ where
         }
         Err(e) => {
             tracing::warn!(error = %e, items = items.len(), "group write failed, writing its items one by one");
-            for (item, reply) in items.into_iter().zip(replies) {
-                let result = write(vec![item])
+            for (item, reply) in items.iter().zip(replies) {
+                let result = write(Arc::from([item.clone()]))
                     .await
                     .and_then(|mut results| results.pop().ok_or(sqlx::Error::RowNotFound));
                 let _ = reply.send(result);
@@ -116,11 +118,11 @@ mod tests {
     async fn items_queued_during_a_write_go_together_and_each_gets_its_own_result() {
         let groups = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = groups.clone();
-        let batcher = Batcher::new(1, 100, move |items: Vec<u32>| {
-            seen.lock().expect("groups").push(items.clone());
+        let batcher = Batcher::new(1, 100, move |items: Arc<[u32]>| {
+            seen.lock().expect("groups").push(items.to_vec());
             async move {
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                Ok(items.into_iter().map(|i| i * 10).collect())
+                Ok(items.iter().map(|i| i * 10).collect())
             }
         });
         let first = tokio::spawn({
@@ -146,14 +148,14 @@ mod tests {
     async fn a_failing_item_fails_only_its_own_request() {
         let writes = Arc::new(AtomicUsize::new(0));
         let counted = writes.clone();
-        let batcher = Batcher::new(1, 100, move |items: Vec<u32>| {
+        let batcher = Batcher::new(1, 100, move |items: Arc<[u32]>| {
             counted.fetch_add(1, Ordering::SeqCst);
             async move {
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 if items.contains(&13) {
                     Err(sqlx::Error::RowNotFound)
                 } else {
-                    Ok(items)
+                    Ok(items.to_vec())
                 }
             }
         });

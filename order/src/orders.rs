@@ -178,7 +178,7 @@ impl Writer {
 /// when its idempotency key was used before (earlier, or by another order of the group).
 async fn insert_pending(
     pool: PgPool,
-    news: Vec<NewOrder>,
+    news: Arc<[NewOrder]>,
     settle_delay: Duration,
 ) -> sqlx::Result<Vec<Option<Order>>> {
     let ids: Vec<Uuid> = news.iter().map(|_| Uuid::new_v4()).collect();
@@ -219,11 +219,11 @@ async fn insert_pending(
 /// the order as settled now, or `None` when it was no longer pending.
 async fn record_outcomes(
     pool: PgPool,
-    outcomes: Vec<(Order, Payment)>,
+    outcomes: Arc<[(Order, Payment)]>,
     topic: Arc<str>,
 ) -> sqlx::Result<Vec<Option<Order>>> {
     let (mut ids, mut statuses, mut event_ids, mut payloads) = (vec![], vec![], vec![], vec![]);
-    for (order, payment) in &outcomes {
+    for (order, payment) in outcomes.iter() {
         let (status, event_type, reason) = match payment {
             Payment::Charged => (OrderStatus::Created, EventType::OrderCreated, None),
             Payment::InsufficientFunds => (
