@@ -6,7 +6,7 @@
 # Safe to run again: existing secrets are kept, releases are upgraded.
 #
 #   scripts/k8s-install.sh [namespace]              (default: shop)
-#   PROFILE=production scripts/k8s-install.sh shop  (adds <service>/chart/values-production.yaml)
+#   PROFILE=production scripts/k8s-install.sh shop  (adds charts/values-production.yaml)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 NS="${1:-shop}"
@@ -57,7 +57,7 @@ say "5. the services (charts next to each service; migrations run in a pre-insta
 for svc in "${SERVICES[@]}"; do
   helm dependency build "$ROOT/$svc/chart"
   profile=()
-  [ "${PROFILE:-}" = production ] && profile=(-f "$ROOT/$svc/chart/values-production.yaml")
+  [ "${PROFILE:-}" = production ] && profile=(-f "$ROOT/charts/values-production.yaml")
   helm upgrade --install "$svc" "$ROOT/$svc/chart" --namespace "$NS" --wait "${profile[@]}"
 done
 

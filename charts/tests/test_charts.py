@@ -31,11 +31,12 @@ def chart_copy(service, tmp_path):
 
 
 def values_of(service, variant):
-    path = ROOT / service / "chart" / ("values.yaml" if variant == "default" else "values-production.yaml")
-    values = yaml.safe_load(path.read_text())
+    """What `helm install` is given: the service's values.yaml (its defaults live in the
+    library chart), plus the shared production overlay for the production variant."""
+    values = yaml.safe_load((ROOT / service / "chart" / "values.yaml").read_text())
     if variant == "production":
-        base = yaml.safe_load((ROOT / service / "chart" / "values.yaml").read_text())
-        values = deep_merge(base, values)
+        overlay = yaml.safe_load((ROOT / "charts" / "values-production.yaml").read_text())
+        values = deep_merge(values, overlay)
     return values
 
 
@@ -91,6 +92,23 @@ def test_the_expected_objects_are_rendered(rendered):
     if rendered["variant"] == "production":
         expected.append("HorizontalPodAutoscaler")
     assert kinds == sorted(expected)
+
+
+def test_the_library_defaults_fill_in_what_a_service_leaves_out(rendered):
+    (deployment,) = of_kind(rendered["docs"], "Deployment")
+    (pdb,) = of_kind(rendered["docs"], "PodDisruptionBudget")
+    image = containers(deployment)[0]["image"]
+    service = rendered["service"]
+    if rendered["variant"] == "default":
+        assert image == f"shop/{service}:0.1.0"
+        assert deployment["spec"]["replicas"] == 2
+        assert pdb["spec"]["minAvailable"] == 1
+        assert containers(deployment)[0]["resources"]["limits"] == {"cpu": "500m", "memory": "256Mi"}
+    else:
+        assert image == f"registry.example.com/shop/{service}:0.1.0"
+        assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+        assert pdb["spec"]["minAvailable"] == 2
+        assert containers(deployment)[0]["resources"]["limits"] == {"cpu": "1", "memory": "512Mi"}
 
 
 def test_service_monitor_scrapes_metrics(rendered):
@@ -160,7 +178,7 @@ def test_only_user_and_order_may_call_billing_directly(rendered):
 def test_an_unpinned_image_tag_is_refused(tmp_path):
     chart = chart_copy("user", tmp_path)
     values = values_of("user", "default")
-    values["image"]["tag"] = "latest"
+    values.setdefault("image", {})["tag"] = "latest"
     with pytest.raises(helm.HelmError if hasattr(helm, "HelmError") else Exception):
         render(chart, values, "user")
 

@@ -21,7 +21,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if or (not $tag) (eq (toString $tag) "latest") -}}
 {{- fail "image.tag must be a pinned version, not empty or latest" -}}
 {{- end -}}
-{{ printf "%s:%s" .Values.image.repository (toString $tag) }}
+{{- $repository := .Values.image.repository | default (printf "shop/%s" .Values.service.name) -}}
+{{- with .Values.image.registry }}{{ $repository = printf "%s/%s" . $repository }}{{ end -}}
+{{ printf "%s:%s" $repository (toString $tag) }}
 {{- end -}}
 
 {{- define "shop-service.secretName" -}}

@@ -3,6 +3,7 @@ Every object of a shop service. A service chart's only template is:
   {{ include "shop-service.all" . }}
 */}}
 {{- define "shop-service.all" -}}
+{{- include "shop-service.withDefaults" . -}}
 {{ include "shop-service.configmap" . }}
 ---
 {{ include "shop-service.deployment" . }}
