@@ -21,6 +21,8 @@ done
 
 say "cargo fmt --check"
 cargo fmt --all -- --check
+say "compile-time checked SQL: the committed query data (<service>/.sqlx) is current"
+"$ROOT/scripts/sqlx.sh" check
 say "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 

@@ -5,11 +5,11 @@
 use common::money::Amount;
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 /// A user's account as the API shows it.
-#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(example = json!({"id": "5b1c2a9e-7f7d-4c54-9d59-6c3c1f0b2a11", "userId": "0f8e1f7c-3a3e-4a8b-9a57-2b8f4f0e9c01", "balance": 5000}))]
 #[serde(rename_all = "camelCase")]
 pub struct Account {
@@ -23,29 +23,35 @@ pub async fn ensure_account(
     conn: &mut PgConnection,
     user_id: Uuid,
 ) -> sqlx::Result<(Account, bool)> {
-    let created = sqlx::query(
+    let created = sqlx::query!(
         "INSERT INTO accounts (id, user_id) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING",
+        Uuid::new_v4(),
+        user_id,
     )
-    .bind(Uuid::new_v4())
-    .bind(user_id)
     .execute(&mut *conn)
     .await?
     .rows_affected()
         == 1;
-    let account = sqlx::query_as("SELECT id, user_id, balance FROM accounts WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    let account = sqlx::query_as!(
+        Account,
+        "SELECT id, user_id, balance FROM accounts WHERE user_id = $1",
+        user_id,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     Ok((account, created))
 }
 
 /// The user's account, created with balance 0 when it does not exist yet. One query when it
 /// exists, which is every time but the first.
 pub async fn account(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Account> {
-    let found = sqlx::query_as("SELECT id, user_id, balance FROM accounts WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await?;
+    let found = sqlx::query_as!(
+        Account,
+        "SELECT id, user_id, balance FROM accounts WHERE user_id = $1",
+        user_id,
+    )
+    .fetch_optional(pool)
+    .await?;
     match found {
         Some(account) => Ok(account),
         None => Ok(ensure_account(&mut *pool.acquire().await?, user_id)
@@ -66,7 +72,8 @@ pub async fn deposit(
         user_id: Uuid,
         amount: Amount,
     ) -> sqlx::Result<Option<Account>> {
-        sqlx::query_as(
+        sqlx::query_as!(
+            Account,
             "WITH updated AS ( \
                  UPDATE accounts SET balance = balance + $2, updated_at = now() \
                  WHERE user_id = $1 RETURNING id, user_id, balance), \
@@ -74,10 +81,10 @@ pub async fn deposit(
                  INSERT INTO ledger_entries (id, account_id, kind, amount) \
                  SELECT $3, id, 'deposit', $2 FROM updated) \
              SELECT id, user_id, balance FROM updated",
+            user_id,
+            amount.minor_units(),
+            Uuid::new_v4(),
         )
-        .bind(user_id)
-        .bind(amount.minor_units())
-        .bind(Uuid::new_v4())
         .fetch_optional(conn)
         .await
     }
@@ -103,18 +110,14 @@ pub async fn stored_response(
     user_id: Uuid,
     key: &str,
 ) -> sqlx::Result<Option<StoredResponse>> {
-    let row: Option<(Vec<u8>, i16, Value)> = sqlx::query_as(
-        "SELECT fingerprint, status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+    sqlx::query_as!(
+        StoredResponse,
+        r#"SELECT fingerprint, status, body AS "body: Value" FROM idempotency_keys WHERE user_id = $1 AND key = $2"#,
+        user_id,
+        key,
     )
-    .bind(user_id)
-    .bind(key)
     .fetch_optional(&mut *conn)
-    .await?;
-    Ok(row.map(|(fingerprint, status, body)| StoredResponse {
-        fingerprint,
-        status,
-        body,
-    }))
+    .await
 }
 
 /// Records the response for `(user, key)`; false when another request recorded one first,
@@ -125,15 +128,15 @@ pub async fn store_response(
     key: &str,
     response: &StoredResponse,
 ) -> sqlx::Result<bool> {
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO idempotency_keys (user_id, key, fingerprint, status, body) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING",
+        user_id,
+        key,
+        &response.fingerprint,
+        response.status,
+        &response.body as _,
     )
-    .bind(user_id)
-    .bind(key)
-    .bind(&response.fingerprint)
-    .bind(response.status)
-    .bind(&response.body)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -151,7 +154,6 @@ pub enum Withdrawal {
     Mismatch,
 }
 
-#[derive(FromRow)]
 struct WithdrawalRow {
     user_id: Uuid,
     account_id: Uuid,
@@ -180,16 +182,16 @@ impl WithdrawalRow {
 }
 
 async fn find_withdrawal(pool: &PgPool, order_id: Uuid) -> sqlx::Result<Option<WithdrawalRow>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        WithdrawalRow,
         "SELECT user_id, account_id, amount, outcome, balance_after FROM withdrawals WHERE order_id = $1",
+        order_id,
     )
-    .bind(order_id)
     .fetch_optional(pool)
     .await
 }
 
 /// What the one statement of a withdrawal found and did.
-#[derive(FromRow)]
 struct Attempt {
     /// The outcome recorded earlier for this order, if any (then nothing was done now).
     prior_user_id: Option<Uuid>,
@@ -217,7 +219,8 @@ pub async fn withdraw(
     amount: Amount,
 ) -> sqlx::Result<Withdrawal> {
     for _ in 0..2 {
-        let attempt: Attempt = match sqlx::query_as(
+        let attempt: Attempt = match sqlx::query_as!(
+            Attempt,
             "WITH prior AS ( \
                  SELECT user_id, account_id, amount, outcome, balance_after \
                  FROM withdrawals WHERE order_id = $2), \
@@ -239,14 +242,14 @@ pub async fn withdraw(
              SELECT prior.user_id AS prior_user_id, prior.account_id AS prior_account_id, \
                     prior.amount AS prior_amount, prior.outcome AS prior_outcome, \
                     prior.balance_after AS prior_balance_after, \
-                    EXISTS (SELECT 1 FROM account) AS has_account, \
+                    EXISTS (SELECT 1 FROM account) AS \"has_account!\", \
                     charged.id AS charged_account_id, charged.balance AS charged_balance \
              FROM (SELECT 1) one LEFT JOIN prior ON true LEFT JOIN charged ON true",
+            user_id,
+            order_id,
+            amount.minor_units(),
+            Uuid::new_v4(),
         )
-        .bind(user_id)
-        .bind(order_id)
-        .bind(amount.minor_units())
-        .bind(Uuid::new_v4())
         .fetch_one(pool)
         .await
         {

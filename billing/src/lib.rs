@@ -35,25 +35,13 @@ impl Config {
     }
 }
 
-/// Shared state of the handlers.
-#[derive(Clone)]
+/// Shared state of the handlers (the extractors take the verifier and credential from it).
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub db: PgPool,
     pub verifier: Arc<TokenVerifier>,
     pub service_token: ServiceToken,
     pub metrics: Arc<BillingMetrics>,
-}
-
-impl FromRef<AppState> for Arc<TokenVerifier> {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
-}
-
-impl FromRef<AppState> for ServiceToken {
-    fn from_ref(state: &AppState) -> Self {
-        state.service_token.clone()
-    }
 }
 
 /// Connects to the database, migrates it, and binds the listener (port 0 picks a free one).

@@ -1,13 +1,7 @@
-use billing::{build, Config};
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::telemetry::init();
-    if std::env::args().nth(1).as_deref() == Some("migrate") {
-        return common::db::migrate_command(&billing::MIGRATOR).await;
-    }
-    let app = build(Config::from_env()?).await?;
-    tracing::info!(addr = %app.local_addr(), "billing service listening");
-    app.run_until(common::server::shutdown_signal()).await?;
-    Ok(())
+    common::server::main("billing", &billing::MIGRATOR, || async {
+        billing::build(billing::Config::from_env()?).await
+    })
+    .await
 }

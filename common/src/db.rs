@@ -50,10 +50,13 @@ pub async fn migrate_command(migrator: &Migrator) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// True when the database answers a trivial query within two seconds.
+/// True when the database answers a ping within two seconds.
 pub async fn ping(pool: &PgPool) -> Result<(), String> {
-    let query = sqlx::query("SELECT 1").execute(pool);
-    match tokio::time::timeout(Duration::from_secs(2), query).await {
+    let ping = async {
+        let mut conn = pool.acquire().await?;
+        sqlx::Connection::ping(&mut *conn).await
+    };
+    match tokio::time::timeout(Duration::from_secs(2), ping).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("timed out".to_owned()),

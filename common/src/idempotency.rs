@@ -1,13 +1,18 @@
-//! The `Idempotency-Key` header of commands that move money, and request fingerprints.
+//! The `Idempotency-Key` header of commands that move money, request fingerprints, and the
+//! two answers a repeat can get: the first answer again, marked as replayed, or a conflict.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::HeaderValue;
+use axum::response::Response;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 
 /// The header name.
 pub const HEADER: &str = "idempotency-key";
+/// The response header that marks an answer replayed for a repeated key.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
 /// A client's idempotency key: 1 to 255 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +56,19 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeIdempotencyKey {
             }
         }
     }
+}
+
+/// Marks `response` as the first answer to a key, given again.
+pub fn replayed(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    response
+}
+
+/// The answer to a key used again with a different request.
+pub fn reused_key() -> ApiError {
+    ApiError::Conflict("Idempotency-Key was already used with a different request".to_owned())
 }
 
 /// A stable fingerprint of a request's meaning, to tell a repeat from a different request.

@@ -1,4 +1,5 @@
-//! OpenAPI pieces every service's document shares: security schemes and the health endpoint.
+//! The seam between a service's routes and its OpenAPI document: both come from one
+//! `OpenApiRouter`, and every document gets the security schemes and the shared answers here.
 
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -6,6 +7,7 @@ use axum::Router;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
 use utoipa::Modify;
+use utoipa_axum::router::OpenApiRouter;
 
 /// Security scheme name of end users' access tokens.
 pub const BEARER: &str = "bearer";
@@ -40,11 +42,27 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// Serves `doc` as JSON at `path` (the service's `<prefix>/openapi.json`).
-pub fn serve(router: Router, path: &str, doc: OpenApi) -> Router {
+/// A service's document: its routes' operations with the shared answers added.
+pub fn document<S>(api: OpenApiRouter<S>) -> OpenApi
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let mut doc = api.split_for_parts().1;
+    add_shared_responses(&mut doc);
+    doc
+}
+
+/// A service's router with `state`, serving its own document (the same as [`document`]'s) as
+/// JSON at `doc_path` (the service's `<prefix>/openapi.json`).
+pub fn router<S>(api: OpenApiRouter<S>, state: S, doc_path: &str) -> Router
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let (router, mut doc) = api.split_for_parts();
+    add_shared_responses(&mut doc);
     let json = doc.to_json().unwrap_or_default();
-    router.route(
-        path,
+    router.with_state(state).route(
+        doc_path,
         get(move || {
             let json = json.clone();
             async move {
@@ -60,7 +78,7 @@ pub fn serve(router: Router, path: &str, doc: OpenApi) -> Router {
 
 /// Documents, on every operation, the answers the shared layers can give whatever the handler:
 /// 503 (database unavailable, or the request deadline passed) and, with a body, 413.
-pub fn add_shared_responses(doc: &mut OpenApi) {
+fn add_shared_responses(doc: &mut OpenApi) {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     let error = |description: &str| {
         ResponseBuilder::new()

@@ -36,6 +36,24 @@ pub struct PageRequest {
     pub after: Option<Cursor>,
 }
 
+impl PageRequest {
+    /// The two values a newest-first query binds for where the page starts, in
+    /// `($n::timestamptz IS NULL OR (created_at, id) < ($n, $n+1))`; both `None` on page one.
+    pub fn before(&self) -> (Option<DateTime<Utc>>, Option<Uuid>) {
+        self.after.map(|c| (c.created_at, c.id)).unzip()
+    }
+
+    /// How many rows to fetch: one more than the page holds, to tell whether another follows.
+    pub fn fetch_limit(&self) -> i64 {
+        self.limit + 1
+    }
+}
+
+/// A row of a newest-first list: where it stands, which the next page starts after.
+pub trait Listed {
+    fn position(&self) -> Cursor;
+}
+
 impl PageQuery {
     pub fn parse(self) -> Result<PageRequest, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
@@ -86,17 +104,16 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    /// Builds a page from up to `limit + 1` rows fetched newest first; the extra row only
-    /// signals that another page exists.
-    pub fn from_rows(
-        mut rows: Vec<T>,
-        request: PageRequest,
-        cursor_of: impl Fn(&T) -> Cursor,
-    ) -> Self {
+    /// Builds a page from up to [`PageRequest::fetch_limit`] rows fetched newest first; the
+    /// extra row only signals that another page exists.
+    pub fn from_rows(mut rows: Vec<T>, request: PageRequest) -> Self
+    where
+        T: Listed,
+    {
         let more = rows.len() as i64 > request.limit;
         rows.truncate(request.limit as usize);
         let next_cursor = if more {
-            rows.last().map(|r| cursor_of(r).encode())
+            rows.last().map(|r| r.position().encode())
         } else {
             None
         };

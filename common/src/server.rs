@@ -181,6 +181,27 @@ impl Server {
     }
 }
 
+/// What every service binary does: `<binary> migrate` applies its migrations and exits (the
+/// Kubernetes pre-install Job); otherwise it builds the service from its environment and
+/// serves until SIGTERM or SIGINT.
+pub async fn main<F>(
+    service: &str,
+    migrator: &sqlx::migrate::Migrator,
+    build: impl FnOnce() -> F,
+) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<Server>>,
+{
+    crate::telemetry::init();
+    if std::env::args().nth(1).as_deref() == Some("migrate") {
+        return crate::db::migrate_command(migrator).await;
+    }
+    let app = build().await?;
+    tracing::info!(service, addr = %app.local_addr(), "service listening");
+    app.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

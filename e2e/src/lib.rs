@@ -6,12 +6,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::auth::ServiceToken;
-use common::config::{Secret, ServiceConfig};
-use common::kafka::KafkaConfig;
-use common::testing::{fresh_database, TestKeys};
+use common::config::Secret;
+use events::kafka::KafkaConfig;
+pub use events::testing::TestTopic;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use testkit::{service_config, TestDatabase, TestKeys};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -23,14 +24,9 @@ pub fn kafka_brokers() -> String {
     std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
 }
 
-/// Kafka settings with a topic of this test's own, so tests never see each other's events.
-pub fn own_topic(brokers: &str) -> KafkaConfig {
-    KafkaConfig {
-        brokers: brokers.to_owned(),
-        topic: format!("test-order-events-{}", Uuid::new_v4().simple()),
-        create_topics: true,
-        fetch_wait_ms: 10,
-    }
+/// Settings with an order-events topic of this test's own, deleted when dropped.
+pub fn own_topic(brokers: &str) -> TestTopic {
+    TestTopic::new(brokers)
 }
 
 /// An address nobody listens on now, for a service that is down (and may start there later).
@@ -43,10 +39,12 @@ fn any_port() -> SocketAddr {
     "127.0.0.1:0".parse().expect("addr")
 }
 
-/// A running service: its base URL, a pool on its database, and a way to stop it.
+/// A running service: its base URL, a pool on its database, and a way to stop it. The
+/// database is dropped once no service or test holds it any more.
 pub struct Service {
     pub base: String,
     pub db: PgPool,
+    pub database: TestDatabase,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -54,7 +52,7 @@ pub struct Service {
 impl Service {
     async fn start<F>(
         addr: SocketAddr,
-        database_url: String,
+        database: TestDatabase,
         run: impl FnOnce(oneshot::Receiver<()>) -> F,
     ) -> Self
     where
@@ -64,7 +62,8 @@ impl Service {
         let task = tokio::spawn(run(stopped));
         Self {
             base: format!("http://{addr}"),
-            db: PgPool::connect(&database_url).await.expect("service pool"),
+            db: PgPool::connect(database.url()).await.expect("service pool"),
+            database,
             stop: Some(stop),
             task,
         }
@@ -83,34 +82,24 @@ async fn shutdown(stopped: oneshot::Receiver<()>) {
     let _ = stopped.await;
 }
 
-fn service_config(listen: SocketAddr, database_url: &str, keys: &TestKeys) -> ServiceConfig {
-    ServiceConfig {
-        listen,
-        database_url: database_url.to_owned(),
-        database_max_connections: 10,
-        jwt: keys.jwt.clone(),
-        request_timeout: Duration::from_secs(30),
-        run_migrations: true,
-    }
-}
-
 /// Billing on `listen` (port 0 for any).
 pub async fn start_billing(listen: SocketAddr, keys: &TestKeys) -> Service {
-    let url = fresh_database("e2e_billing").await;
+    testkit::init_logs();
+    let database = TestDatabase::create("e2e_billing").await;
     let app = billing::build(billing::Config {
-        service: service_config(listen, &url, keys),
+        service: service_config(listen, &database, keys),
         service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
     })
     .await
     .expect("billing starts");
     let addr = app.local_addr();
-    Service::start(addr, url, |stopped| app.run_until(shutdown(stopped))).await
+    Service::start(addr, database, |stopped| app.run_until(shutdown(stopped))).await
 }
 
 pub async fn start_user(billing_url: &str, keys: &TestKeys) -> Service {
-    let url = fresh_database("e2e_user").await;
+    let database = TestDatabase::create("e2e_user").await;
     let app = user::build(user::Config {
-        service: service_config(any_port(), &url, keys),
+        service: service_config(any_port(), &database, keys),
         jwt_private_key_pem: Secret::new(keys.private_pem.clone()),
         access_token_ttl: Duration::from_secs(900),
         refresh_token_ttl: Duration::from_secs(3600),
@@ -121,13 +110,13 @@ pub async fn start_user(billing_url: &str, keys: &TestKeys) -> Service {
     .await
     .expect("user starts");
     let addr = app.local_addr();
-    Service::start(addr, url, |stopped| app.run_until(shutdown(stopped))).await
+    Service::start(addr, database, |stopped| app.run_until(shutdown(stopped))).await
 }
 
 pub async fn start_order(billing_url: &str, keys: &TestKeys, kafka: &KafkaConfig) -> Service {
-    let url = fresh_database("e2e_order").await;
+    let database = TestDatabase::create("e2e_order").await;
     let app = order::build(order::Config {
-        service: service_config(any_port(), &url, keys),
+        service: service_config(any_port(), &database, keys),
         kafka: kafka.clone(),
         billing_url: billing_url.to_owned(),
         billing_timeout: Duration::from_secs(1),
@@ -139,34 +128,32 @@ pub async fn start_order(billing_url: &str, keys: &TestKeys, kafka: &KafkaConfig
     .await
     .expect("order starts");
     let addr = app.local_addr();
-    Service::start(addr, url, |stopped| app.run_until(shutdown(stopped))).await
+    Service::start(addr, database, |stopped| app.run_until(shutdown(stopped))).await
 }
 
-/// The notification service on `database_url` (pass the same one to restart it on its data).
+/// The notification service on `database` (pass the same one to restart it on its data).
 pub async fn start_notification_on(
-    database_url: String,
+    database: TestDatabase,
     keys: &TestKeys,
     kafka: &KafkaConfig,
     group: &str,
 ) -> Service {
     let app = notification::build(notification::Config {
-        service: service_config(any_port(), &database_url, keys),
+        service: service_config(any_port(), &database, keys),
         kafka: kafka.clone(),
         group_id: group.to_owned(),
     })
     .await
     .expect("notification starts");
     let addr = app.local_addr();
-    Service::start(addr, database_url, |stopped| {
-        app.run_until(shutdown(stopped))
-    })
-    .await
+    Service::start(addr, database, |stopped| app.run_until(shutdown(stopped))).await
 }
 
 pub async fn start_notification(keys: &TestKeys, kafka: &KafkaConfig) -> Service {
-    let url = fresh_database("e2e_notification").await;
+    testkit::init_logs();
+    let database = TestDatabase::create("e2e_notification").await;
     start_notification_on(
-        url,
+        database,
         keys,
         kafka,
         &format!("test-{}", Uuid::new_v4().simple()),
@@ -344,6 +331,7 @@ pub async fn events_for(order: &Service, order_id: &str) -> i64 {
 /// Billing, order and notification wired together on a topic of their own.
 pub struct Shop {
     pub keys: TestKeys,
+    pub topic: TestTopic,
     pub billing: Service,
     pub order: Service,
     pub notification: Service,
@@ -359,6 +347,7 @@ impl Shop {
         let notification = start_notification(&keys, &kafka).await;
         Self {
             keys,
+            topic: kafka,
             billing,
             order,
             notification,

@@ -4,9 +4,9 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::testing::TestKeys;
 use e2e::{free_addr, own_topic, start_billing, start_notification, start_order, Api, Customer};
 use reqwest::StatusCode;
+use testkit::TestKeys;
 use tokio::process::{Child, Command};
 
 fn start_tansu(addr: std::net::SocketAddr) -> Child {

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use common::events::{dead_letter_topic, Envelope, EventType, OrderEvent, DLQ_REASON_HEADER};
-use common::testing::TestKeys;
 use e2e::{kafka_brokers, own_topic, start_notification, start_notification_on, Api, Customer};
+use events::{dead_letter_topic, Envelope, EventType, OrderEvent, DLQ_REASON_HEADER};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use testkit::TestKeys;
 use uuid::Uuid;
 
 fn event(user: Uuid, title: &str) -> Envelope {
@@ -120,7 +120,7 @@ async fn a_consumer_restart_mid_stream_loses_and_doubles_nothing() {
     let keys = TestKeys::new();
     let kafka = own_topic(&kafka_brokers());
     let group = format!("test-{}", Uuid::new_v4().simple());
-    let database = common::testing::fresh_database("e2e_notification").await;
+    let database = testkit::TestDatabase::create("e2e_notification").await;
     let producer = kafka.producer().expect("producer");
     let who = Customer::new(&keys);
     let api = Api::default();

@@ -4,12 +4,12 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::testing::TestKeys;
 use e2e::{
     charges_for, events_for, eventually, free_addr, kafka_brokers, own_topic, start_billing,
     start_notification, start_order, Api, Customer, Shop,
 };
 use reqwest::StatusCode;
+use testkit::TestKeys;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_with_enough_money_is_created_charged_and_notified() {

@@ -1,10 +1,10 @@
 //! User and billing together: registration provisions the account over HTTP, and tokens
 //! issued by the user service are accepted by billing.
 
-use common::testing::TestKeys;
 use e2e::{free_addr, start_billing, start_user, Service};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use testkit::TestKeys;
 
 async fn register_and_login(
     http: &reqwest::Client,

@@ -1,4 +1,4 @@
-//! Kafka plumbing shared by the producer (order) and the consumer (notification).
+//! Kafka client settings shared by the producer (order) and the consumer (notification).
 
 use std::time::Duration;
 
@@ -8,8 +8,9 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::config::{self, ConfigError};
-use crate::events::ORDER_EVENTS_TOPIC;
+use common::config::{self, ConfigError};
+
+use crate::ORDER_EVENTS_TOPIC;
 
 /// Where the broker is and which topic carries order events.
 #[derive(Debug, Clone)]

@@ -1,4 +1,10 @@
-//! The order events on Kafka, defined once for producer and consumer.
+//! The order events on Kafka, defined once for their producer (order) and their consumer
+//! (notification), with the Kafka client settings both use. The only shared crate that links
+//! librdkafka: the user and billing services do not depend on it.
+
+pub mod kafka;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

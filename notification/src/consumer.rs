@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::events::{dead_letter_topic, Envelope, DLQ_REASON_HEADER, REQUEST_ID_HEADER};
-use common::kafka::KafkaConfig;
+use common::backoff::Backoff;
+use events::kafka::KafkaConfig;
+use events::{dead_letter_topic, Envelope, DLQ_REASON_HEADER, REQUEST_ID_HEADER};
 use futures::FutureExt as _;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer};
@@ -92,7 +93,7 @@ impl Consumer {
 
     /// Consumes forever; stopping it anywhere loses nothing (uncommitted messages come again).
     pub async fn run(self) {
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
         let mut commit_tick = tokio::time::interval(COMMIT_INTERVAL);
         commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut uncommitted = false;
@@ -175,7 +176,7 @@ impl Consumer {
     /// stores its offset.
     async fn process(&self, message: &BorrowedMessage<'_>) {
         let span = span_of(message);
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
         let outcome = loop {
             match self.handle(message).instrument(span.clone()).await {
                 Ok(outcome) => break outcome,
@@ -306,22 +307,4 @@ pub fn header(message: &impl Message, name: &str) -> Option<String> {
         .find(|h| h.key == name)
         .and_then(|h| h.value)
         .map(|v| String::from_utf8_lossy(v).into_owned())
-}
-
-/// Exponential backoff from 100 ms to 10 s.
-struct Backoff(Duration);
-
-impl Backoff {
-    fn new() -> Self {
-        Self(Duration::from_millis(100))
-    }
-
-    fn reset(&mut self) {
-        self.0 = Duration::from_millis(100);
-    }
-
-    async fn wait(&mut self) {
-        tokio::time::sleep(self.0).await;
-        self.0 = (self.0 * 2).min(Duration::from_secs(10));
-    }
 }

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use common::auth::TokenVerifier;
 use common::config::{self, ConfigError, ServiceConfig};
-use common::events::dead_letter_topic;
-use common::kafka::KafkaConfig;
 use common::server::Server;
+use events::dead_letter_topic;
+use events::kafka::KafkaConfig;
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 
@@ -42,20 +42,14 @@ impl Config {
     }
 }
 
-/// Shared state of the handlers.
-#[derive(Clone)]
+/// Shared state of the handlers (the extractors take the verifier and credential from it).
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub db: PgPool,
     pub verifier: Arc<TokenVerifier>,
     pub producer: FutureProducer,
     pub topic: String,
     pub metrics: Arc<NotificationMetrics>,
-}
-
-impl FromRef<AppState> for Arc<TokenVerifier> {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
 }
 
 pub async fn build(config: Config) -> anyhow::Result<Server> {

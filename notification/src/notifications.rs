@@ -1,20 +1,19 @@
 //! Notifications: built from order events, stored once per event, listed newest first.
 
 use chrono::{DateTime, Utc};
-use common::events::{Envelope, EventType};
-use common::pagination::{Cursor, PageRequest};
+use common::pagination::{Cursor, Listed, PageRequest};
+use events::{Envelope, EventType};
 use serde::Serialize;
-use sqlx::{FromRow, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({"id": "7d2b9f5e-1c4a-4e8e-b3f0-9a6c2d1e8f47", "orderId": "c1a5e3d2-9b7f-4a6e-8d2c-5f1b3e7a9c04", "type": "order_created", "text": "Your order \"Blue mug\" for 12.50 has been placed.", "createdAt": "2026-11-25T12:00:00Z"}))]
 pub struct Notification {
     pub id: Uuid,
     pub order_id: Uuid,
     #[serde(rename = "type")]
-    #[sqlx(rename = "type")]
     #[schema(pattern = "^(order_created|order_not_created)$")]
     pub kind: String,
     pub text: String,
@@ -75,19 +74,19 @@ pub async fn store_all(pool: &PgPool, envelopes: &[&Envelope]) -> sqlx::Result<V
         texts.push(text);
         times.push(envelope.occurred_at);
     }
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "INSERT INTO notifications (id, event_id, user_id, order_id, type, text, created_at) \
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], \
                               $6::text[], $7::timestamptz[]) \
          ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+        &ids[..],
+        &event_ids[..],
+        &user_ids[..],
+        &order_ids[..],
+        &kinds[..] as &[&str],
+        &texts[..],
+        &times[..],
     )
-    .bind(ids)
-    .bind(event_ids)
-    .bind(user_ids)
-    .bind(order_ids)
-    .bind(kinds)
-    .bind(texts)
-    .bind(times)
     .fetch_all(pool)
     .await
 }
@@ -98,30 +97,33 @@ pub async fn list(
     user_id: Uuid,
     page: PageRequest,
 ) -> sqlx::Result<Vec<Notification>> {
-    let (before_time, before_id) = page.after.map(|c| (c.created_at, c.id)).unzip();
-    sqlx::query_as(
-        "SELECT id, order_id, type, text, created_at FROM notifications WHERE user_id = $1 \
+    let (before_time, before_id) = page.before();
+    sqlx::query_as!(
+        Notification,
+        "SELECT id, order_id, type AS kind, text, created_at FROM notifications WHERE user_id = $1 \
          AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
          ORDER BY created_at DESC, id DESC LIMIT $4",
+        user_id,
+        before_time,
+        before_id,
+        page.fetch_limit(),
     )
-    .bind(user_id)
-    .bind(before_time)
-    .bind(before_id)
-    .bind(page.limit + 1)
     .fetch_all(pool)
     .await
 }
 
-pub fn cursor_of(n: &Notification) -> Cursor {
-    Cursor {
-        created_at: n.created_at,
-        id: n.id,
+impl Listed for Notification {
+    fn position(&self) -> Cursor {
+        Cursor {
+            created_at: self.created_at,
+            id: self.id,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use common::events::OrderEvent;
+    use events::OrderEvent;
 
     use super::*;
 

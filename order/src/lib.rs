@@ -17,8 +17,8 @@ use axum::extract::FromRef;
 use common::auth::{ServiceToken, TokenVerifier};
 use common::config::{self, ConfigError, ServiceConfig};
 use common::internal_client::InternalClient;
-use common::kafka::KafkaConfig;
 use common::server::Server;
+use events::kafka::KafkaConfig;
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 
@@ -65,8 +65,9 @@ impl Config {
     }
 }
 
-/// Shared state of the handlers and background tasks.
-#[derive(Clone)]
+/// Shared state of the handlers and background tasks (the extractors take the verifier from
+/// it).
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub db: PgPool,
     pub verifier: Arc<TokenVerifier>,
@@ -75,12 +76,6 @@ pub struct AppState {
     pub topic: String,
     pub orders: orders::Writer,
     pub metrics: Arc<OrderMetrics>,
-}
-
-impl FromRef<AppState> for Arc<TokenVerifier> {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
 }
 
 /// Connects to the database (migrating it) and the broker, and binds the listener; the outbox

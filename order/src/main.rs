@@ -1,13 +1,7 @@
-use order::{build, Config};
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::telemetry::init();
-    if std::env::args().nth(1).as_deref() == Some("migrate") {
-        return common::db::migrate_command(&order::MIGRATOR).await;
-    }
-    let app = build(Config::from_env()?).await?;
-    tracing::info!(addr = %app.local_addr(), "order service listening");
-    app.run_until(common::server::shutdown_signal()).await?;
-    Ok(())
+    common::server::main("order", &order::MIGRATOR, || async {
+        order::build(order::Config::from_env()?).await
+    })
+    .await
 }

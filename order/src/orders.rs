@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::events::{Envelope, EventType, OrderEvent};
 use common::money::Amount;
-use common::pagination::{Cursor, PageRequest};
+use common::pagination::{Cursor, Listed, PageRequest};
+use events::{Envelope, EventType, OrderEvent};
 use serde::Serialize;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
-use sqlx::{FromRow, PgPool, Postgres};
+use sqlx::{PgPool, Postgres};
 use uuid::Uuid;
 
 use crate::batch::Batcher;
@@ -21,8 +21,6 @@ use crate::clients::billing::Payment;
 /// The Postgres channel the relay listens on for new outbox rows (the outbox's insert trigger
 /// notifies it, see migrations/0002).
 pub const OUTBOX_CHANNEL: &str = "order_outbox";
-
-const COLUMNS: &str = "id, user_id, title, price, status, request_id, created_at";
 
 /// Where an order stands: `pending` until the payment's outcome is known, then `created`
 /// (paid) or `rejected` (not enough money).
@@ -74,8 +72,9 @@ impl sqlx::Decode<'_, Postgres> for OrderStatus {
     }
 }
 
-/// An order as stored.
-#[derive(Debug, Clone, FromRow)]
+/// An order as stored. Queries read it with `query_as!`, which needs the same columns in each
+/// (`status` read as `"status: OrderStatus"`).
+#[derive(Debug, Clone)]
 pub struct Order {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -147,22 +146,26 @@ impl Writer {
             return Ok(Placed::New(order));
         }
         let (key, fingerprint) = idempotency.unzip();
-        #[derive(FromRow)]
-        struct Row {
-            #[sqlx(flatten)]
-            order: Order,
-            fingerprint: Option<Vec<u8>>,
-        }
-        let row: Row = sqlx::query_as(&format!(
-            "SELECT {COLUMNS}, fingerprint FROM orders WHERE user_id = $1 AND idempotency_key = $2"
-        ))
-        .bind(user_id)
-        .bind(&key)
+        let row = sqlx::query!(
+            r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
+                      created_at, fingerprint
+               FROM orders WHERE user_id = $1 AND idempotency_key = $2"#,
+            user_id,
+            key,
+        )
         .fetch_one(&self.pool)
         .await?;
         Ok(Placed::Repeat {
-            order: row.order,
             same_request: row.fingerprint == fingerprint,
+            order: Order {
+                id: row.id,
+                user_id: row.user_id,
+                title: row.title,
+                price: row.price,
+                status: row.status,
+                request_id: row.request_id,
+                created_at: row.created_at,
+            },
         })
     }
 
@@ -184,31 +187,30 @@ async fn insert_pending(
     let ids: Vec<Uuid> = news.iter().map(|_| Uuid::new_v4()).collect();
     let (keys, fingerprints): (Vec<_>, Vec<_>) =
         news.iter().map(|n| n.idempotency.clone().unzip()).unzip();
-    let inserted: Vec<Order> = sqlx::query_as(&format!(
-        "INSERT INTO orders (id, user_id, title, price, status, idempotency_key, fingerprint, \
-         request_id, next_settle_at) \
-         SELECT id, user_id, title, price, 'pending', key, fingerprint, request_id, \
-                now() + make_interval(secs => $8) \
-         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::text[], $6::bytea[], \
-                     $7::text[]) AS n(id, user_id, title, price, key, fingerprint, request_id) \
-         ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING {COLUMNS}"
-    ))
-    .bind(&ids)
-    .bind(news.iter().map(|n| n.user_id).collect::<Vec<_>>())
-    .bind(news.iter().map(|n| n.title.as_str()).collect::<Vec<_>>())
-    .bind(
-        news.iter()
-            .map(|n| n.price.minor_units())
-            .collect::<Vec<_>>(),
+    let user_ids: Vec<Uuid> = news.iter().map(|n| n.user_id).collect();
+    let titles: Vec<&str> = news.iter().map(|n| n.title.as_str()).collect();
+    let prices: Vec<i64> = news.iter().map(|n| n.price.minor_units()).collect();
+    let request_ids: Vec<&str> = news.iter().map(|n| n.request_id.as_str()).collect();
+    let inserted = sqlx::query_as!(
+        Order,
+        r#"INSERT INTO orders (id, user_id, title, price, status, idempotency_key, fingerprint,
+                               request_id, next_settle_at)
+           SELECT id, user_id, title, price, 'pending', key, fingerprint, request_id,
+                  now() + make_interval(secs => $8)
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::text[], $6::bytea[],
+                       $7::text[]) AS n(id, user_id, title, price, key, fingerprint, request_id)
+           ON CONFLICT (user_id, idempotency_key) DO NOTHING
+           RETURNING id, user_id, title, price, status AS "status: OrderStatus", request_id,
+                     created_at"#,
+        &ids,
+        &user_ids,
+        &titles as &[&str],
+        &prices,
+        &keys as &[Option<String>],
+        &fingerprints as &[Option<Vec<u8>>],
+        &request_ids as &[&str],
+        settle_delay.as_secs_f64(),
     )
-    .bind(keys)
-    .bind(fingerprints)
-    .bind(
-        news.iter()
-            .map(|n| n.request_id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(settle_delay.as_secs_f64())
     .fetch_all(&pool)
     .await?;
     let mut inserted: HashMap<Uuid, Order> = inserted.into_iter().map(|o| (o.id, o)).collect();
@@ -248,26 +250,30 @@ async fn record_outcomes(
         payloads
             .push(serde_json::to_string(&envelope).map_err(|e| sqlx::Error::Encode(Box::new(e)))?);
     }
-    let settled: Vec<Order> = sqlx::query_as(&format!(
-        "WITH outcome AS ( \
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[]) \
-             WITH ORDINALITY AS o(id, status, event_id, payload, n)), \
-         settled AS ( \
-             UPDATE orders SET status = outcome.status, updated_at = now() FROM outcome \
-             WHERE orders.id = outcome.id AND orders.status = 'pending' \
-             RETURNING orders.id, orders.user_id, orders.title, orders.price, orders.status, \
-                       orders.request_id, orders.created_at, \
-                       outcome.event_id, outcome.payload, outcome.n), \
-         event AS ( \
-             INSERT INTO outbox (event_id, topic, key, payload, request_id) \
-             SELECT event_id, $5, user_id::text, payload, request_id FROM settled ORDER BY n) \
-         SELECT {COLUMNS} FROM settled",
-    ))
-    .bind(&ids)
-    .bind(&statuses)
-    .bind(&event_ids)
-    .bind(&payloads)
-    .bind(&*topic)
+    let settled = sqlx::query_as!(
+        Order,
+        r#"WITH outcome AS (
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[])
+               WITH ORDINALITY AS o(id, status, event_id, payload, n)),
+           settled AS (
+               UPDATE orders SET status = outcome.status, updated_at = now() FROM outcome
+               WHERE orders.id = outcome.id AND orders.status = 'pending'
+               RETURNING orders.id, orders.user_id, orders.title, orders.price, orders.status,
+                         orders.request_id, orders.created_at,
+                         outcome.event_id, outcome.payload, outcome.n),
+           event AS (
+               INSERT INTO outbox (event_id, topic, key, payload, request_id)
+               SELECT event_id, $5, user_id::text, payload, request_id FROM settled ORDER BY n)
+           SELECT id AS "id!", user_id AS "user_id!", title AS "title!", price AS "price!",
+                  status AS "status!: OrderStatus", request_id AS "request_id!",
+                  created_at AS "created_at!"
+           FROM settled"#,
+        &ids,
+        &statuses as &[&str],
+        &event_ids,
+        &payloads,
+        &*topic,
+    )
     .fetch_all(&pool)
     .await?;
     let mut settled: HashMap<Uuid, Order> = settled.into_iter().map(|o| (o.id, o)).collect();
@@ -275,60 +281,73 @@ async fn record_outcomes(
 }
 
 pub async fn find(pool: &PgPool, order_id: Uuid) -> sqlx::Result<Option<Order>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM orders WHERE id = $1"))
-        .bind(order_id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as!(
+        Order,
+        r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
+                  created_at
+           FROM orders WHERE id = $1"#,
+        order_id,
+    )
+    .fetch_optional(pool)
+    .await
 }
 
 /// One page of a user's orders, newest first (fetches one extra row to detect a next page).
 pub async fn list(pool: &PgPool, user_id: Uuid, page: PageRequest) -> sqlx::Result<Vec<Order>> {
-    let (before_time, before_id) = page.after.map(|c| (c.created_at, c.id)).unzip();
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM orders WHERE user_id = $1 \
-         AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
-         ORDER BY created_at DESC, id DESC LIMIT $4"
-    ))
-    .bind(user_id)
-    .bind(before_time)
-    .bind(before_id)
-    .bind(page.limit + 1)
+    let (before_time, before_id) = page.before();
+    sqlx::query_as!(
+        Order,
+        r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
+                  created_at
+           FROM orders WHERE user_id = $1
+           AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+           ORDER BY created_at DESC, id DESC LIMIT $4"#,
+        user_id,
+        before_time,
+        before_id,
+        page.fetch_limit(),
+    )
     .fetch_all(pool)
     .await
 }
 
-pub fn cursor_of(order: &Order) -> Cursor {
-    Cursor {
-        created_at: order.created_at,
-        id: order.id,
+impl Listed for Order {
+    fn position(&self) -> Cursor {
+        Cursor {
+            created_at: self.created_at,
+            id: self.id,
+        }
     }
 }
 
 /// Takes up to `limit` pending orders that are due, pushing each one's next attempt back
 /// (exponential, at most a minute) so that concurrent settlers do not pick the same ones.
 pub async fn claim_due(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Order>> {
-    sqlx::query_as(&format!(
-        "UPDATE orders SET settle_attempts = settle_attempts + 1, \
-         next_settle_at = now() + make_interval(secs => least(power(2, settle_attempts), 60)) \
-         WHERE id IN (SELECT id FROM orders WHERE status = 'pending' AND next_settle_at <= now() \
-                      ORDER BY next_settle_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
-         RETURNING {COLUMNS}"
-    ))
-    .bind(limit)
+    sqlx::query_as!(
+        Order,
+        r#"UPDATE orders SET settle_attempts = settle_attempts + 1,
+               next_settle_at = now() + make_interval(secs => least(power(2, settle_attempts), 60))
+           WHERE id IN (SELECT id FROM orders WHERE status = 'pending' AND next_settle_at <= now()
+                        ORDER BY next_settle_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+           RETURNING id, user_id, title, price, status AS "status: OrderStatus", request_id,
+                     created_at"#,
+        limit,
+    )
     .fetch_all(pool)
     .await
 }
 
 /// Number of pending orders, and of unsent outbox rows with the age of the oldest in seconds.
 pub async fn backlog(pool: &PgPool) -> sqlx::Result<(i64, i64, f64)> {
-    sqlx::query_as(
-        "SELECT (SELECT count(*) FROM orders WHERE status = 'pending'), \
-                (SELECT count(*) FROM outbox WHERE sent_at IS NULL), \
-                COALESCE((SELECT extract(epoch FROM now() - min(created_at))::float8 \
-                          FROM outbox WHERE sent_at IS NULL), 0)",
+    let row = sqlx::query!(
+        r#"SELECT (SELECT count(*) FROM orders WHERE status = 'pending') AS "pending!",
+                  (SELECT count(*) FROM outbox WHERE sent_at IS NULL) AS "unsent!",
+                  COALESCE((SELECT extract(epoch FROM now() - min(created_at))::float8
+                            FROM outbox WHERE sent_at IS NULL), 0) AS "oldest_unsent!""#
     )
     .fetch_one(pool)
-    .await
+    .await?;
+    Ok((row.pending, row.unsent, row.oldest_unsent))
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::events::REQUEST_ID_HEADER;
+use common::backoff::Backoff;
+use events::REQUEST_ID_HEADER;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::postgres::PgListener;
-use sqlx::{FromRow, PgPool};
+use sqlx::PgPool;
 
 use crate::metrics::OrderMetrics;
 use crate::orders::OUTBOX_CHANNEL;
@@ -18,7 +19,6 @@ const BATCH: i64 = 100;
 /// Only one relay at a time publishes (per database), so events leave in outbox order.
 const RELAY_LOCK: i64 = 0x6f72_6465_7273; // "orders"
 
-#[derive(FromRow)]
 struct OutboxRow {
     id: i64,
     topic: String,
@@ -34,23 +34,23 @@ pub async fn run(
     poll: Duration,
 ) {
     let mut listener = connect_listener(&pool).await;
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     loop {
         match relay_batch(&pool, &producer, &metrics).await {
             Ok(sent) => {
-                backoff = Duration::from_millis(200);
+                backoff.reset();
                 if sent == BATCH as usize {
                     continue;
                 }
             }
             Err(e) => {
+                let delay = backoff.next_delay();
                 tracing::warn!(
                     error = format!("{e:#}"),
-                    retry_in_ms = backoff.as_millis() as u64,
+                    retry_in_ms = delay.as_millis() as u64,
                     "outbox relay failed"
                 );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                tokio::time::sleep(delay).await;
                 continue;
             }
         }
@@ -98,17 +98,21 @@ async fn relay_batch(
     metrics: &OrderMetrics,
 ) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(RELAY_LOCK)
-        .fetch_one(&mut *tx)
-        .await?;
+    let locked = sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_xact_lock($1) AS "locked!""#,
+        RELAY_LOCK
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     if !locked {
         return Ok(0);
     }
-    let rows: Vec<OutboxRow> = sqlx::query_as(
-        "SELECT id, topic, key, payload, request_id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+    let rows = sqlx::query_as!(
+        OutboxRow,
+        "SELECT id, topic, key, payload, request_id FROM outbox WHERE sent_at IS NULL \
+         ORDER BY id LIMIT $1",
+        BATCH,
     )
-    .bind(BATCH)
     .fetch_all(&mut *tx)
     .await?;
     if rows.is_empty() {
@@ -143,10 +147,12 @@ async fn relay_batch(
             Err(_) => failure = failure.or(Some(anyhow::anyhow!("producer dropped the delivery"))),
         }
     }
-    sqlx::query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1)")
-        .bind(&sent)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE outbox SET sent_at = now() WHERE id = ANY($1)",
+        &sent
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     metrics.events_published.inc_by(sent.len() as u64);
     match failure {

@@ -1,9 +1,19 @@
-//! Test support: a fresh Postgres database per test and throwaway Ed25519 signing keys.
+//! What the services' tests share: a fresh Postgres database per test (dropped afterwards),
+//! throwaway Ed25519 signing keys, a service's settings for a test, and assertions on the
+//! contract's error shape. A dev-dependency only: no service binary links it.
+//!
+//! Test logs are off unless asked for: `TEST_LOG=debug cargo test -p order` (any `RUST_LOG`
+//! filter) prints the services' logs, captured per test by the test harness.
+
+use std::sync::{Arc, Once};
+use std::time::Duration;
 
 use base64::Engine;
+use common::config::{JwtConfig, ServiceConfig};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
 
 /// The admin URL tests create databases through (`TEST_DATABASE_URL`); the default is the
 /// local development role that `make up` creates.
@@ -12,20 +22,71 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://shop:shop@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// Creates an empty database named after `prefix` and returns its URL.
-/// Databases are named `test_*`; `make test` drops leftovers before each run.
-pub async fn fresh_database(prefix: &str) -> String {
-    let admin = admin_url();
-    let name = format!("test_{prefix}_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach Postgres at TEST_DATABASE_URL ({admin}): {e}"));
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    format!("{base}/{name}")
+/// Installs a log subscriber writing to the test's captured output when `TEST_LOG` is set
+/// (its value is the filter, as `RUST_LOG`'s would be); does nothing otherwise.
+pub fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// An empty database of one test's own, dropped (with any connection still open to it) when
+/// the last clone of this handle is dropped. Databases are named `test_<prefix>_<uuid>`;
+/// `make test` also drops leftovers of runs that were killed before their destructors ran.
+#[derive(Clone)]
+pub struct TestDatabase(Arc<DatabaseName>);
+
+struct DatabaseName {
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    pub async fn create(prefix: &str) -> Self {
+        let admin = admin_url();
+        let name = format!("test_{prefix}_{}", Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+            panic!("cannot reach Postgres at TEST_DATABASE_URL ({admin}): {e}")
+        });
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        Self(Arc::new(DatabaseName { name, url }))
+    }
+
+    pub fn url(&self) -> &str {
+        &self.0.url
+    }
+}
+
+impl Drop for DatabaseName {
+    fn drop(&mut self) {
+        let statement = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        // Its own thread and runtime: a destructor cannot await, and may run inside a runtime.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect(&admin_url()).await?;
+                sqlx::query(&statement).execute(&mut conn).await?;
+                anyhow::Ok(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("test database {} not dropped: {e:#}", self.name);
+        }
+    }
 }
 
 /// A new Ed25519 key pair as (private PKCS#8 PEM, public SPKI PEM), like `openssl genpkey`.
@@ -58,7 +119,7 @@ fn pem(label: &str, der: &[u8]) -> String {
 /// A throwaway signing key pair with the token settings a test service is configured with.
 pub struct TestKeys {
     pub private_pem: String,
-    pub jwt: crate::config::JwtConfig,
+    pub jwt: JwtConfig,
 }
 
 impl TestKeys {
@@ -66,7 +127,7 @@ impl TestKeys {
         let (private_pem, public_key_pem) = ed25519_pem_pair();
         Self {
             private_pem,
-            jwt: crate::config::JwtConfig {
+            jwt: JwtConfig {
                 public_key_pem,
                 issuer: "shop-user".to_owned(),
                 audience: "shop".to_owned(),
@@ -75,16 +136,12 @@ impl TestKeys {
     }
 
     /// A valid access token for `user_id`, as the user service would issue it.
-    pub fn token(&self, user_id: uuid::Uuid) -> String {
-        crate::auth::TokenIssuer::new(
-            &self.private_pem,
-            &self.jwt,
-            std::time::Duration::from_secs(300),
-        )
-        .expect("test key")
-        .issue(user_id, uuid::Uuid::new_v4())
-        .expect("sign test token")
-        .token
+    pub fn token(&self, user_id: Uuid) -> String {
+        common::auth::TokenIssuer::new(&self.private_pem, &self.jwt, Duration::from_secs(300))
+            .expect("test key")
+            .issue(user_id, Uuid::new_v4())
+            .expect("sign test token")
+            .token
     }
 }
 
@@ -97,52 +154,88 @@ impl Default for TestKeys {
 /// The service credential the services under test are configured with.
 pub const SERVICE_TOKEN: &str = "test-service-token-0123456789";
 
+/// A service's settings for a test: this address (port 0 for any free one), this database
+/// (migrated at start), these keys, a 30 s request deadline and 10 pooled connections.
+pub fn service_config(
+    listen: std::net::SocketAddr,
+    database: &TestDatabase,
+    keys: &TestKeys,
+) -> ServiceConfig {
+    ServiceConfig {
+        listen,
+        database_url: database.url().to_owned(),
+        database_max_connections: 10,
+        jwt: keys.jwt.clone(),
+        request_timeout: Duration::from_secs(30),
+        run_migrations: true,
+    }
+}
+
 /// What a service under test starts from: its own fresh database and throwaway keys.
 pub struct TestBase {
-    pub database_url: String,
+    pub database: TestDatabase,
     pub keys: TestKeys,
 }
 
 impl TestBase {
     pub async fn new(prefix: &str) -> Self {
+        init_logs();
         Self {
-            database_url: fresh_database(prefix).await,
+            database: TestDatabase::create(prefix).await,
             keys: TestKeys::new(),
         }
     }
 
-    /// The shared service settings: a random port, this database (migrated at start), these
-    /// keys, a 30 s request deadline and 10 pooled connections.
-    pub fn service(&self) -> crate::config::ServiceConfig {
-        crate::config::ServiceConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            database_url: self.database_url.clone(),
-            database_max_connections: 10,
-            jwt: self.keys.jwt.clone(),
-            request_timeout: std::time::Duration::from_secs(30),
-            run_migrations: true,
-        }
+    /// The service settings of [`service_config`] on a random port.
+    pub fn service(&self) -> ServiceConfig {
+        service_config(
+            "127.0.0.1:0".parse().expect("addr"),
+            &self.database,
+            &self.keys,
+        )
     }
 
-    /// Serves `server` in the background; returns its base URL and a pool on its database.
-    pub async fn serve(&self, server: crate::server::Server) -> (String, sqlx::PgPool) {
+    /// Serves `server`, whose API is under `prefix` (`/api/v1/orders`), in the background
+    /// until the test ends.
+    pub async fn serve(self, server: common::server::Server, prefix: &str) -> TestService {
         let base = format!("http://{}", server.local_addr());
         tokio::spawn(server.run_until(std::future::pending()));
-        let db = sqlx::PgPool::connect(&self.database_url)
+        let db = sqlx::PgPool::connect(self.database.url())
             .await
             .expect("test pool");
-        (base, db)
+        TestService {
+            api: format!("{base}{prefix}"),
+            base,
+            db,
+            keys: self.keys,
+            http: reqwest::Client::new(),
+            _database: self.database,
+        }
     }
 }
 
-/// Kafka settings for a service whose tests need no broker: nothing listens there, so events
-/// stay in the outbox and the consumer keeps retrying in the background.
-pub fn no_broker() -> crate::kafka::KafkaConfig {
-    crate::kafka::KafkaConfig {
-        brokers: "127.0.0.1:1".to_owned(),
-        topic: "order-events-unused".to_owned(),
-        create_topics: false,
-        fetch_wait_ms: 10,
+/// A service under test: its base URL, a pool on its database, the keys its tokens are signed
+/// with, and an HTTP client. Dropping it drops the database.
+pub struct TestService {
+    pub base: String,
+    pub db: sqlx::PgPool,
+    pub keys: TestKeys,
+    pub http: reqwest::Client,
+    /// The base URL and the API prefix.
+    api: String,
+    _database: TestDatabase,
+}
+
+impl TestService {
+    /// The URL of `path` under the service's API prefix (`/health` is `<prefix>/health`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api)
+    }
+
+    /// A new user id and a valid access token for it.
+    pub fn user(&self) -> (Uuid, String) {
+        let id = Uuid::new_v4();
+        (id, self.keys.token(id))
     }
 }
 

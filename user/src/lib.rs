@@ -6,6 +6,7 @@ mod metrics;
 mod password;
 mod routes;
 mod sessions;
+mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,8 +52,8 @@ impl Config {
     }
 }
 
-/// Shared state of the handlers.
-#[derive(Clone)]
+/// Shared state of the handlers (the extractors take the verifier and credential from it).
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub db: PgPool,
     pub issuer: Arc<TokenIssuer>,
@@ -60,12 +61,6 @@ pub struct AppState {
     pub billing: BillingClient,
     pub refresh_token_ttl: Duration,
     pub metrics: Arc<UserMetrics>,
-}
-
-impl FromRef<AppState> for Arc<TokenVerifier> {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
 }
 
 /// Connects to the database, migrates it, and binds the listener (port 0 picks a free one).

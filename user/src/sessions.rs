@@ -24,13 +24,13 @@ async fn issue_refresh_token(
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token = URL_SAFE_NO_PAD.encode(bytes);
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) \
          VALUES ($1, $2, now() + make_interval(secs => $3))",
+        hash(&token),
+        session_id,
+        ttl.as_secs() as f64,
     )
-    .bind(hash(&token))
-    .bind(session_id)
-    .bind(ttl.as_secs() as f64)
     .execute(conn)
     .await?;
     Ok(RefreshToken(token))
@@ -44,11 +44,13 @@ pub async fn start(
 ) -> sqlx::Result<(Uuid, RefreshToken)> {
     let mut tx = pool.begin().await?;
     let session_id = Uuid::new_v4();
-    sqlx::query("INSERT INTO sessions (id, user_id) VALUES ($1, $2)")
-        .bind(session_id)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO sessions (id, user_id) VALUES ($1, $2)",
+        session_id,
+        user_id,
+    )
+    .execute(&mut *tx)
+    .await?;
     let token = issue_refresh_token(&mut tx, session_id, ttl).await?;
     tx.commit().await?;
     Ok((session_id, token))
@@ -68,45 +70,58 @@ pub enum Rotation {
     Reused,
 }
 
+/// A refresh token just spent.
+struct Spent {
+    session_id: Uuid,
+    expires_at: DateTime<Utc>,
+}
+
 /// Spends `presented` and issues its successor; a second use of any token revokes the session.
 pub async fn rotate(pool: &PgPool, presented: &str, ttl: Duration) -> sqlx::Result<Rotation> {
     let token_hash = hash(presented);
     let mut tx = pool.begin().await?;
     // The conditional update makes spending atomic: of two concurrent uses, one wins.
-    let spent: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+    let spent = sqlx::query_as!(
+        Spent,
         "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1 AND used_at IS NULL \
          RETURNING session_id, expires_at",
+        &token_hash,
     )
-    .bind(&token_hash)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((session_id, expires_at)) = spent else {
-        let revoked = sqlx::query(
+    let Some(Spent {
+        session_id,
+        expires_at,
+    }) = spent
+    else {
+        let revoked = sqlx::query!(
             "UPDATE sessions SET revoked_at = now() WHERE revoked_at IS NULL \
              AND id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)",
+            &token_hash,
         )
-        .bind(&token_hash)
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let known: Option<(Uuid,)> =
-            sqlx::query_as("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
-                .bind(&token_hash)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let known = sqlx::query_scalar!(
+            "SELECT session_id FROM refresh_tokens WHERE token_hash = $1",
+            &token_hash,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
         tx.commit().await?;
-        if let Some((session_id,)) = known {
+        if let Some(session_id) = known {
             tracing::warn!(%session_id, revoked_now = revoked == 1, "refresh token reused, session revoked");
             return Ok(Rotation::Reused);
         }
         return Ok(Rotation::Invalid);
     };
-    let session: Option<(Uuid,)> =
-        sqlx::query_as("SELECT user_id FROM sessions WHERE id = $1 AND revoked_at IS NULL")
-            .bind(session_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let (Some((user_id,)), true) = (session, expires_at > Utc::now()) else {
+    let session = sqlx::query_scalar!(
+        "SELECT user_id FROM sessions WHERE id = $1 AND revoked_at IS NULL",
+        session_id,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (Some(user_id), true) = (session, expires_at > Utc::now()) else {
         tx.commit().await?;
         return Ok(Rotation::Invalid);
     };
@@ -121,12 +136,12 @@ pub async fn rotate(pool: &PgPool, presented: &str, ttl: Duration) -> sqlx::Resu
 
 /// Revokes the session `presented` belongs to, if it is `user_id`'s.
 pub async fn revoke(pool: &PgPool, user_id: Uuid, presented: &str) -> sqlx::Result<bool> {
-    let revoked = sqlx::query(
+    let revoked = sqlx::query!(
         "UPDATE sessions SET revoked_at = now() WHERE user_id = $2 AND revoked_at IS NULL \
          AND id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)",
+        hash(presented),
+        user_id,
     )
-    .bind(hash(presented))
-    .bind(user_id)
     .execute(pool)
     .await?
     .rows_affected();

@@ -4,7 +4,7 @@ use axum::response::{IntoResponse, Response};
 use common::auth::{AuthUser, InternalCaller};
 use common::error::ErrorBody;
 use common::http::{data, Data, Json};
-use common::idempotency::{fingerprint, MaybeIdempotencyKey};
+use common::idempotency::{self, fingerprint, MaybeIdempotencyKey};
 use common::money::Amount;
 use common::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -95,17 +95,12 @@ pub async fn deposit(
 
 fn replay(earlier: StoredResponse, request_fingerprint: &[u8]) -> ApiResult<Response> {
     if earlier.fingerprint != request_fingerprint {
-        return Err(ApiError::Conflict(
-            "Idempotency-Key was already used with a different request".to_owned(),
-        ));
+        return Err(idempotency::reused_key());
     }
     let status = StatusCode::from_u16(earlier.status as u16).map_err(anyhow::Error::from)?;
-    Ok((
-        status,
-        [("idempotent-replayed", "true")],
-        axum::Json(earlier.body),
-    )
-        .into_response())
+    Ok(idempotency::replayed(
+        (status, axum::Json(earlier.body)).into_response(),
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

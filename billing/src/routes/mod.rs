@@ -34,17 +34,10 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The service's OpenAPI document, internal endpoints included.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = api().split_for_parts().1;
-    common::openapi::add_shared_responses(&mut doc);
-    doc
+    common::openapi::document(api())
 }
 
 /// The router, serving its own document at `/api/v1/billing/openapi.json`.
 pub fn router(state: AppState) -> Router {
-    let (router, doc) = api().split_for_parts();
-    common::openapi::serve(
-        router.with_state(state),
-        "/api/v1/billing/openapi.json",
-        doc,
-    )
+    common::openapi::router(api(), state, "/api/v1/billing/openapi.json")
 }

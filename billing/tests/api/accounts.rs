@@ -106,7 +106,7 @@ async fn requests_without_a_valid_token_are_unauthorized() {
         "unauthorized",
     )
     .await;
-    let stranger = common::testing::TestKeys::new().token(uuid::Uuid::new_v4());
+    let stranger = testkit::TestKeys::new().token(uuid::Uuid::new_v4());
     assert_error(
         app.deposit(&stranger, 100, None).await,
         StatusCode::UNAUTHORIZED,

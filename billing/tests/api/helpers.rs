@@ -1,18 +1,22 @@
 use billing::{build, Config};
 use common::auth::ServiceToken;
-pub use common::testing::{assert_error, json_of, SERVICE_TOKEN};
-use common::testing::{TestBase, TestKeys};
 use reqwest::Response;
 use serde_json::json;
-use sqlx::PgPool;
+pub use testkit::{assert_error, json_of, SERVICE_TOKEN};
+use testkit::{TestBase, TestService};
 use uuid::Uuid;
 
 /// A billing service on a random port with its own database.
 pub struct TestApp {
-    pub base: String,
-    pub db: PgPool,
-    pub keys: TestKeys,
-    pub http: reqwest::Client,
+    pub service: TestService,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = TestService;
+
+    fn deref(&self) -> &TestService {
+        &self.service
+    }
 }
 
 impl TestApp {
@@ -24,25 +28,13 @@ impl TestApp {
             service,
             service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
         };
-        let (base, db) = test
-            .serve(build(config).await.expect("build billing"))
+        let service = test
+            .serve(
+                build(config).await.expect("build billing"),
+                "/api/v1/billing",
+            )
             .await;
-        Self {
-            base,
-            db,
-            keys: test.keys,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}/api/v1/billing{path}", self.base)
-    }
-
-    /// A new user id and a valid access token for it.
-    pub fn user(&self) -> (Uuid, String) {
-        let id = Uuid::new_v4();
-        (id, self.keys.token(id))
+        Self { service }
     }
 
     pub async fn my_account(&self, token: &str) -> Response {

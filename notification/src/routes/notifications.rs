@@ -27,5 +27,5 @@ pub async fn list_notifications(
         let _timer = state.metrics.db_query.start("list_notifications");
         notifications::list(&state.db, user.user_id, page).await?
     };
-    Ok(Json(Page::from_rows(rows, page, notifications::cursor_of)))
+    Ok(Json(Page::from_rows(rows, page)))
 }

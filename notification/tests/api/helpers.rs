@@ -1,18 +1,23 @@
-pub use common::testing::{assert_error, json_of};
+pub use testkit::{assert_error, json_of};
 
-use common::events::{Envelope, EventType, OrderEvent};
-use common::testing::{no_broker, TestBase, TestKeys};
+use events::testing::no_broker;
+use events::{Envelope, EventType, OrderEvent};
 use notification::{build, notifications, Config};
 use reqwest::Response;
-use sqlx::PgPool;
+use testkit::{TestBase, TestService};
 use uuid::Uuid;
 
 /// A notification service on a random port with its own database.
 pub struct TestApp {
-    pub base: String,
-    pub db: PgPool,
-    pub keys: TestKeys,
-    pub http: reqwest::Client,
+    pub service: TestService,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = TestService;
+
+    fn deref(&self) -> &TestService {
+        &self.service
+    }
 }
 
 impl TestApp {
@@ -24,18 +29,8 @@ impl TestApp {
             group_id: "notification-api-tests".to_owned(),
         };
         let app = build(config).await.expect("build notification service");
-        let (base, db) = test.serve(app).await;
-        Self {
-            base,
-            db,
-            keys: test.keys,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    pub fn user(&self) -> (Uuid, String) {
-        let id = Uuid::new_v4();
-        (id, self.keys.token(id))
+        let service = test.serve(app, "/api/v1/notifications").await;
+        Self { service }
     }
 
     /// Stores the notification of an order event for `user`, as the consumer does.

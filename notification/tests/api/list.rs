@@ -1,4 +1,4 @@
-use common::events::EventType;
+use events::EventType;
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use common::auth::AuthUser;
 use common::error::ErrorBody;
 use common::http::{data, Data, Json, Path, Query, RequestId};
-use common::idempotency::{fingerprint, MaybeIdempotencyKey};
+use common::idempotency::{self, fingerprint, MaybeIdempotencyKey};
 use common::money::Amount;
 use common::pagination::{Page, PageQuery};
 use common::{ApiError, ApiResult};
@@ -110,21 +110,13 @@ pub async fn create_order(
             order,
             same_request: true,
         } => {
-            let mut response = respond(order).unwrap_or_else(IntoResponse::into_response);
-            response.headers_mut().insert(
-                "idempotent-replayed",
-                "true".parse().map_err(anyhow::Error::from)?,
-            );
-            return Ok(response);
+            let response = respond(order).unwrap_or_else(IntoResponse::into_response);
+            return Ok(idempotency::replayed(response));
         }
         Placed::Repeat {
             same_request: false,
             ..
-        } => {
-            return Err(ApiError::Conflict(
-                "Idempotency-Key was already used with a different request".to_owned(),
-            ))
-        }
+        } => return Err(idempotency::reused_key()),
     };
     let order = payment::pay(&state, order).await;
     tracing::info!(order_id = %order.id, status = order.status.as_str(), "order placed");
@@ -166,9 +158,7 @@ pub async fn list_orders(
         let _timer = state.metrics.db_query.start("list_orders");
         orders::list(&state.db, user.user_id, page).await?
     };
-    Ok(Json(
-        Page::from_rows(rows, page, orders::cursor_of).map(Order::from),
-    ))
+    Ok(Json(Page::from_rows(rows, page).map(Order::from)))
 }
 
 /// One of the caller's orders.

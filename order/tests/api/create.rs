@@ -236,7 +236,7 @@ async fn creating_an_order_needs_a_valid_token() {
         .await
         .expect("request");
     assert_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let foreign = common::testing::TestKeys::new().token(uuid::Uuid::new_v4());
+    let foreign = testkit::TestKeys::new().token(uuid::Uuid::new_v4());
     assert_error(
         app.create(&foreign, "x", 1, None).await,
         StatusCode::UNAUTHORIZED,

@@ -1,23 +1,28 @@
-pub use common::testing::{assert_error, json_of};
 use std::time::Duration;
+pub use testkit::{assert_error, json_of};
 
 use common::auth::ServiceToken;
-use common::testing::{no_broker, TestBase, TestKeys, SERVICE_TOKEN};
+use events::testing::no_broker;
 use order::{build, Config};
 use reqwest::Response;
 use serde_json::{json, Value};
-use sqlx::PgPool;
+use testkit::{TestBase, TestService, SERVICE_TOKEN};
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// An order service on a random port with its own database, paying through `billing`.
 pub struct TestApp {
-    pub base: String,
-    pub db: PgPool,
-    pub keys: TestKeys,
+    pub service: TestService,
     pub billing: MockServer,
-    pub http: reqwest::Client,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = TestService;
+
+    fn deref(&self) -> &TestService {
+        &self.service
+    }
 }
 
 impl TestApp {
@@ -36,25 +41,13 @@ impl TestApp {
             settle_delay: Duration::from_secs(3600),
             outbox_poll: Duration::from_secs(1),
         };
-        let (base, db) = test
-            .serve(build(config).await.expect("build order service"))
+        let service = test
+            .serve(
+                build(config).await.expect("build order service"),
+                "/api/v1/orders",
+            )
             .await;
-        Self {
-            base,
-            db,
-            keys: test.keys,
-            billing,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}/api/v1/orders{path}", self.base)
-    }
-
-    pub fn user(&self) -> (Uuid, String) {
-        let id = Uuid::new_v4();
-        (id, self.keys.token(id))
+        Self { service, billing }
     }
 
     /// Billing answers every withdraw with `status` and `body`.

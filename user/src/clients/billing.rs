@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use common::backoff::Backoff;
 use common::http::RequestId;
 use common::internal_client::InternalClient;
 use serde_json::json;
@@ -30,6 +31,7 @@ impl BillingClient {
     ) -> anyhow::Result<()> {
         let body = json!({ "userId": user_id });
         let mut last_error = anyhow::anyhow!("no attempt made");
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(1));
         for attempt in 1..=self.attempts {
             match self
                 .client
@@ -47,7 +49,7 @@ impl BillingClient {
                 Err(e) => last_error = anyhow::Error::new(e).context("calling billing"),
             }
             if attempt < self.attempts {
-                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                backoff.wait().await;
             }
         }
         Err(last_error)

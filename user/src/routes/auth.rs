@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::sessions::{self, RefreshToken, Rotation};
-use crate::{password, AppState};
+use crate::{password, users, AppState};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -66,13 +66,11 @@ pub async fn login(
 ) -> ApiResult<Json<Data<Tokens>>> {
     // Only the lookup is timed: argon2 verification below is CPU, not database, time.
     let timer = state.metrics.db_query.start("find_user");
-    let found: Option<(Uuid, String)> =
-        sqlx::query_as("SELECT id, password_hash FROM users WHERE lower(login) = lower($1)")
-            .bind(&request.login)
-            .fetch_optional(&state.db)
-            .await?;
+    let found = users::find_for_login(&state.db, &request.login).await?;
     timer.observe_duration();
-    let (user_id, stored) = found.map_or((None, None), |(id, hash)| (Some(id), Some(hash)));
+    let (user_id, stored) = found.map_or((None, None), |found| {
+        (Some(found.id), Some(found.password_hash))
+    });
     let verified = password::verify(&request.password, stored).await?;
     let Some(user_id) = user_id.filter(|_| verified) else {
         state.metrics.logins.with_label_values(&["failed"]).inc();

@@ -33,17 +33,10 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The service's OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = api().split_for_parts().1;
-    common::openapi::add_shared_responses(&mut doc);
-    doc
+    common::openapi::document(api())
 }
 
 /// The router, serving its own document at `/api/v1/users/openapi.json`.
 pub fn router(state: AppState) -> Router {
-    let (router, _) = api().split_for_parts();
-    common::openapi::serve(
-        router.with_state(state),
-        "/api/v1/users/openapi.json",
-        openapi(),
-    )
+    common::openapi::router(api(), state, "/api/v1/users/openapi.json")
 }

@@ -1,14 +1,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use common::auth::AuthUser;
-use common::error::{ErrorBody, OnConstraint};
+use common::error::ErrorBody;
 use common::http::{data, Data, Json, Path, RequestId};
 use common::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
-use sqlx::FromRow;
 use uuid::Uuid;
 
 use crate::domain::{parse_name, Email, Login, Password};
+use crate::users::{self, Profile, ProfileChanges};
 use crate::{password, AppState};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -103,21 +103,18 @@ pub async fn register(
     let id = Uuid::new_v4();
     let hash = password::hash(&new.password).await?;
     let timer = state.metrics.db_query.start("register");
-    let inserted = sqlx::query(
-        "INSERT INTO users (id, login, password_hash, email, first_name, last_name) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+    let inserted = users::insert(
+        &state.db,
+        &users::NewUser {
+            id,
+            login: &new.login,
+            password_hash: &hash,
+            email: new.email.as_deref(),
+            first_name: new.first_name.as_deref(),
+            last_name: new.last_name.as_deref(),
+        },
     )
-    .bind(id)
-    .bind(new.login.as_str())
-    .bind(&hash)
-    .bind(&new.email)
-    .bind(&new.first_name)
-    .bind(&new.last_name)
-    .execute(&state.db)
-    .await
-    .on_constraint("users_login_key", || {
-        ApiError::Conflict("login is already taken".to_owned())
-    });
+    .await;
     timer.observe_duration();
     if let Err(e) = inserted {
         state
@@ -147,17 +144,6 @@ pub async fn register(
     ))
 }
 
-#[derive(Debug, Serialize, FromRow, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(example = json!({"id": "0f8e1f7c-3a3e-4a8b-9a57-2b8f4f0e9c01", "login": "alice", "email": "alice@example.com", "firstName": "Alice", "lastName": "Liddell"}))]
-pub struct Profile {
-    id: Uuid,
-    login: String,
-    email: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-}
-
 /// The caller's profile.
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users",
     security(("bearer" = [])),
@@ -167,11 +153,7 @@ pub struct Profile {
         (status = 404, description = "The user no longer exists", body = ErrorBody),
     ))]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Data<Profile>>> {
-    let profile: Option<Profile> =
-        sqlx::query_as("SELECT id, login, email, first_name, last_name FROM users WHERE id = $1")
-            .bind(user.user_id)
-            .fetch_optional(&state.db)
-            .await?;
+    let profile = users::profile(&state.db, user.user_id).await?;
     profile
         .map(data)
         .ok_or_else(|| ApiError::NotFound("user not found".to_owned()))
@@ -212,33 +194,25 @@ pub async fn update_profile(
             "you can only change your own profile".to_owned(),
         ));
     }
-    let email = request
-        .email
-        .as_deref()
-        .map(Email::parse)
-        .transpose()?
-        .map(Email::into_inner);
-    let first_name = request
-        .first_name
-        .as_deref()
-        .map(|n| parse_name("firstName", n))
-        .transpose()?;
-    let last_name = request
-        .last_name
-        .as_deref()
-        .map(|n| parse_name("lastName", n))
-        .transpose()?;
-    let profile: Option<Profile> = sqlx::query_as(
-        "UPDATE users SET email = COALESCE($2, email), first_name = COALESCE($3, first_name), \
-         last_name = COALESCE($4, last_name), updated_at = now() WHERE id = $1 \
-         RETURNING id, login, email, first_name, last_name",
-    )
-    .bind(id)
-    .bind(email)
-    .bind(first_name)
-    .bind(last_name)
-    .fetch_optional(&state.db)
-    .await?;
+    let changes = ProfileChanges {
+        email: request
+            .email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()?
+            .map(Email::into_inner),
+        first_name: request
+            .first_name
+            .as_deref()
+            .map(|n| parse_name("firstName", n))
+            .transpose()?,
+        last_name: request
+            .last_name
+            .as_deref()
+            .map(|n| parse_name("lastName", n))
+            .transpose()?,
+    };
+    let profile = users::update_profile(&state.db, id, &changes).await?;
     profile
         .map(data)
         .ok_or_else(|| ApiError::NotFound("user not found".to_owned()))

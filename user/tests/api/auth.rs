@@ -187,7 +187,7 @@ async fn me_rejects_missing_foreign_and_expired_tokens() {
     let app = TestApp::spawn_with(|c| c.access_token_ttl = std::time::Duration::from_secs(1)).await;
     let missing = app.http.get(app.url("/me")).send().await.expect("request");
     assert_error(missing, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let foreign = common::testing::TestKeys::new().token(uuid::Uuid::new_v4());
+    let foreign = testkit::TestKeys::new().token(uuid::Uuid::new_v4());
     assert_error(
         app.me(&foreign).await,
         StatusCode::UNAUTHORIZED,

@@ -1,19 +1,24 @@
-pub use common::testing::{assert_error, json_of};
 use std::time::Duration;
+pub use testkit::{assert_error, json_of};
 
 use common::auth::ServiceToken;
 use common::config::Secret;
-use common::testing::{TestBase, SERVICE_TOKEN};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
-use sqlx::PgPool;
+use testkit::{TestBase, TestService, SERVICE_TOKEN};
 use user::{build, Config};
 
 /// A user service on a random port with its own database.
 pub struct TestApp {
-    pub base: String,
-    pub db: PgPool,
-    pub http: reqwest::Client,
+    pub service: TestService,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = TestService;
+
+    fn deref(&self) -> &TestService {
+        &self.service
+    }
 }
 
 /// The address of a port nobody listens on.
@@ -41,18 +46,13 @@ impl TestApp {
             service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
         };
         adjust(&mut config);
-        let (base, db) = test
-            .serve(build(config).await.expect("build user service"))
+        let service = test
+            .serve(
+                build(config).await.expect("build user service"),
+                "/api/v1/users",
+            )
             .await;
-        Self {
-            base,
-            db,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}/api/v1/users{path}", self.base)
+        Self { service }
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Response {

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The offline data of the services' compile-time checked SQL (sqlx::query! and friends): each
+# service commits it in <service>/.sqlx/, so that building needs no database (.cargo/config.toml
+# sets SQLX_OFFLINE=true). This script derives it from a real Postgres holding the service's
+# migrations, with no sqlx-cli needed:
+#   scripts/sqlx.sh prepare [service...]   rewrite it, after changing a query or a migration
+#   scripts/sqlx.sh check [service...]     fail when it differs from what the code gives (make test)
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+mode="${1:-check}"
+shift || true
+case "$mode" in prepare|check) ;; *) echo "usage: scripts/sqlx.sh prepare|check [service...]" >&2; exit 2 ;; esac
+if [ "$#" -gt 0 ]; then services=("$@"); else services=(user billing order notification); fi
+
+"$ROOT/scripts/postgres.sh"
+export PGOPTIONS="--client-min-messages=warning"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+server="${PG_ADMIN_URL%/*}"
+stale=()
+for svc in "${services[@]}"; do
+  db="sqlx_$svc"
+  psql "$PG_ADMIN_URL" -qAtX -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" -c "CREATE DATABASE \"$db\"" >/dev/null
+  for migration in "$svc"/migrations/*.sql; do
+    psql "$server/$db" -qAtX -v ON_ERROR_STOP=1 -f "$migration" >/dev/null
+  done
+  mkdir -p "$work/$svc"
+  # The macros write what they checked into SQLX_OFFLINE_DIR when they run online; touching the
+  # crate makes cargo expand them again (the environment alone does not).
+  touch "$svc/src/lib.rs"
+  SQLX_OFFLINE=false DATABASE_URL="$server/$db" SQLX_OFFLINE_DIR="$work/$svc" \
+    cargo check --quiet -p "$svc" --lib
+  touch "$svc/src/lib.rs"   # and back to offline for the next ordinary build
+  psql "$PG_ADMIN_URL" -qAtX -c "DROP DATABASE \"$db\" WITH (FORCE)" >/dev/null
+  if [ "$mode" = prepare ]; then
+    rm -rf "$svc/.sqlx"
+    if [ -n "$(ls -A "$work/$svc")" ]; then cp -r "$work/$svc" "$svc/.sqlx"; fi
+    echo "$svc/.sqlx: $(ls "$svc/.sqlx" 2>/dev/null | wc -l) queries"
+  elif ! diff -r "$svc/.sqlx" "$work/$svc" >/dev/null 2>&1; then
+    stale+=("$svc")
+  fi
+done
+if [ "${#stale[@]}" -gt 0 ]; then
+  echo "the committed query data of ${stale[*]} is not what its queries and migrations give;" >&2
+  echo "run: scripts/sqlx.sh prepare ${stale[*]}   and commit <service>/.sqlx" >&2
+  exit 1
+fi
+if [ "$mode" = check ]; then echo "query data current for: ${services[*]}"; fi
