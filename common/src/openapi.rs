@@ -77,7 +77,9 @@ where
 }
 
 /// Documents, on every operation, the answers the shared layers can give whatever the handler:
-/// 503 (database unavailable, or the request deadline passed) and, with a body, 413.
+/// 503 (database unavailable, or the request deadline passed); with a body, 413; and behind
+/// a bearer token or the service credential, the 401 of its extractor (unless the operation
+/// documents a 401 of its own).
 fn add_shared_responses(doc: &mut OpenApi) {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     let error = |description: &str| {
@@ -109,6 +111,60 @@ fn add_shared_responses(doc: &mut OpenApi) {
                     .entry("413".to_owned())
                     .or_insert_with(|| error("Body larger than 64 KiB").into());
             }
+            let schemes = op
+                .security
+                .iter()
+                .flatten()
+                .map(|requirement| serde_json::to_value(requirement).unwrap_or_default());
+            for scheme in schemes.collect::<Vec<_>>() {
+                let unauthorized = if scheme.get(BEARER).is_some() {
+                    "Missing, invalid or expired access token"
+                } else if scheme.get(SERVICE).is_some() {
+                    "Missing or wrong service credential"
+                } else {
+                    continue;
+                };
+                responses
+                    .entry("401".to_owned())
+                    .or_insert_with(|| error(unauthorized).into());
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+
+    #[utoipa::path(post, path = "/mine", security(("bearer" = [])), request_body = String,
+        responses((status = 200, description = "ok")))]
+    async fn mine() {}
+
+    #[utoipa::path(get, path = "/internal", security(("service" = [])),
+        responses((status = 200, description = "ok")))]
+    async fn internal() {}
+
+    #[utoipa::path(get, path = "/open", responses((status = 200, description = "ok")))]
+    async fn open() {}
+
+    #[test]
+    fn every_operation_documents_the_answers_of_the_shared_layers_that_apply_to_it() {
+        let api = OpenApiRouter::<()>::new()
+            .routes(routes!(mine))
+            .routes(routes!(internal))
+            .routes(routes!(open));
+        let doc = serde_json::to_value(super::document(api)).expect("json");
+        let codes = |path: &str, method: &str| -> Vec<String> {
+            let responses = doc["paths"][path][method]["responses"]
+                .as_object()
+                .expect("responses");
+            responses.keys().cloned().collect()
+        };
+        assert_eq!(codes("/mine", "post"), ["200", "401", "413", "503"]);
+        assert_eq!(codes("/internal", "get"), ["200", "401", "503"]);
+        assert_eq!(codes("/open", "get"), ["200", "503"]);
+        let internal_401 = &doc["paths"]["/internal"]["get"]["responses"]["401"]["description"];
+        assert_eq!(internal_401, "Missing or wrong service credential");
     }
 }

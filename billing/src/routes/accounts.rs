@@ -18,7 +18,6 @@ use crate::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's account", body = Data<Account>),
-        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
     ))]
 pub async fn my_account(
     State(state): State<AppState>,
@@ -46,9 +45,7 @@ pub struct DepositRequest {
     responses(
         (status = 200, description = "The account after the deposit", body = Data<Account>),
         (status = 400, description = "Malformed body or amount out of range", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with a different body", body = ErrorBody),
-        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
     ))]
 pub async fn deposit(
     State(state): State<AppState>,
@@ -117,7 +114,6 @@ pub struct CreateAccountRequest {
         (status = 201, description = "Created", body = Data<Account>),
         (status = 200, description = "The user already had an account", body = Data<Account>),
         (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 401, description = "Missing or wrong service credential", body = ErrorBody),
     ))]
 pub async fn create_account(
     State(state): State<AppState>,
@@ -153,7 +149,6 @@ pub struct WithdrawRequest {
     responses(
         (status = 200, description = "Charged (now or earlier)", body = Data<Account>),
         (status = 400, description = "Malformed body or amount out of range", body = ErrorBody),
-        (status = 401, description = "Missing or wrong service credential", body = ErrorBody),
         (status = 409, description = "Not enough money (code insufficient_funds), or the order id was used with another user or amount (code conflict)", body = ErrorBody),
     ))]
 pub async fn withdraw(

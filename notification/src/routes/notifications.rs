@@ -15,7 +15,6 @@ use crate::AppState;
     responses(
         (status = 200, description = "A page of notifications", body = Page<Notification>),
         (status = 400, description = "Bad limit or cursor", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
     ))]
 pub async fn list_notifications(
     State(state): State<AppState>,

@@ -77,9 +77,7 @@ fn parse_title(raw: &str) -> Result<String, ApiError> {
         (status = 201, description = "Paid and created", body = Data<Order>),
         (status = 202, description = "Payment outcome not known yet; the order is pending", body = Data<Order>),
         (status = 400, description = "Malformed body or invalid field (code invalid_request), or not enough money (code insufficient_funds, with the rejected order)", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with a different body", body = ErrorBody),
-        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
     ))]
 pub async fn create_order(
     State(state): State<AppState>,
@@ -146,7 +144,6 @@ fn respond(order: orders::Order) -> ApiResult<Response> {
     responses(
         (status = 200, description = "A page of orders", body = Page<Order>),
         (status = 400, description = "Bad limit or cursor", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
     ))]
 pub async fn list_orders(
     State(state): State<AppState>,
@@ -168,7 +165,6 @@ pub async fn list_orders(
     responses(
         (status = 200, description = "The order", body = Data<Order>),
         (status = 400, description = "The id is not a UUID", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
         (status = 403, description = "Another user's order", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
     ))]

@@ -125,7 +125,6 @@ pub async fn refresh(
     responses(
         (status = 204, description = "The session is over"),
         (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
     ))]
 pub async fn logout(
     State(state): State<AppState>,

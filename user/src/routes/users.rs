@@ -48,9 +48,7 @@ struct NewUser {
     login: Login,
     password: Password,
     generated: bool,
-    email: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
+    profile: ProfileChanges,
 }
 
 impl TryFrom<RegisterRequest> for NewUser {
@@ -65,24 +63,32 @@ impl TryFrom<RegisterRequest> for NewUser {
             login: Login::parse(&r.login)?,
             password,
             generated,
-            email: r
-                .email
-                .as_deref()
-                .map(Email::parse)
-                .transpose()?
-                .map(Email::into_inner),
-            first_name: r
-                .first_name
-                .as_deref()
-                .map(|n| parse_name("firstName", n))
-                .transpose()?,
-            last_name: r
-                .last_name
-                .as_deref()
-                .map(|n| parse_name("lastName", n))
-                .transpose()?,
+            profile: profile_fields(r.email, r.first_name, r.last_name)?,
         })
     }
+}
+
+/// The optional profile fields of a request, each parsed when present.
+fn profile_fields(
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+) -> Result<ProfileChanges, ApiError> {
+    Ok(ProfileChanges {
+        email: email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()?
+            .map(Email::into_inner),
+        first_name: first_name
+            .as_deref()
+            .map(|n| parse_name("firstName", n))
+            .transpose()?,
+        last_name: last_name
+            .as_deref()
+            .map(|n| parse_name("lastName", n))
+            .transpose()?,
+    })
 }
 
 /// Registers a user, who then has a billing account with balance 0.
@@ -92,7 +98,6 @@ impl TryFrom<RegisterRequest> for NewUser {
         (status = 201, description = "Registered; `password` only when generated", body = Data<Registered>),
         (status = 400, description = "Malformed body or an invalid field (named in `details`)", body = ErrorBody),
         (status = 409, description = "The login is taken", body = ErrorBody),
-        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
     ))]
 pub async fn register(
     State(state): State<AppState>,
@@ -109,9 +114,9 @@ pub async fn register(
             id,
             login: &new.login,
             password_hash: &hash,
-            email: new.email.as_deref(),
-            first_name: new.first_name.as_deref(),
-            last_name: new.last_name.as_deref(),
+            email: new.profile.email.as_deref(),
+            first_name: new.profile.first_name.as_deref(),
+            last_name: new.profile.last_name.as_deref(),
         },
     )
     .await;
@@ -149,7 +154,6 @@ pub async fn register(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's profile", body = Data<Profile>),
-        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
         (status = 404, description = "The user no longer exists", body = ErrorBody),
     ))]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Data<Profile>>> {
@@ -179,7 +183,6 @@ pub struct UpdateProfileRequest {
     responses(
         (status = 200, description = "The updated profile", body = Data<Profile>),
         (status = 400, description = "Malformed body, id or field", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired access token", body = ErrorBody),
         (status = 403, description = "Not the caller's own profile", body = ErrorBody),
         (status = 404, description = "The user no longer exists", body = ErrorBody),
     ))]
@@ -194,24 +197,7 @@ pub async fn update_profile(
             "you can only change your own profile".to_owned(),
         ));
     }
-    let changes = ProfileChanges {
-        email: request
-            .email
-            .as_deref()
-            .map(Email::parse)
-            .transpose()?
-            .map(Email::into_inner),
-        first_name: request
-            .first_name
-            .as_deref()
-            .map(|n| parse_name("firstName", n))
-            .transpose()?,
-        last_name: request
-            .last_name
-            .as_deref()
-            .map(|n| parse_name("lastName", n))
-            .transpose()?,
-    };
+    let changes = profile_fields(request.email, request.first_name, request.last_name)?;
     let profile = users::update_profile(&state.db, id, &changes).await?;
     profile
         .map(data)
