@@ -47,8 +47,7 @@ pub struct AppState {
 /// Connects to the database, migrates it, and binds the listener (port 0 picks a free one).
 pub async fn build(config: Config) -> anyhow::Result<Server> {
     let db = common::db::connect(&config.service, &MIGRATOR).await?;
-    let metrics = Arc::new(common::metrics::Metrics::new());
-    metrics.watch_pool(db.clone());
+    let metrics = common::metrics::Metrics::for_pool(db.clone());
     let state = AppState {
         db,
         verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),

@@ -1,8 +1,9 @@
 //! The Prometheus registry of one service, with the HTTP metrics every service exports.
 
+use std::sync::{Arc, OnceLock};
+
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use std::sync::OnceLock;
 
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -90,9 +91,11 @@ impl Metrics {
             .expect("metric registered twice");
     }
 
-    /// Reports `pool`'s connections at every scrape.
-    pub fn watch_pool(&self, pool: PgPool) {
-        let _ = self.db_pool.set(pool);
+    /// A service's registry, reporting `pool`'s connections as well.
+    pub fn for_pool(pool: PgPool) -> Arc<Self> {
+        let metrics = Self::new();
+        let _ = metrics.db_pool.set(pool);
+        Arc::new(metrics)
     }
 
     /// The text exposition of every registered metric.

@@ -62,8 +62,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     {
         tracing::warn!(error = format!("{e:#}"), "could not ensure Kafka topics");
     }
-    let metrics = Arc::new(common::metrics::Metrics::new());
-    metrics.watch_pool(db.clone());
+    let metrics = common::metrics::Metrics::for_pool(db.clone());
     let producer = config.kafka.producer()?;
     let business = Arc::new(NotificationMetrics::new(&metrics));
     let consumer = Consumer::new(

@@ -86,8 +86,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         // The broker may come later; the outbox holds events until it does.
         tracing::warn!(error = format!("{e:#}"), "could not ensure Kafka topics");
     }
-    let metrics = Arc::new(common::metrics::Metrics::new());
-    metrics.watch_pool(db.clone());
+    let metrics = common::metrics::Metrics::for_pool(db.clone());
     let state = AppState {
         db: db.clone(),
         verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
