@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The offline data of the services' compile-time checked SQL (sqlx::query! and friends): each
-# service commits it in <service>/.sqlx/, so that building needs no database (.cargo/config.toml
-# sets SQLX_OFFLINE=true). This script derives it from a real Postgres holding the service's
+# service commits it in <service>/.sqlx/ (its code's and its tests' queries), so that building
+# needs no database (.cargo/config.toml sets SQLX_OFFLINE=true). This script derives it from a real Postgres holding the service's
 # migrations, with no sqlx-cli needed:
 #   scripts/sqlx.sh prepare [service...]   rewrite it, after changing a query or a migration
 #   scripts/sqlx.sh check [service...]     fail when it differs from what the code gives (make test)
@@ -20,7 +20,7 @@ trap 'rm -rf "$work"' EXIT
 server="${PG_ADMIN_URL%/*}"
 stale=()
 for svc in "${services[@]}"; do
-  db="sqlx_$svc"
+  db="sqlx_${svc}_$$"   # of this run: two runs at once do not share a scratch database
   psql "$PG_ADMIN_URL" -qAtX -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" -c "CREATE DATABASE \"$db\"" >/dev/null
   for migration in "$svc"/migrations/*.sql; do
     psql "$server/$db" -qAtX -v ON_ERROR_STOP=1 -f "$migration" >/dev/null
@@ -28,10 +28,10 @@ for svc in "${services[@]}"; do
   mkdir -p "$work/$svc"
   # The macros write what they checked into SQLX_OFFLINE_DIR when they run online; touching the
   # crate makes cargo expand them again (the environment alone does not).
-  touch "$svc/src/lib.rs"
+  find "$svc/src" "$svc/tests" -name '*.rs' -exec touch {} +
   SQLX_OFFLINE=false DATABASE_URL="$server/$db" SQLX_OFFLINE_DIR="$work/$svc" \
-    cargo check --quiet -p "$svc" --lib
-  touch "$svc/src/lib.rs"   # and back to offline for the next ordinary build
+    cargo check --quiet -p "$svc" --lib --tests
+  find "$svc/src" "$svc/tests" -name '*.rs' -exec touch {} +   # back to offline for the next build
   psql "$PG_ADMIN_URL" -qAtX -c "DROP DATABASE \"$db\" WITH (FORCE)" >/dev/null
   if [ "$mode" = prepare ]; then
     rm -rf "$svc/.sqlx"

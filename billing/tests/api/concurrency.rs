@@ -71,13 +71,14 @@ async fn each_order_is_charged_at_most_once_under_concurrent_repeats() {
         .map(|o| app.withdraw(user, o, 100));
     let results = join_all(requests).await;
     assert!(results.iter().all(|r| r.status() == StatusCode::OK));
-    let charged: HashSet<Uuid> =
-        sqlx::query_scalar("SELECT order_id FROM ledger_entries WHERE kind = 'withdrawal'")
-            .fetch_all(&app.db)
-            .await
-            .expect("ledger")
-            .into_iter()
-            .collect();
+    let charged: HashSet<Uuid> = sqlx::query_scalar!(
+        r#"SELECT order_id AS "order_id!" FROM ledger_entries WHERE kind = 'withdrawal'"#
+    )
+    .fetch_all(&app.db)
+    .await
+    .expect("ledger")
+    .into_iter()
+    .collect();
     assert_eq!(charged, orders.iter().copied().collect());
     assert_eq!(app.books(user).await, (8_000, 8_000, 21));
 }

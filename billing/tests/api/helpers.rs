@@ -70,15 +70,16 @@ impl TestApp {
 
     /// (balance, sum of ledger entries, number of ledger entries) straight from the database.
     pub async fn books(&self, user: Uuid) -> (i64, i64, i64) {
-        sqlx::query_as(
-            "SELECT a.balance, COALESCE(SUM(l.amount), 0)::bigint, COUNT(l.id) \
-             FROM accounts a LEFT JOIN ledger_entries l ON l.account_id = a.id \
-             WHERE a.user_id = $1 GROUP BY a.balance",
+        sqlx::query!(
+            r#"SELECT a.balance, COALESCE(SUM(l.amount), 0)::bigint AS "sum!",
+                      COUNT(l.id) AS "entries!"
+               FROM accounts a LEFT JOIN ledger_entries l ON l.account_id = a.id
+               WHERE a.user_id = $1 GROUP BY a.balance"#,
+            user,
         )
-        .bind(user)
         .fetch_optional(&self.db)
         .await
         .expect("books query")
-        .unwrap_or((0, 0, 0))
+        .map_or((0, 0, 0), |row| (row.balance, row.sum, row.entries))
     }
 }

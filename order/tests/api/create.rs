@@ -23,7 +23,7 @@ async fn a_charged_order_is_201_created_with_one_outbox_event() {
     assert!(body["data"]["createdAt"].is_string());
     assert_eq!(app.stored().await, (vec!["created".to_owned()], 1));
 
-    let payload: String = sqlx::query_scalar("SELECT payload FROM outbox")
+    let payload = sqlx::query_scalar!("SELECT payload FROM outbox")
         .fetch_one(&app.db)
         .await
         .expect("event");
@@ -32,7 +32,7 @@ async fn a_charged_order_is_201_created_with_one_outbox_event() {
     assert_eq!(event["version"], 1);
     assert_eq!(event["data"]["orderId"], body["data"]["id"]);
     assert_eq!(event["data"]["userId"], user.to_string());
-    let key: String = sqlx::query_scalar("SELECT key FROM outbox")
+    let key = sqlx::query_scalar!("SELECT key FROM outbox")
         .fetch_one(&app.db)
         .await
         .expect("key");
@@ -66,7 +66,7 @@ async fn not_enough_money_is_400_and_the_order_is_kept_rejected() {
     assert_eq!(body["error"], "not enough money");
     assert_eq!(body["details"]["order"]["status"], "rejected");
     assert_eq!(app.stored().await, (vec!["rejected".to_owned()], 1));
-    let payload: String = sqlx::query_scalar("SELECT payload FROM outbox")
+    let payload = sqlx::query_scalar!("SELECT payload FROM outbox")
         .fetch_one(&app.db)
         .await
         .expect("event");

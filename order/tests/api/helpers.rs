@@ -87,11 +87,11 @@ impl TestApp {
 
     /// (status of each of the user's orders, number of outbox events) from the database.
     pub async fn stored(&self) -> (Vec<String>, i64) {
-        let statuses = sqlx::query_scalar("SELECT status FROM orders ORDER BY created_at")
+        let statuses = sqlx::query_scalar!("SELECT status FROM orders ORDER BY created_at")
             .fetch_all(&self.db)
             .await
             .expect("orders");
-        let events = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        let events = sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM outbox"#)
             .fetch_one(&self.db)
             .await
             .expect("outbox");

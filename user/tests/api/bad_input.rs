@@ -4,7 +4,7 @@ use serde_json::json;
 use crate::helpers::{assert_error, TestApp};
 
 async fn user_count(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM users")
+    sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM users"#)
         .fetch_one(&app.db)
         .await
         .expect("count")

@@ -16,7 +16,7 @@ async fn register_returns_201_and_stores_only_an_argon2id_hash() {
         body["data"].get("password").is_none(),
         "a chosen password is never echoed"
     );
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE login = 'alice'")
+    let hash = sqlx::query_scalar!("SELECT password_hash FROM users WHERE login = 'alice'")
         .fetch_one(&app.db)
         .await
         .expect("user row");
@@ -59,7 +59,7 @@ async fn a_taken_login_is_409_whatever_its_case() {
         "conflict",
     )
     .await;
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+    let count = sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM users"#)
         .fetch_one(&app.db)
         .await
         .expect("count");
