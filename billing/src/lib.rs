@@ -54,10 +54,12 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         service_token: config.service_token,
         metrics: Arc::new(BillingMetrics::new(&metrics)),
     };
-    let router = common::server::finish(
+    Ok(Server::bind(
+        config.service.listen,
+        routes::PREFIX,
         routes::router(state),
         metrics,
         config.service.request_timeout,
-    );
-    Ok(Server::bind(config.service.listen, router).await?)
+    )
+    .await?)
 }

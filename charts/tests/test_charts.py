@@ -124,8 +124,10 @@ def test_every_container_has_probes_limits_and_a_restricted_context(rendered):
         assert pod["securityContext"]["runAsNonRoot"] is True
         for c in pod["containers"]:
             if doc["kind"] == "Deployment":
-                assert c["readinessProbe"]["httpGet"]["path"].endswith("/health")
-                assert c["livenessProbe"]["httpGet"]["path"].endswith("/health")
+                prefix = {"user": "/api/v1/users", "billing": "/api/v1/billing", "order": "/api/v1/orders",
+                          "notification": "/api/v1/notifications"}[rendered["service"]]
+                assert c["readinessProbe"]["httpGet"]["path"] == f"{prefix}/health"
+                assert c["livenessProbe"]["httpGet"]["path"] == f"{prefix}/health/live"
             limits = c["resources"]["limits"]
             assert limits.get("cpu") and limits.get("memory"), c["name"]
             assert c["resources"]["requests"]

@@ -1,6 +1,8 @@
-//! The `<prefix>/health` answer: 200 when every check passes, else 503 naming the failures.
+//! `<prefix>/health` (readiness: can the service serve its API?) and `<prefix>/health/live`
+//! (liveness: do its background loops still run?).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -9,20 +11,32 @@ use serde::Serialize;
 use crate::error::ErrorBody;
 use crate::http::Data;
 
-/// A healthy service's report: every check is "ok".
+/// A ready service's report: "ok", or "degraded" while a dependency it catches up with by
+/// itself is failing (the broker: the outbox and the consumer resume when it is back).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"status": "ok", "checks": {"database": "ok"}}))]
+#[schema(example = json!({"status": "degraded", "checks": {"database": "ok", "broker": "unreachable"}}))]
 pub struct Health {
+    /// "ok" or "degraded".
     pub status: String,
     /// Each dependency checked, and "ok" or what is wrong with it.
     pub checks: BTreeMap<String, String>,
 }
 
-/// Builds the health response from named check results.
-pub fn respond(checks: &[(&str, Result<(), String>)]) -> Response {
+/// What a failing check means for readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Without it the service cannot serve its API: 503, out of the load balancer.
+    Required,
+    /// The service serves without it and catches up later: 200 "degraded".
+    Degradable,
+}
+
+/// Builds the readiness response from named check results.
+pub fn respond(checks: &[(&str, Need, Result<(), String>)]) -> Response {
     let mut report = BTreeMap::new();
     let mut failing = Vec::new();
-    for (name, result) in checks {
+    let mut degraded = false;
+    for (name, need, result) in checks {
         match result {
             Ok(()) => {
                 report.insert((*name).to_owned(), "ok".to_owned());
@@ -30,13 +44,16 @@ pub fn respond(checks: &[(&str, Result<(), String>)]) -> Response {
             Err(problem) => {
                 tracing::warn!(check = name, problem, "health check failing");
                 report.insert((*name).to_owned(), problem.clone());
-                failing.push(*name);
+                match need {
+                    Need::Required => failing.push(*name),
+                    Need::Degradable => degraded = true,
+                }
             }
         }
     }
     if failing.is_empty() {
         let health = Health {
-            status: "ok".to_owned(),
+            status: if degraded { "degraded" } else { "ok" }.to_owned(),
             checks: report,
         };
         (StatusCode::OK, axum::Json(Data { data: health })).into_response()
@@ -45,6 +62,46 @@ pub fn respond(checks: &[(&str, Result<(), String>)]) -> Response {
             error: format!("unhealthy: {}", failing.join(", ")),
             code: "unavailable",
             details: serde_json::to_value(report).ok(),
+        };
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+    }
+}
+
+/// Whether the service's background loops (outbox relay, settler, consumer) still run. A loop
+/// that ended or panicked makes `/health/live` answer 503, so that the orchestrator restarts
+/// the process; dependency outages never do (the loops retry those themselves).
+#[derive(Debug, Clone, Default)]
+pub struct Liveness(Arc<Mutex<Vec<String>>>);
+
+/// The liveness report.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Live {
+    /// Always "ok" (a process that is not live answers 503).
+    pub status: String,
+}
+
+impl Liveness {
+    /// Records that the background loop `name` is no longer running.
+    pub fn stopped(&self, name: &str) {
+        if let Ok(mut stopped) = self.0.lock() {
+            stopped.push(name.to_owned());
+        }
+    }
+
+    /// 200 while every loop runs, else 503 naming the loops that stopped.
+    pub fn respond(&self) -> Response {
+        let stopped = self.0.lock().map(|s| s.clone()).unwrap_or_default();
+        if stopped.is_empty() {
+            let live = Live {
+                status: "ok".to_owned(),
+            };
+            return (StatusCode::OK, axum::Json(Data { data: live })).into_response();
+        }
+        let body = ErrorBody {
+            error: format!("background loop stopped: {}", stopped.join(", ")),
+            code: "unavailable",
+            details: None,
         };
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
     }

@@ -42,27 +42,28 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// A service's document: its routes' operations with the shared answers added.
-pub fn document<S>(api: OpenApiRouter<S>) -> OpenApi
+/// A service's document: its routes' operations, the liveness probe under `prefix` and the
+/// shared answers.
+pub fn document<S>(api: OpenApiRouter<S>, prefix: &str) -> OpenApi
 where
     S: Clone + Send + Sync + 'static,
 {
     let mut doc = api.split_for_parts().1;
-    add_shared_responses(&mut doc);
+    complete(&mut doc, prefix);
     doc
 }
 
 /// A service's router with `state`, serving its own document (the same as [`document`]'s) as
-/// JSON at `doc_path` (the service's `<prefix>/openapi.json`).
-pub fn router<S>(api: OpenApiRouter<S>, state: S, doc_path: &str) -> Router
+/// JSON at `<prefix>/openapi.json`.
+pub fn router<S>(api: OpenApiRouter<S>, state: S, prefix: &str) -> Router
 where
     S: Clone + Send + Sync + 'static,
 {
     let (router, mut doc) = api.split_for_parts();
-    add_shared_responses(&mut doc);
+    complete(&mut doc, prefix);
     let json = doc.to_json().unwrap_or_default();
     router.with_state(state).route(
-        doc_path,
+        &format!("{prefix}/openapi.json"),
         get(move || {
             let json = json.clone();
             async move {
@@ -76,23 +77,78 @@ where
     )
 }
 
+fn complete(doc: &mut OpenApi, prefix: &str) {
+    add_liveness(doc, prefix);
+    add_shared_responses(doc);
+}
+
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+}
+
+/// Documents `<prefix>/health/live`, which `crate::server` serves for every service.
+fn add_liveness(doc: &mut OpenApi, prefix: &str) {
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+    let resource = prefix.rsplit('/').next().unwrap_or("service");
+    let status = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("\"ok\""));
+    let live = ObjectBuilder::new()
+        .property(
+            "data",
+            ObjectBuilder::new()
+                .property("status", status)
+                .required("status"),
+        )
+        .required("data");
+    let operation = OperationBuilder::new()
+        .tag(resource)
+        .operation_id(Some(format!("{resource}Live")))
+        .summary(Some(
+            "Whether the process and its background loops run (liveness).",
+        ))
+        .description(Some(
+            "No dependency is checked, so an outage of the database or the broker never makes \
+             the orchestrator restart the service; `health` tells whether it can serve.",
+        ))
+        .response(
+            "200",
+            ResponseBuilder::new()
+                .description("Live")
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(live)).build(),
+                )
+                .build(),
+        )
+        .response(
+            "503",
+            error_response("A background loop stopped; `error` names it"),
+        )
+        .build();
+    doc.paths.paths.insert(
+        format!("{prefix}{}", crate::server::LIVE_PATH),
+        PathItem::new(HttpMethod::Get, operation),
+    );
+}
+
 /// Documents, on every operation, the answers the shared layers can give whatever the handler:
 /// 503 (database unavailable, or the request deadline passed); with a body, 413; and behind
 /// a bearer token or the service credential, the 401 of its extractor (unless the operation
 /// documents a 401 of its own).
 fn add_shared_responses(doc: &mut OpenApi) {
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    let error = |description: &str| {
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("ErrorBody")))
-                    .build(),
-            )
-            .build()
-    };
+    let error = error_response;
     for item in doc.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -154,7 +210,7 @@ mod tests {
             .routes(routes!(mine))
             .routes(routes!(internal))
             .routes(routes!(open));
-        let doc = serde_json::to_value(super::document(api)).expect("json");
+        let doc = serde_json::to_value(super::document(api, "/api/v1/test")).expect("json");
         let codes = |path: &str, method: &str| -> Vec<String> {
             let responses = doc["paths"][path][method]["responses"]
                 .as_object()
@@ -164,6 +220,7 @@ mod tests {
         assert_eq!(codes("/mine", "post"), ["200", "401", "413", "503"]);
         assert_eq!(codes("/internal", "get"), ["200", "401", "503"]);
         assert_eq!(codes("/open", "get"), ["200", "503"]);
+        assert_eq!(codes("/api/v1/test/health/live", "get"), ["200", "503"]);
         let internal_401 = &doc["paths"]["/internal"]["get"]["responses"]["401"]["description"];
         assert_eq!(internal_401, "Missing or wrong service credential");
     }

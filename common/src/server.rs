@@ -13,20 +13,34 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::error::ApiError;
+use crate::health::Liveness;
 use crate::http::{RequestId, REQUEST_ID_HEADER};
 use crate::metrics::Metrics;
+
+/// The liveness probe's path under a service's prefix (documented by `crate::openapi`).
+pub const LIVE_PATH: &str = "/health/live";
 
 /// Largest request body any endpoint accepts (the gateway enforces the same limit).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Adds `/metrics`, JSON 404/405 answers, the body limit, the request timeout and the
-/// request-id / logging / metrics middleware to a service's routes.
-pub fn finish(routes: Router, metrics: Arc<Metrics>, request_timeout: Duration) -> Router {
+/// Adds `<prefix>/health/live`, `/metrics`, JSON 404/405 answers, the body limit, the request
+/// timeout and the request-id / logging / metrics middleware to a service's routes.
+fn finish(
+    routes: Router,
+    prefix: &str,
+    metrics: Arc<Metrics>,
+    request_timeout: Duration,
+    liveness: Liveness,
+) -> Router {
     let render = {
         let metrics = metrics.clone();
         move || async move { metrics.render() }
     };
     routes
+        .route(
+            &format!("{prefix}{LIVE_PATH}"),
+            get(move || async move { liveness.respond() }),
+        )
         .route("/metrics", get(render))
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .method_not_allowed_fallback(|| async {
@@ -132,30 +146,42 @@ async fn observe(State(observer): State<Observer>, mut req: Request, next: Next)
 
 type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
-/// A service ready to run: its router bound to its port, and its background tasks.
+/// A service ready to run: its router bound to its port, and its background loops.
 pub struct Server {
     listener: TcpListener,
     router: Router,
-    background: Vec<Task>,
+    background: Vec<(&'static str, Task)>,
+    liveness: Liveness,
 }
 
 impl Server {
-    /// Binds `router` to `addr` (port 0 picks a free port, as tests do).
-    pub async fn bind(addr: std::net::SocketAddr, router: Router) -> std::io::Result<Self> {
+    /// Binds a service's `routes` (its API under `prefix`, e.g. `/api/v1/orders`) with the
+    /// shared layers and routes of [`finish`] to `addr` (port 0 picks a free port, as tests do).
+    pub async fn bind(
+        addr: std::net::SocketAddr,
+        prefix: &str,
+        routes: Router,
+        metrics: Arc<Metrics>,
+        request_timeout: Duration,
+    ) -> std::io::Result<Self> {
+        let liveness = Liveness::default();
         Ok(Self {
             listener: TcpListener::bind(addr).await?,
-            router,
+            router: finish(routes, prefix, metrics, request_timeout, liveness.clone()),
             background: Vec::new(),
+            liveness,
         })
     }
 
-    /// Adds a task that runs while the service serves and is stopped with it; it must be safe
-    /// to stop anywhere (the relay, the settler and the consumer are).
+    /// Adds a loop that runs while the service serves and is stopped with it; it must be safe
+    /// to stop anywhere (the relay, the settler and the consumer are). Should it end or panic
+    /// before that, the service stops being live.
     pub fn with_background(
         mut self,
+        name: &'static str,
         task: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Self {
-        self.background.push(Box::pin(task));
+        self.background.push((name, Box::pin(task)));
         self
     }
 
@@ -170,12 +196,30 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let tasks: Vec<_> = self.background.into_iter().map(tokio::spawn).collect();
+        let mut loops = Vec::new();
+        for (name, task) in self.background {
+            let running = tokio::spawn(task);
+            loops.push(running.abort_handle());
+            let liveness = self.liveness.clone();
+            tokio::spawn(async move {
+                match running.await {
+                    Err(e) if e.is_cancelled() => {}
+                    Err(e) => {
+                        tracing::error!(task = name, error = %e, "background loop panicked");
+                        liveness.stopped(name);
+                    }
+                    Ok(()) => {
+                        tracing::error!(task = name, "background loop ended");
+                        liveness.stopped(name);
+                    }
+                }
+            });
+        }
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
-        for task in tasks {
-            task.abort();
+        for running in loops {
+            running.abort();
         }
         served
     }
@@ -240,10 +284,15 @@ mod tests {
                 "done"
             }),
         );
-        let app = finish(slow, Arc::new(Metrics::new()), Duration::from_secs(5));
-        let server = Server::bind("127.0.0.1:0".parse().expect("addr"), app)
-            .await
-            .expect("bind");
+        let server = Server::bind(
+            "127.0.0.1:0".parse().expect("addr"),
+            "/api/v1/test",
+            slow,
+            Arc::new(Metrics::new()),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("bind");
         let url = format!("http://{}/slow", server.local_addr());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(server.run_until(async {
@@ -270,15 +319,60 @@ mod tests {
                 "never"
             }),
         );
-        let app = finish(stuck, Arc::new(Metrics::new()), Duration::from_millis(200));
-        let server = Server::bind("127.0.0.1:0".parse().expect("addr"), app)
-            .await
-            .expect("bind");
+        let server = Server::bind(
+            "127.0.0.1:0".parse().expect("addr"),
+            "/api/v1/test",
+            stuck,
+            Arc::new(Metrics::new()),
+            Duration::from_millis(200),
+        )
+        .await
+        .expect("bind");
         let url = format!("http://{}/stuck", server.local_addr());
         tokio::spawn(server.run_until(std::future::pending()));
         let response = reqwest::get(url).await.expect("request");
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         let body: serde_json::Value = response.json().await.expect("JSON");
         assert_eq!(body["code"], "unavailable");
+    }
+
+    #[tokio::test]
+    async fn a_background_loop_that_ends_makes_the_service_not_live() {
+        let (end, ended) = tokio::sync::oneshot::channel::<()>();
+        let server = Server::bind(
+            "127.0.0.1:0".parse().expect("addr"),
+            "/api/v1/test",
+            Router::new(),
+            Arc::new(Metrics::new()),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("bind")
+        .with_background("worker", async move {
+            let _ = ended.await;
+        });
+        let url = format!("http://{}/api/v1/test/health/live", server.local_addr());
+        tokio::spawn(server.run_until(std::future::pending()));
+        let live = reqwest::get(&url).await.expect("live");
+        assert_eq!(live.status(), StatusCode::OK);
+        let body: serde_json::Value = live.json().await.expect("json");
+        assert_eq!(body["data"]["status"], "ok");
+
+        end.send(()).expect("end the loop");
+        let mut answer = None;
+        for _ in 0..50 {
+            let response = reqwest::get(&url).await.expect("live");
+            if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+                answer = Some(response.json::<serde_json::Value>().await.expect("json"));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let body = answer.expect("not live within a second of the loop ending");
+        assert_eq!(body["code"], "unavailable");
+        assert!(
+            body["error"].as_str().is_some_and(|e| e.contains("worker")),
+            "{body}"
+        );
     }
 }

@@ -79,12 +79,13 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         topic: config.kafka.topic.clone(),
         metrics: business,
     };
-    let router = common::server::finish(
+    Ok(Server::bind(
+        config.service.listen,
+        routes::PREFIX,
         routes::router(state),
         metrics,
         config.service.request_timeout,
-    );
-    Ok(Server::bind(config.service.listen, router)
-        .await?
-        .with_background(consumer.run()))
+    )
+    .await?
+    .with_background("consumer", consumer.run()))
 }

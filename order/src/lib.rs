@@ -100,20 +100,22 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         orders: orders::Writer::new(db.clone(), config.settle_delay, config.kafka.topic.clone()),
         metrics: Arc::new(OrderMetrics::new(&metrics)),
     };
-    let router = common::server::finish(
-        routes::router(state.clone()),
-        metrics,
-        config.service.request_timeout,
-    );
     let relay = relay::run(
         state.db.clone(),
         state.producer.clone(),
         state.metrics.clone(),
         config.outbox_poll,
     );
+    let routes = routes::router(state.clone());
     let settler = settler::run(state, config.settle_interval);
-    Ok(Server::bind(config.service.listen, router)
-        .await?
-        .with_background(relay)
-        .with_background(settler))
+    Ok(Server::bind(
+        config.service.listen,
+        routes::PREFIX,
+        routes,
+        metrics,
+        config.service.request_timeout,
+    )
+    .await?
+    .with_background("outbox relay", relay)
+    .with_background("settler", settler))
 }

@@ -66,6 +66,22 @@ impl TestDatabase {
     pub fn url(&self) -> &str {
         &self.0.url
     }
+
+    /// Makes the database unreachable as an outage would: no new connections (the test role
+    /// is not a superuser), and the open ones cut.
+    pub async fn cut_off(&self) {
+        let mut admin = PgConnection::connect(&admin_url()).await.expect("admin");
+        let name = &self.0.name;
+        sqlx::query(&format!("ALTER DATABASE \"{name}\" CONNECTION LIMIT 0"))
+            .execute(&mut admin)
+            .await
+            .expect("limit connections");
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(name)
+            .execute(&mut admin)
+            .await
+            .expect("cut connections");
+    }
 }
 
 impl Drop for DatabaseName {
@@ -209,7 +225,7 @@ impl TestBase {
             db,
             keys: self.keys,
             http: reqwest::Client::new(),
-            _database: self.database,
+            database: self.database,
         }
     }
 }
@@ -223,13 +239,18 @@ pub struct TestService {
     pub http: reqwest::Client,
     /// The base URL and the API prefix.
     api: String,
-    _database: TestDatabase,
+    database: TestDatabase,
 }
 
 impl TestService {
     /// The URL of `path` under the service's API prefix (`/health` is `<prefix>/health`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.api)
+    }
+
+    /// Makes the service's database unreachable (see [`TestDatabase::cut_off`]).
+    pub async fn cut_off_database(&self) {
+        self.database.cut_off().await;
     }
 
     /// A new user id and a valid access token for it.

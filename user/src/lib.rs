@@ -83,10 +83,12 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         refresh_token_ttl: config.refresh_token_ttl,
         metrics: Arc::new(UserMetrics::new(&metrics)),
     };
-    let router = common::server::finish(
+    Ok(Server::bind(
+        config.service.listen,
+        routes::PREFIX,
         routes::router(state),
         metrics,
         config.service.request_timeout,
-    );
-    Ok(Server::bind(config.service.listen, router).await?)
+    )
+    .await?)
 }

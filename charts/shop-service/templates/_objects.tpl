@@ -98,6 +98,8 @@ spec:
             - name: tmp
               mountPath: /tmp
           readinessProbe:
+            # Ready while its database answers (a broker outage only degrades order and
+            # notification: their outbox and consumer catch up by themselves).
             httpGet:
               path: {{ printf "%s/health" .Values.service.prefix }}
               port: http
@@ -105,14 +107,15 @@ spec:
             timeoutSeconds: 3
             failureThreshold: 2
           livenessProbe:
-            # Lenient: a dependency outage makes the pod unready, and only a long one restarts it.
+            # Checks no dependency, so no outage restarts the pod; fails when a background
+            # loop (relay, settler, consumer) has stopped.
             httpGet:
-              path: {{ printf "%s/health" .Values.service.prefix }}
+              path: {{ printf "%s/health/live" .Values.service.prefix }}
               port: http
-            initialDelaySeconds: 10
-            periodSeconds: 20
-            timeoutSeconds: 5
-            failureThreshold: 6
+            initialDelaySeconds: 5
+            periodSeconds: 10
+            timeoutSeconds: 3
+            failureThreshold: 3
           lifecycle:
             preStop:
               # Let endpoints drop the pod before SIGTERM stops new connections.

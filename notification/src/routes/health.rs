@@ -1,21 +1,25 @@
 use axum::extract::State;
 use axum::response::Response;
 use common::error::ErrorBody;
-use common::health::Health;
+use common::health::{Health, Need};
 use common::http::Data;
 
 use crate::AppState;
 
-/// Whether the notification service can do its job: its database and the broker answer.
+/// Readiness: the notification service serves its API while its database answers; with the
+/// broker down it is "degraded" (the consumer resumes from its committed offsets).
 #[utoipa::path(get, path = "/api/v1/notifications/health", operation_id = "notificationHealth", tag = "notifications",
     responses(
-        (status = 200, description = "Healthy", body = Data<Health>),
-        (status = 503, description = "A dependency is failing; `details` names it", body = ErrorBody),
+        (status = 200, description = "Ready: `status` is \"ok\", or \"degraded\" while a dependency it catches up with by itself (the broker) is down", body = Data<Health>),
+        (status = 503, description = "Not ready: its database is failing; `details` names each check", body = ErrorBody),
     ))]
 pub async fn health(State(state): State<AppState>) -> Response {
     let (database, broker) = tokio::join!(
         common::db::ping(&state.db),
         events::kafka::ping(&state.producer, &state.topic)
     );
-    common::health::respond(&[("database", database), ("broker", broker)])
+    common::health::respond(&[
+        ("database", Need::Required, database),
+        ("broker", Need::Degradable, broker),
+    ])
 }

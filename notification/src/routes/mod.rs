@@ -18,6 +18,9 @@ use crate::AppState;
 )]
 struct ApiDoc;
 
+/// Where the service's API lives; the gateway routes it by this prefix.
+pub const PREFIX: &str = "/api/v1/notifications";
+
 /// Every notification route with its documentation, registered together.
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -27,10 +30,10 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The service's OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    common::openapi::document(api())
+    common::openapi::document(api(), PREFIX)
 }
 
 /// The router, serving its own document at `/api/v1/notifications/openapi.json`.
 pub fn router(state: AppState) -> Router {
-    common::openapi::router(api(), state, "/api/v1/notifications/openapi.json")
+    common::openapi::router(api(), state, PREFIX)
 }

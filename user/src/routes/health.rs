@@ -1,7 +1,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use common::error::ErrorBody;
-use common::health::Health;
+use common::health::{Health, Need};
 use common::http::Data;
 
 use crate::AppState;
@@ -9,9 +9,13 @@ use crate::AppState;
 /// Whether the user service can do its job: its database answers.
 #[utoipa::path(get, path = "/api/v1/users/health", operation_id = "userHealth", tag = "users",
     responses(
-        (status = 200, description = "Healthy", body = Data<Health>),
-        (status = 503, description = "A dependency is failing; `details` names it", body = ErrorBody),
+        (status = 200, description = "Ready", body = Data<Health>),
+        (status = 503, description = "Not ready: its database is failing; `details` names each check", body = ErrorBody),
     ))]
 pub async fn health(State(state): State<AppState>) -> Response {
-    common::health::respond(&[("database", common::db::ping(&state.db).await)])
+    common::health::respond(&[(
+        "database",
+        Need::Required,
+        common::db::ping(&state.db).await,
+    )])
 }
