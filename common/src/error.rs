@@ -29,6 +29,10 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("{0}")]
     Unavailable(String),
+    /// 504: the request may or may not have been applied (a deadline passed while it was in
+    /// flight); the client retries with the same Idempotency-Key or reads the resource.
+    #[error("{0}")]
+    OutcomeUnknown(String),
     /// A domain outcome with its own code, such as `insufficient_funds`, and what the client
     /// needs to know about it in `details`.
     #[error("{message}")]
@@ -49,7 +53,8 @@ pub struct ErrorBody {
     /// A human readable message.
     pub error: String,
     /// A stable machine readable code: invalid_request, unauthorized, forbidden, not_found,
-    /// conflict, payload_too_large, rate_limited, unavailable, insufficient_funds, ...
+    /// conflict, payload_too_large, rate_limited, unavailable, outcome_unknown,
+    /// insufficient_funds, ...
     #[schema(value_type = String)]
     pub code: &'static str,
     /// More about the error, such as the invalid fields and what is wrong with each.
@@ -85,6 +90,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::OutcomeUnknown(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Domain { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -99,6 +105,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::Unavailable(_) => "unavailable",
+            Self::OutcomeUnknown(_) => "outcome_unknown",
             Self::Domain { code, .. } => code,
             Self::Internal(_) => "internal",
         }

@@ -144,7 +144,8 @@ fn add_liveness(doc: &mut OpenApi, prefix: &str) {
 }
 
 /// Documents, on every operation, the answers the shared layers can give whatever the handler:
-/// 503 (database unavailable, or the request deadline passed); with a body, 413; and behind
+/// 503 (a dependency unavailable, not applied), 504 (the request deadline passed, outcome
+/// unknown); with a body, 413; and behind
 /// a bearer token or the service credential, the 401 of its extractor (unless the operation
 /// documents a 401 of its own).
 fn add_shared_responses(doc: &mut OpenApi) {
@@ -160,7 +161,10 @@ fn add_shared_responses(doc: &mut OpenApi) {
         for op in operations.into_iter().flatten() {
             let responses = &mut op.responses.responses;
             responses.entry("503".to_owned()).or_insert_with(|| {
-                error("A dependency is unavailable, or the request took too long and its outcome is unknown (retry with the same Idempotency-Key)").into()
+                error("A dependency is unavailable; the request was not applied").into()
+            });
+            responses.entry("504".to_owned()).or_insert_with(|| {
+                error("Code outcome_unknown: the request's deadline passed while it was in flight, so it may or may not have been applied; retry with the same Idempotency-Key, or read the resource").into()
             });
             if op.request_body.is_some() {
                 responses
@@ -217,10 +221,13 @@ mod tests {
                 .expect("responses");
             responses.keys().cloned().collect()
         };
-        assert_eq!(codes("/mine", "post"), ["200", "401", "413", "503"]);
-        assert_eq!(codes("/internal", "get"), ["200", "401", "503"]);
-        assert_eq!(codes("/open", "get"), ["200", "503"]);
-        assert_eq!(codes("/api/v1/test/health/live", "get"), ["200", "503"]);
+        assert_eq!(codes("/mine", "post"), ["200", "401", "413", "503", "504"]);
+        assert_eq!(codes("/internal", "get"), ["200", "401", "503", "504"]);
+        assert_eq!(codes("/open", "get"), ["200", "503", "504"]);
+        assert_eq!(
+            codes("/api/v1/test/health/live", "get"),
+            ["200", "503", "504"]
+        );
         let internal_401 = &doc["paths"]["/internal"]["get"]["responses"]["401"]["description"];
         assert_eq!(internal_401, "Missing or wrong service credential");
     }

@@ -68,16 +68,17 @@ struct Observer {
     request_timeout: Duration,
 }
 
-/// Ends a request that takes longer than `limit` with a JSON 503. The limit is well above every
-/// inner timeout (billing calls, database acquires), so it only catches the truly stuck; such a
-/// request's outcome is unknown, and the message says to retry with the same Idempotency-Key.
+/// Ends a request that takes longer than `limit` with a JSON 504 `outcome_unknown`. The limit is
+/// well above every inner timeout (billing calls, database acquires), so it only catches the
+/// truly stuck. Such a request may have been applied (not a 503, which says it was not), and the
+/// message says to retry with the same Idempotency-Key or read the resource.
 async fn deadline(limit: Duration, req: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => {
             tracing::error!(limit_ms = limit.as_millis() as u64, "request timed out");
-            ApiError::Unavailable(
-                "the request timed out and its outcome is unknown; retry it with the same Idempotency-Key".to_owned(),
+            ApiError::OutcomeUnknown(
+                "the request timed out and may or may not have been applied; retry it with the same Idempotency-Key, or read the resource to find out".to_owned(),
             )
             .into_response()
         }
@@ -311,7 +312,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_request_past_the_deadline_gets_a_json_503() {
+    async fn a_request_past_the_deadline_gets_a_json_504_outcome_unknown() {
         let stuck = Router::new().route(
             "/stuck",
             get(|| async {
@@ -331,9 +332,9 @@ mod tests {
         let url = format!("http://{}/stuck", server.local_addr());
         tokio::spawn(server.run_until(std::future::pending()));
         let response = reqwest::get(url).await.expect("request");
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
         let body: serde_json::Value = response.json().await.expect("JSON");
-        assert_eq!(body["code"], "unavailable");
+        assert_eq!(body["code"], "outcome_unknown");
     }
 
     #[tokio::test]

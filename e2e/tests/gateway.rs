@@ -289,3 +289,57 @@ async fn passwords_and_tokens_never_reach_the_logs() {
         }
     }
 }
+
+/// Sends `request` as raw bytes (an HTTP client would normalise or refuse it first) and returns
+/// the status line and the body.
+async fn raw(request: &[u8]) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = gateway().trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    stream.write_all(request).await.expect("send");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("read");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    (status, body.to_owned())
+}
+
+#[tokio::test]
+#[ignore = "needs the running stack (make test starts it)"]
+async fn requests_nginx_itself_refuses_get_json_errors_not_html() {
+    let (status, body) =
+        raw(b"GET /api/docs/../../x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await;
+    assert!(status.contains(" 400 "), "{status}");
+    let body: Value = serde_json::from_str(&body).expect("a JSON body");
+    assert_eq!(body["code"], "invalid_request", "{body}");
+
+    let long_uri = format!(
+        "GET /api/v1/users/{} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        "x".repeat(64 * 1024)
+    );
+    let (status, body) = raw(long_uri.as_bytes()).await;
+    assert!(
+        status.contains(" 414 ") || status.contains(" 400 "),
+        "{status}"
+    );
+    let body: Value = serde_json::from_str(&body).expect("a JSON body");
+    assert_eq!(body["code"], "invalid_request", "{body}");
+
+    let big_header = format!(
+        "GET /api/v1/users/health HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "y".repeat(64 * 1024)
+    );
+    let (status, body) = raw(big_header.as_bytes()).await;
+    assert!(status.contains(" 400 "), "{status}");
+    let body: Value = serde_json::from_str(&body).expect("a JSON body");
+    assert_eq!(body["code"], "invalid_request", "{body}");
+}
