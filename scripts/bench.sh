@@ -71,9 +71,9 @@ stop_ceiling() {
 }
 
 restore_gateway() {
-  LOGIN_RATE="${LOGIN_RATE:-10r/m}" render_gateway_conf
+  render_gateway_conf
   nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s reload
-  say "gateway login limit restored"
+  say "gateway login and registration limits restored"
 }
 
 finish() {
@@ -90,9 +90,10 @@ require_free_port 8091 "bench trivial upstream"
 nginx -p "$CEILING_DIR" -c "$CEILING_DIR/upstream.conf"
 nginx -p "$CEILING_DIR" -c "$CEILING_DIR/proxy.conf"
 
-# Logins are a scenario of their own: the per-address limit would turn them into 429s.
-say "lifting the gateway's login limit for the run"
-LOGIN_RATE=1000000r/s render_gateway_conf
+# Logins are a scenario of their own, and every scenario registers its customers: the
+# per-address limits would turn them into 429s.
+say "lifting the gateway's login and registration limits for the run"
+LOGIN_RATE=1000000r/s REGISTER_RATE=1000000r/s render_gateway_conf
 nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s reload
 sleep 0.5
 

@@ -52,6 +52,7 @@ render_gateway_conf() {
       -e "s|__LOG_DIR__|$LOG_DIR|g" \
       -e "s|__DOCS_DIR__|$LOCAL/docs|g" \
       -e "s|__LOGIN_RATE__|${LOGIN_RATE:-10r/m}|g" \
+      -e "s|__REGISTER_RATE__|${REGISTER_RATE:-30r/m}|g" \
       "$ROOT/api-gateway/nginx.conf.template" >"$NGINX_DIR/nginx.conf"
   nginx -t -q -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf"
 }

@@ -205,6 +205,9 @@ def test_the_ingress_routes_the_public_prefixes_only():
     assert not any("metrics" in path for path in routes)
     assert login["metadata"]["annotations"]["nginx.ingress.kubernetes.io/limit-rpm"]
     assert routes["/api/v1/users/login"] == ("shop-login", "Exact")
+    assert routes["/api/v1/users/register"] == ("shop-register", "Exact")
+    register = next(d for d in docs if d["metadata"]["name"] == "shop-register")
+    assert register["metadata"]["annotations"]["nginx.ingress.kubernetes.io/limit-rpm"] == "30"
     assert len({r["host"] for d in docs for r in d["spec"]["rules"]}) == 1, "one host"
 
 

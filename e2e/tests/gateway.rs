@@ -206,6 +206,48 @@ async fn login_attempts_are_rate_limited_per_client_address() {
 
 #[tokio::test]
 #[ignore = "needs the running stack (make test starts it)"]
+async fn registrations_are_rate_limited_per_client_address() {
+    // Each registration costs an argon2id hash: a burst of 20 passes, then 30 a minute.
+    let flood = client_from([127, 0, 0, 23]);
+    let mut created = 0;
+    let mut limited = 0;
+    for _ in 0..30 {
+        let response = flood
+            .post(url("/api/v1/users/register"))
+            .json(&json!({ "login": unique_login("flood"), "password": "flood flood flood" }))
+            .send()
+            .await
+            .expect("register");
+        match response.status() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                limited += 1;
+                json_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(created >= 20, "the burst passes: {created} created");
+    assert!(
+        limited >= 1,
+        "the rest is limited: {created} created, {limited} limited"
+    );
+    let neighbour = client_from([127, 0, 0, 24]);
+    let response = neighbour
+        .post(url("/api/v1/users/register"))
+        .json(&json!({ "login": unique_login("neighbour"), "password": "neighbour password" }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "another address is not limited"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the running stack (make test starts it)"]
 async fn an_orders_request_id_reaches_billing_and_across_kafka_to_notification() {
     let http = client_from([127, 0, 0, 18]);
     let access = customer_with(&http, "kafkahop", 1000).await;

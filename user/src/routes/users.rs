@@ -98,6 +98,7 @@ fn profile_fields(
         (status = 201, description = "Registered; `password` only when generated", body = Data<Registered>),
         (status = 400, description = "Malformed body or an invalid field (named in `details`)", body = ErrorBody),
         (status = 409, description = "The login is taken", body = ErrorBody),
+        (status = 429, description = "Too many registrations from this address (the gateway's limit)", body = ErrorBody),
     ))]
 pub async fn register(
     State(state): State<AppState>,
