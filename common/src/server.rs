@@ -276,6 +276,20 @@ pub async fn shutdown_signal() {
 mod tests {
     use super::*;
 
+    /// `routes` under the prefix `/api/v1/test` on a free port.
+    async fn bind(routes: Router, request_timeout: Duration) -> Server {
+        let addr = "127.0.0.1:0".parse().expect("addr");
+        Server::bind(
+            addr,
+            "/api/v1/test",
+            routes,
+            Arc::new(Metrics::new()),
+            request_timeout,
+        )
+        .await
+        .expect("bind")
+    }
+
     #[tokio::test]
     async fn shutdown_lets_in_flight_requests_finish() {
         let slow = Router::new().route(
@@ -285,15 +299,7 @@ mod tests {
                 "done"
             }),
         );
-        let server = Server::bind(
-            "127.0.0.1:0".parse().expect("addr"),
-            "/api/v1/test",
-            slow,
-            Arc::new(Metrics::new()),
-            Duration::from_secs(5),
-        )
-        .await
-        .expect("bind");
+        let server = bind(slow, Duration::from_secs(5)).await;
         let url = format!("http://{}/slow", server.local_addr());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(server.run_until(async {
@@ -320,15 +326,7 @@ mod tests {
                 "never"
             }),
         );
-        let server = Server::bind(
-            "127.0.0.1:0".parse().expect("addr"),
-            "/api/v1/test",
-            stuck,
-            Arc::new(Metrics::new()),
-            Duration::from_millis(200),
-        )
-        .await
-        .expect("bind");
+        let server = bind(stuck, Duration::from_millis(200)).await;
         let url = format!("http://{}/stuck", server.local_addr());
         tokio::spawn(server.run_until(std::future::pending()));
         let response = reqwest::get(url).await.expect("request");
@@ -340,18 +338,11 @@ mod tests {
     #[tokio::test]
     async fn a_background_loop_that_ends_makes_the_service_not_live() {
         let (end, ended) = tokio::sync::oneshot::channel::<()>();
-        let server = Server::bind(
-            "127.0.0.1:0".parse().expect("addr"),
-            "/api/v1/test",
-            Router::new(),
-            Arc::new(Metrics::new()),
-            Duration::from_secs(5),
-        )
-        .await
-        .expect("bind")
-        .with_background("worker", async move {
-            let _ = ended.await;
-        });
+        let server = bind(Router::new(), Duration::from_secs(5))
+            .await
+            .with_background("worker", async move {
+                let _ = ended.await;
+            });
         let url = format!("http://{}/api/v1/test/health/live", server.local_addr());
         tokio::spawn(server.run_until(std::future::pending()));
         let live = reqwest::get(&url).await.expect("live");

@@ -253,6 +253,11 @@ impl TestService {
         self.database.cut_off().await;
     }
 
+    /// `GET` of `path` under the service's API prefix, without a token.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("request")
+    }
+
     /// A new user id and a valid access token for it.
     pub fn user(&self) -> (Uuid, String) {
         let id = Uuid::new_v4();

@@ -120,47 +120,30 @@ async fn an_order_is_readable_by_its_owner_only() {
     assert_error(malformed, StatusCode::BAD_REQUEST, "invalid_request").await;
 }
 
+async fn assert_live(app: &TestApp) {
+    let live = app.get("/health/live").await;
+    assert_eq!(json_of(live, StatusCode::OK).await["data"]["status"], "ok");
+}
+
 #[tokio::test]
 async fn with_the_broker_down_it_is_ready_but_degraded_and_live() {
     // The outbox keeps taking orders while the broker is down: the pod must stay in the
     // Service (ready) and must not be restarted (live).
     let app = TestApp::spawn().await;
-    let ready = app
-        .http
-        .get(app.url("/health"))
-        .send()
-        .await
-        .expect("request");
+    let ready = app.get("/health").await;
     let body = json_of(ready, StatusCode::OK).await;
     assert_eq!(body["data"]["status"], "degraded");
     assert_eq!(body["data"]["checks"]["database"], "ok");
     assert_ne!(body["data"]["checks"]["broker"], "ok");
-    let live = app
-        .http
-        .get(app.url("/health/live"))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(json_of(live, StatusCode::OK).await["data"]["status"], "ok");
+    assert_live(&app).await;
 }
 
 #[tokio::test]
 async fn without_its_database_it_is_not_ready_but_still_live() {
     let app = TestApp::spawn().await;
     app.cut_off_database().await;
-    let ready = app
-        .http
-        .get(app.url("/health"))
-        .send()
-        .await
-        .expect("request");
+    let ready = app.get("/health").await;
     let body = assert_error(ready, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
     assert_ne!(body["details"]["database"], "ok", "{body}");
-    let live = app
-        .http
-        .get(app.url("/health/live"))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(json_of(live, StatusCode::OK).await["data"]["status"], "ok");
+    assert_live(&app).await;
 }
