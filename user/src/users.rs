@@ -33,10 +33,24 @@ pub async fn insert(pool: &PgPool, user: &NewUser<'_>) -> ApiResult<()> {
     )
     .execute(pool)
     .await
-    .on_constraint("users_login_key", || {
-        ApiError::Conflict("login is already taken".to_owned())
-    })?;
+    .on_constraint("users_login_key", login_taken_error)?;
     Ok(())
+}
+
+/// The answer to a registration whose login is taken.
+pub fn login_taken_error() -> ApiError {
+    ApiError::Conflict("login is already taken".to_owned())
+}
+
+/// Whether `login` is taken, regardless of case. Registration asks before it hashes the
+/// password, so a taken login costs no argon2 work (the unique index still decides races).
+pub async fn login_taken(pool: &PgPool, login: &Login) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM users WHERE lower(login) = lower($1)) AS "taken!""#,
+        login.as_str(),
+    )
+    .fetch_one(pool)
+    .await
 }
 
 /// What a login is checked against.

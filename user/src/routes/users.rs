@@ -107,21 +107,17 @@ pub async fn register(
 ) -> ApiResult<(StatusCode, Json<Data<Registered>>)> {
     let new = NewUser::try_from(request)?;
     let id = Uuid::new_v4();
-    let hash = password::hash(&new.password).await?;
-    let timer = state.metrics.db_query.start("register");
-    let inserted = users::insert(
-        &state.db,
-        &users::NewUser {
-            id,
-            login: &new.login,
-            password_hash: &hash,
-            email: new.profile.email.as_deref(),
-            first_name: new.profile.first_name.as_deref(),
-            last_name: new.profile.last_name.as_deref(),
-        },
-    )
-    .await;
-    timer.observe_duration();
+    let taken = {
+        let _timer = state.metrics.db_query.start("login_taken");
+        users::login_taken(&state.db, &new.login).await?
+    };
+    let inserted = if taken {
+        Err(users::login_taken_error())
+    } else {
+        state.metrics.registration_hashes.inc();
+        let hash = password::hash(&new.password).await?;
+        insert(&state, id, &new, &hash).await
+    };
     if let Err(e) = inserted {
         state
             .metrics
@@ -148,6 +144,22 @@ pub async fn register(
             password: new.generated.then(|| new.password.expose().to_owned()),
         }),
     ))
+}
+
+async fn insert(state: &AppState, id: Uuid, new: &NewUser, hash: &str) -> ApiResult<()> {
+    let _timer = state.metrics.db_query.start("register");
+    users::insert(
+        &state.db,
+        &users::NewUser {
+            id,
+            login: &new.login,
+            password_hash: hash,
+            email: new.profile.email.as_deref(),
+            first_name: new.profile.first_name.as_deref(),
+            last_name: new.profile.last_name.as_deref(),
+        },
+    )
+    .await
 }
 
 /// The caller's profile.

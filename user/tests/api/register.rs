@@ -39,6 +39,23 @@ async fn register_without_password_generates_one_shown_once_that_works() {
     json_of(app.login("bob", password).await, StatusCode::OK).await;
 }
 
+/// `user_registration_hashes_total` from the service's /metrics.
+async fn registration_hashes(app: &TestApp) -> f64 {
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|line| line.strip_prefix("user_registration_hashes_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("user_registration_hashes_total is exported")
+}
+
 #[tokio::test]
 async fn a_taken_login_is_409_whatever_its_case() {
     let app = TestApp::spawn().await;
@@ -59,6 +76,11 @@ async fn a_taken_login_is_409_whatever_its_case() {
         "conflict",
     )
     .await;
+    assert_eq!(
+        registration_hashes(&app).await,
+        1.0,
+        "a taken login is refused before its password is hashed"
+    );
     let count = sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM users"#)
         .fetch_one(&app.db)
         .await
