@@ -258,6 +258,13 @@ impl TestService {
         self.http.get(self.url(path)).send().await.expect("request")
     }
 
+    /// The service's `/metrics`, as Prometheus text.
+    pub async fn metrics(&self) -> String {
+        let url = format!("{}/metrics", self.base);
+        let response = self.http.get(url).send().await.expect("metrics");
+        response.text().await.expect("metrics text")
+    }
+
     /// A new user id and a valid access token for it.
     pub fn user(&self) -> (Uuid, String) {
         let id = Uuid::new_v4();

@@ -150,15 +150,7 @@ async fn metrics_use_route_templates() {
     let app = TestApp::spawn().await;
     let (_, token) = app.user();
     json_of(app.deposit(&token, 5, None).await, StatusCode::OK).await;
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics().await;
     assert!(
         text.contains(r#"route="/api/v1/billing/account/deposit""#),
         "{text}"

@@ -41,16 +41,9 @@ async fn register_without_password_generates_one_shown_once_that_works() {
 
 /// `user_registration_hashes_total` from the service's /metrics.
 async fn registration_hashes(app: &TestApp) -> f64 {
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
+    app.metrics()
         .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
+        .lines()
         .find_map(|line| line.strip_prefix("user_registration_hashes_total "))
         .and_then(|value| value.trim().parse().ok())
         .expect("user_registration_hashes_total is exported")
@@ -157,15 +150,7 @@ async fn registrations_and_logins_are_counted() {
         "unauthorized",
     )
     .await;
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics().await;
     assert!(
         text.contains(r#"user_registrations_total{outcome="created"} 1"#),
         "{text}"
