@@ -176,3 +176,67 @@ async fn concurrent_orders_beyond_the_balance_are_exactly_split() {
         assert_eq!(note["type"], kind, "{note}");
     }
 }
+
+/// An event the broker refuses for good (here larger than any broker's default
+/// `message.max.bytes`) is parked with its reason, and the events after it still go out: one
+/// bad row never blocks the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_refused_for_good_is_parked_and_the_events_after_it_still_flow() {
+    let shop = Shop::start().await;
+    let alice = shop.customer_with(1_000).await;
+    let Shop {
+        order,
+        notification,
+        api,
+        topic,
+        ..
+    } = &shop;
+    let huge = "x".repeat(2_000_000);
+    sqlx::query(
+        "INSERT INTO outbox (event_id, topic, key, payload, request_id) VALUES ($1, $2, $3, $4, 'test')",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(&topic.topic)
+    .bind(alice.id.to_string())
+    .bind(&huge)
+    .execute(&order.db)
+    .await
+    .expect("outbox row");
+
+    for title in ["Blue mug", "Red mug"] {
+        let (status, body) = api.order(order, &alice, title, 100).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let notes = api.await_notifications(notification, &alice, 2).await;
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    let (unsent, reasons): (i64, Vec<Option<String>>) = (
+        sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND parked_at IS NULL",
+        )
+        .fetch_one(&order.db)
+        .await
+        .expect("unsent"),
+        sqlx::query_scalar("SELECT park_reason FROM outbox WHERE parked_at IS NOT NULL")
+            .fetch_all(&order.db)
+            .await
+            .expect("parked"),
+    );
+    assert_eq!(unsent, 0);
+    assert_eq!(reasons.len(), 1, "only the huge event is parked");
+    let reason = reasons[0].clone().unwrap_or_default();
+    assert!(reason.contains("MessageSizeTooLarge"), "{reason}");
+    eventually(Duration::from_secs(5), "the parked gauge", || async {
+        let text = api
+            .http
+            .get(format!("{}/metrics", order.base))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains("order_outbox_parked_events 1\n")
+            .then_some(())
+    })
+    .await;
+}

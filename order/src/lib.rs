@@ -19,11 +19,11 @@ use common::config::{self, ConfigError, ServiceConfig};
 use common::internal_client::InternalClient;
 use common::server::Server;
 use events::kafka::KafkaConfig;
-use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 
 use clients::billing::BillingClient;
 use metrics::OrderMetrics;
+use relay::Publisher;
 pub use routes::openapi;
 
 /// The service's migrations, embedded in the binary.
@@ -72,7 +72,8 @@ pub struct AppState {
     pub db: PgPool,
     pub verifier: Arc<TokenVerifier>,
     pub billing: BillingClient,
-    pub producer: FutureProducer,
+    /// The outbox relay's producer and its state, which readiness reports.
+    pub publisher: Publisher,
     pub topic: String,
     pub orders: orders::Writer,
     pub metrics: Arc<OrderMetrics>,
@@ -95,14 +96,14 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
             config.service_token,
             config.billing_timeout,
         )?),
-        producer: config.kafka.producer()?,
+        publisher: Publisher::new(config.kafka.clone())?,
         topic: config.kafka.topic.clone(),
         orders: orders::Writer::new(db.clone(), config.settle_delay, config.kafka.topic.clone()),
         metrics: Arc::new(OrderMetrics::new(&metrics)),
     };
     let relay = relay::run(
         state.db.clone(),
-        state.producer.clone(),
+        state.publisher.clone(),
         state.metrics.clone(),
         config.outbox_poll,
     );

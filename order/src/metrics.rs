@@ -1,3 +1,4 @@
+use crate::orders::Backlog;
 use common::metrics::Metrics;
 use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts};
 
@@ -8,8 +9,14 @@ pub struct OrderMetrics {
     pub orders: IntCounterVec,
     pub events_published: IntCounter,
     pub pending_orders: IntGauge,
+    pub pending_oldest_age: Gauge,
+    /// Billing's definite refusals to charge (401, 409 …): the order stays pending.
+    pub payment_refusals: IntCounter,
     pub outbox_unsent: IntGauge,
     pub outbox_oldest_age: Gauge,
+    pub outbox_parked: IntGauge,
+    /// Kafka producers the outbox relay replaced (fatal error, or fenced by the broker).
+    pub producer_replacements: IntCounter,
 }
 
 impl OrderMetrics {
@@ -28,6 +35,16 @@ impl OrderMetrics {
             .expect("static metric"),
             pending_orders: IntGauge::new("order_pending_orders", "Orders awaiting settlement")
                 .expect("static metric"),
+            pending_oldest_age: Gauge::new(
+                "order_pending_oldest_age_seconds",
+                "Age of the oldest order awaiting settlement",
+            )
+            .expect("static metric"),
+            payment_refusals: IntCounter::new(
+                "order_payment_refusals_total",
+                "Billing's answers to a charge that are neither a charge nor insufficient funds",
+            )
+            .expect("static metric"),
             outbox_unsent: IntGauge::new(
                 "order_outbox_unsent_events",
                 "Outbox events not yet published",
@@ -36,6 +53,16 @@ impl OrderMetrics {
             outbox_oldest_age: Gauge::new(
                 "order_outbox_oldest_unsent_age_seconds",
                 "Age of the oldest unpublished outbox event",
+            )
+            .expect("static metric"),
+            producer_replacements: IntCounter::new(
+                "order_kafka_producer_replacements_total",
+                "Kafka producers the outbox relay replaced after a fatal error or fencing",
+            )
+            .expect("static metric"),
+            outbox_parked: IntGauge::new(
+                "order_outbox_parked_events",
+                "Outbox events the broker refused for good, set aside for an operator",
             )
             .expect("static metric"),
         };
@@ -48,6 +75,18 @@ impl OrderMetrics {
         metrics.register(Box::new(this.pending_orders.clone()));
         metrics.register(Box::new(this.outbox_unsent.clone()));
         metrics.register(Box::new(this.outbox_oldest_age.clone()));
+        metrics.register(Box::new(this.pending_oldest_age.clone()));
+        metrics.register(Box::new(this.payment_refusals.clone()));
+        metrics.register(Box::new(this.outbox_parked.clone()));
+        metrics.register(Box::new(this.producer_replacements.clone()));
         this
+    }
+
+    pub fn record_backlog(&self, backlog: &Backlog) {
+        self.pending_orders.set(backlog.pending);
+        self.pending_oldest_age.set(backlog.oldest_pending);
+        self.outbox_unsent.set(backlog.unsent);
+        self.outbox_oldest_age.set(backlog.oldest_unsent);
+        self.outbox_parked.set(backlog.parked);
     }
 }

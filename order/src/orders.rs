@@ -337,17 +337,31 @@ pub async fn claim_due(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Order>> {
     .await
 }
 
-/// Number of pending orders, and of unsent outbox rows with the age of the oldest in seconds.
-pub async fn backlog(pool: &PgPool) -> sqlx::Result<(i64, i64, f64)> {
-    let row = sqlx::query!(
+/// What waits: pending orders and unsent outbox events (with the age of the oldest of each),
+/// and parked events.
+pub struct Backlog {
+    pub pending: i64,
+    pub oldest_pending: f64,
+    pub unsent: i64,
+    pub oldest_unsent: f64,
+    pub parked: i64,
+}
+
+pub async fn backlog(pool: &PgPool) -> sqlx::Result<Backlog> {
+    sqlx::query_as!(
+        Backlog,
         r#"SELECT (SELECT count(*) FROM orders WHERE status = 'pending') AS "pending!",
-                  (SELECT count(*) FROM outbox WHERE sent_at IS NULL) AS "unsent!",
                   COALESCE((SELECT extract(epoch FROM now() - min(created_at))::float8
-                            FROM outbox WHERE sent_at IS NULL), 0) AS "oldest_unsent!""#
+                            FROM orders WHERE status = 'pending'), 0) AS "oldest_pending!",
+                  (SELECT count(*) FROM outbox WHERE sent_at IS NULL AND parked_at IS NULL)
+                      AS "unsent!",
+                  COALESCE((SELECT extract(epoch FROM now() - min(created_at))::float8
+                            FROM outbox WHERE sent_at IS NULL AND parked_at IS NULL), 0)
+                      AS "oldest_unsent!",
+                  (SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL) AS "parked!""#
     )
     .fetch_one(pool)
-    .await?;
-    Ok((row.pending, row.unsent, row.oldest_unsent))
+    .await
 }
 
 #[cfg(test)]

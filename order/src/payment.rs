@@ -3,6 +3,7 @@
 use common::http::RequestId;
 use common::money::Amount;
 
+use crate::clients::billing::Refused;
 use crate::orders::{self, Order};
 use crate::AppState;
 
@@ -26,6 +27,12 @@ pub async fn pay(state: &AppState, order: Order) -> Order {
         .await
     {
         Ok(payment) => payment,
+        Err(e) if e.downcast_ref::<Refused>().is_some() => {
+            // Not retried into oblivion quietly: an alert fires on this counter.
+            state.metrics.payment_refusals.inc();
+            tracing::error!(order_id = %order.id, error = format!("{e:#}"), "billing refused the charge, order left pending");
+            return order;
+        }
         Err(e) => {
             tracing::warn!(order_id = %order.id, error = format!("{e:#}"), "payment outcome unknown, order left pending");
             return order;

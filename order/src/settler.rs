@@ -13,10 +13,8 @@ pub async fn run(state: AppState, interval: Duration) {
         if let Err(e) = settle_due(&state).await {
             tracing::warn!(error = format!("{e:#}"), "settling pending orders failed");
         }
-        if let Ok((pending, unsent, oldest)) = orders::backlog(&state.db).await {
-            state.metrics.pending_orders.set(pending);
-            state.metrics.outbox_unsent.set(unsent);
-            state.metrics.outbox_oldest_age.set(oldest);
+        if let Ok(backlog) = orders::backlog(&state.db).await {
+            state.metrics.record_backlog(&backlog);
         }
         tokio::time::sleep(interval).await;
     }

@@ -25,7 +25,9 @@ impl BillingClient {
     }
 
     /// Charges the order (idempotent per order id). An `Err` means the outcome is unknown:
-    /// billing was unreachable, timed out, or answered something unexpected.
+    /// billing was unreachable, timed out, or answered something unexpected; a [`Refused`]
+    /// error is billing's definite refusal (a wrong service credential, an order id already
+    /// charged with another amount), which only an operator can mend.
     pub async fn withdraw(
         &self,
         user_id: Uuid,
@@ -46,6 +48,17 @@ impl BillingClient {
         if status == StatusCode::CONFLICT && body["code"] == "insufficient_funds" {
             return Ok(Payment::InsufficientFunds);
         }
+        if status.is_client_error() {
+            return Err(Refused { status, body }.into());
+        }
         anyhow::bail!("billing answered {status}: {body}")
     }
+}
+
+/// Billing refused the charge with a 4xx other than insufficient funds.
+#[derive(Debug, thiserror::Error)]
+#[error("billing refused the charge with {status}: {body}")]
+pub struct Refused {
+    pub status: StatusCode,
+    pub body: Value,
 }

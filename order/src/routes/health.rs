@@ -7,19 +7,22 @@ use common::http::Data;
 use crate::AppState;
 
 /// Readiness: the order service can take orders while its database answers; with the broker
-/// down it is "degraded" (the outbox holds the events until the broker is back).
+/// down, or the outbox relay failing, it is "degraded" (the outbox holds the events until they
+/// can be published).
 #[utoipa::path(get, path = "/api/v1/orders/health", operation_id = "orderHealth", tag = "orders",
     responses(
-        (status = 200, description = "Ready: `status` is \"ok\", or \"degraded\" while a dependency it catches up with by itself (the broker) is down", body = Data<Health>),
+        (status = 200, description = "Ready: `status` is \"ok\", or \"degraded\" while a dependency it catches up with by itself (the broker, the outbox relay) is failing", body = Data<Health>),
         (status = 503, description = "Not ready: its database is failing; `details` names each check", body = ErrorBody),
     ))]
 pub async fn health(State(state): State<AppState>) -> Response {
+    let producer = state.publisher.producer();
     let (database, broker) = tokio::join!(
         common::db::ping(&state.db),
-        events::kafka::ping(&state.producer, &state.topic)
+        events::kafka::ping(&producer, &state.topic)
     );
     common::health::respond(&[
         ("database", Need::Required, database),
         ("broker", Need::Degradable, broker),
+        ("outbox relay", Need::Degradable, state.publisher.status()),
     ])
 }

@@ -87,6 +87,51 @@ async fn an_unexpected_billing_answer_leaves_the_order_pending_with_202_and_no_e
     assert_eq!(app.stored().await, (vec!["pending".to_owned()], 0));
 }
 
+/// A wrong service credential (401) or an order id billing already charged with another amount
+/// (409) cannot mend itself: the order stays pending (billing may yet charge it once the cause
+/// is fixed), each refusal is counted for the alert, and the age of the oldest pending order is
+/// exported for the alert on stuck orders.
+#[tokio::test]
+async fn a_billing_refusal_leaves_the_order_pending_and_is_counted_for_an_alert() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.user();
+    app.billing_answers(
+        401,
+        json!({ "error": "invalid service token", "code": "unauthorized" }),
+    )
+    .await;
+    let body = json_of(
+        app.create(&token, "Lamp", 100, None).await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    assert_eq!(body["data"]["status"], "pending");
+    assert_eq!(app.stored().await, (vec!["pending".to_owned()], 0));
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("order_payment_refusals_total 1\n"),
+        "{metrics}"
+    );
+    eventually_positive(&app, "order_pending_oldest_age_seconds").await;
+}
+
+/// Waits until the settler's backlog pass (every 100 ms here) has set an unlabelled gauge above
+/// 0; panics if it never does.
+async fn eventually_positive(app: &TestApp, name: &str) -> f64 {
+    for _ in 0..50 {
+        let metrics = app.metrics().await;
+        let value = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse::<f64>().ok());
+        if let Some(value) = value.filter(|v| *v > 0.0) {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{name} stayed 0");
+}
+
 #[tokio::test]
 async fn a_billing_timeout_leaves_the_order_pending_with_202() {
     let app = TestApp::spawn().await;
