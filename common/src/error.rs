@@ -146,6 +146,26 @@ impl From<sqlx::Error> for ApiError {
                 tracing::error!(error = %err, "database unavailable");
                 Self::Unavailable("the database is unavailable, try again shortly".to_owned())
             }
+            // The server said it ended or refused the session (shutting down or restarting:
+            // SQLSTATE class 57; a connection exception: 08; too many connections: 53300). A
+            // statement answered with an error did not commit, nor did its transaction.
+            sqlx::Error::Database(ref db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("57") || c.starts_with("08") || c == "53300"
+                }) =>
+            {
+                tracing::error!(error = %err, "database unavailable");
+                Self::Unavailable("the database is unavailable, try again shortly".to_owned())
+            }
+            // The connection broke without an answer: a commit may have happened or not.
+            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => {
+                tracing::error!(error = %err, "database connection lost mid-request");
+                Self::OutcomeUnknown(
+                    "the database connection was lost: the request may or may not have been applied; \
+                     repeat it with the same Idempotency-Key, or read the resource"
+                        .to_owned(),
+                )
+            }
             err => Self::Internal(anyhow::Error::new(err).context("database")),
         }
     }

@@ -76,6 +76,19 @@ async fn orders_succeed_while_the_broker_is_down_and_their_events_arrive_once_af
     assert_eq!(status, StatusCode::BAD_REQUEST);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(unsent(&order).await, 5, "every event waits in the outbox");
+    // Readiness: still ready (orders are taken), "degraded", naming the relay's failure once
+    // its first pass gave up (the producer's message timeout).
+    let health = eventually(Duration::from_secs(30), "the relay failing", || async {
+        let body: serde_json::Value = reqwest::get(format!("{}/api/v1/orders/health", order.base))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (body["data"]["checks"]["outbox relay"] != "ok").then_some(body)
+    })
+    .await;
+    assert_eq!(health["data"]["status"], "degraded", "{health}");
 
     // The broker comes back; the notification service starts consuming.
     let _tansu = start_tansu(broker, None);

@@ -48,11 +48,16 @@ impl KafkaConfig {
         config
     }
 
-    /// An idempotent producer: retries never duplicate or reorder within a partition.
+    /// A producer that keeps order within a partition (one request in flight, so a retry is
+    /// never overtaken) and may duplicate on a retry, which the consumers' event-id check
+    /// absorbs. Not librdkafka's idempotent producer: its producer id and epoch are broker
+    /// state, and a broker that lost or mishandles that state (UnknownProducerId, then a fenced
+    /// or panicking epoch bump) stops every event until the process is restarted.
     pub fn producer(&self) -> anyhow::Result<FutureProducer> {
         Ok(self
             .client()
-            .set("enable.idempotence", "true")
+            .set("enable.idempotence", "false")
+            .set("max.in.flight.requests.per.connection", "1")
             .set("acks", "all")
             .set("message.timeout.ms", "10000")
             .set("linger.ms", "5")

@@ -3,7 +3,7 @@
 //! dead-letter topic, backoff on errors.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::backoff::Backoff;
 use events::kafka::KafkaConfig;
@@ -11,6 +11,7 @@ use events::{dead_letter_topic, Envelope, DLQ_REASON_HEADER, REQUEST_ID_HEADER};
 use futures::FutureExt as _;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
@@ -23,6 +24,10 @@ use crate::metrics::NotificationMetrics;
 const MAX_BATCH: usize = 100;
 /// How often the offsets of handled events are committed.
 const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the consumer looks at the partitions it was assigned.
+const WATCH_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a consumer may hold no partition before it checks whether it should hold some.
+const UNASSIGNED_GRACE: Duration = Duration::from_secs(30);
 use crate::notifications;
 
 /// Turns the Kafka client's periodic statistics into the consumer-lag gauge.
@@ -52,6 +57,8 @@ impl ConsumerContext for LagReporter {}
 
 pub struct Consumer {
     pub consumer: StreamConsumer<LagReporter>,
+    pub topic: String,
+    pub group_id: String,
     pub db: PgPool,
     pub dlq_producer: FutureProducer,
     pub dlq_topic: String,
@@ -84,6 +91,8 @@ impl Consumer {
         consumer.subscribe(&[&kafka.topic])?;
         Ok(Self {
             consumer,
+            topic: kafka.topic.clone(),
+            group_id: group_id.to_owned(),
             db,
             dlq_producer,
             dlq_topic: dead_letter_topic(&kafka.topic),
@@ -97,6 +106,8 @@ impl Consumer {
         let mut commit_tick = tokio::time::interval(COMMIT_INTERVAL);
         commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut uncommitted = false;
+        let mut watch_tick = tokio::time::interval(WATCH_INTERVAL);
+        let mut unassigned_since = None;
         loop {
             // `recv` is cancel-safe: a message not taken now stays queued for the next call.
             let received = tokio::select! {
@@ -105,6 +116,10 @@ impl Consumer {
                     if std::mem::take(&mut uncommitted) {
                         self.commit_stored();
                     }
+                    continue;
+                }
+                _ = watch_tick.tick() => {
+                    self.watch_assignment(&mut unassigned_since);
                     continue;
                 }
             };
@@ -129,6 +144,62 @@ impl Consumer {
             self.process_batch(&batch).await;
             uncommitted = true;
         }
+    }
+
+    /// Exports how many partitions this consumer holds, and rejoins the group when it has held
+    /// none for `UNASSIGNED_GRACE` although the group has fewer members than the topic has
+    /// partitions (so every member should hold one). The local broker (tansu 0.6.0) can leave
+    /// a member there: when a crashed member's session expires just as the restarted one
+    /// synchronises, the group settles with an empty assignment that no heartbeat revisits.
+    fn watch_assignment(&self, unassigned_since: &mut Option<Instant>) {
+        let assigned = self.consumer.assignment().map(|a| a.count()).unwrap_or(0);
+        self.metrics.assigned_partitions.set(assigned as i64);
+        if assigned > 0 {
+            *unassigned_since = None;
+            return;
+        }
+        let since = *unassigned_since.get_or_insert_with(Instant::now);
+        if since.elapsed() < UNASSIGNED_GRACE {
+            return;
+        }
+        // Rare and short (two metadata requests): done inline rather than on another thread.
+        match self.members_and_partitions() {
+            Ok((members, partitions)) if members < partitions => {
+                tracing::warn!(
+                    members,
+                    partitions,
+                    unassigned_seconds = since.elapsed().as_secs(),
+                    "no partition assigned although the group has fewer members than partitions; rejoining the group"
+                );
+                self.consumer.unsubscribe();
+                if let Err(e) = self.consumer.subscribe(&[&self.topic]) {
+                    tracing::error!(error = %e, "subscribing again failed");
+                }
+                *unassigned_since = None;
+            }
+            // More consumers than partitions: idle by design.
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not describe the consumer group"),
+        }
+    }
+
+    /// The members of this consumer's group and the partitions of its topic, from the broker.
+    fn members_and_partitions(&self) -> KafkaResult<(usize, usize)> {
+        let timeout = Duration::from_secs(2);
+        let groups = self
+            .consumer
+            .fetch_group_list(Some(&self.group_id), timeout)?;
+        let members = groups
+            .groups()
+            .iter()
+            .find(|g| g.name() == self.group_id)
+            .map_or(0, |g| g.members().len());
+        let metadata = self.consumer.fetch_metadata(Some(&self.topic), timeout)?;
+        let partitions = metadata
+            .topics()
+            .first()
+            .map_or(0, |t| t.partitions().len());
+        Ok((members, partitions))
     }
 
     /// Commits the offsets stored so far, in the background.

@@ -1,5 +1,5 @@
 use common::metrics::Metrics;
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 
 /// Business metrics of the notification service.
 pub struct NotificationMetrics {
@@ -11,6 +11,8 @@ pub struct NotificationMetrics {
     pub event_delay: Histogram,
     /// Messages not yet consumed, per partition, from the Kafka client's statistics.
     pub consumer_lag: IntGaugeVec,
+    /// Partitions this consumer holds now.
+    pub assigned_partitions: IntGauge,
 }
 
 impl NotificationMetrics {
@@ -43,6 +45,11 @@ impl NotificationMetrics {
                 &["topic", "partition"],
             )
             .expect("static metric"),
+            assigned_partitions: IntGauge::new(
+                "notification_consumer_assigned_partitions",
+                "Partitions of order-events this consumer holds now",
+            )
+            .expect("static metric"),
         };
         // Every outcome exists from the start at 0, so increase() sees the first one.
         for outcome in ["stored", "duplicate", "dead_lettered"] {
@@ -51,6 +58,7 @@ impl NotificationMetrics {
         metrics.register(Box::new(this.events_consumed.clone()));
         metrics.register(Box::new(this.event_delay.clone()));
         metrics.register(Box::new(this.consumer_lag.clone()));
+        metrics.register(Box::new(this.assigned_partitions.clone()));
         this
     }
 }

@@ -23,7 +23,8 @@ use sqlx::PgPool;
 
 use clients::billing::BillingClient;
 use metrics::OrderMetrics;
-use relay::Publisher;
+use rdkafka::producer::FutureProducer;
+use relay::RelayStatus;
 pub use routes::openapi;
 
 /// The service's migrations, embedded in the binary.
@@ -72,8 +73,9 @@ pub struct AppState {
     pub db: PgPool,
     pub verifier: Arc<TokenVerifier>,
     pub billing: BillingClient,
-    /// The outbox relay's producer and its state, which readiness reports.
-    pub publisher: Publisher,
+    pub producer: FutureProducer,
+    /// How the outbox relay's last pass went (readiness reports it).
+    pub relay: RelayStatus,
     pub topic: String,
     pub orders: orders::Writer,
     pub metrics: Arc<OrderMetrics>,
@@ -96,14 +98,16 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
             config.service_token,
             config.billing_timeout,
         )?),
-        publisher: Publisher::new(config.kafka.clone())?,
+        producer: config.kafka.producer()?,
+        relay: RelayStatus::default(),
         topic: config.kafka.topic.clone(),
         orders: orders::Writer::new(db.clone(), config.settle_delay, config.kafka.topic.clone()),
         metrics: Arc::new(OrderMetrics::new(&metrics)),
     };
     let relay = relay::run(
         state.db.clone(),
-        state.publisher.clone(),
+        state.producer.clone(),
+        state.relay.clone(),
         state.metrics.clone(),
         config.outbox_poll,
     );

@@ -15,8 +15,6 @@ pub struct OrderMetrics {
     pub outbox_unsent: IntGauge,
     pub outbox_oldest_age: Gauge,
     pub outbox_parked: IntGauge,
-    /// Kafka producers the outbox relay replaced (fatal error, or fenced by the broker).
-    pub producer_replacements: IntCounter,
 }
 
 impl OrderMetrics {
@@ -55,11 +53,6 @@ impl OrderMetrics {
                 "Age of the oldest unpublished outbox event",
             )
             .expect("static metric"),
-            producer_replacements: IntCounter::new(
-                "order_kafka_producer_replacements_total",
-                "Kafka producers the outbox relay replaced after a fatal error or fencing",
-            )
-            .expect("static metric"),
             outbox_parked: IntGauge::new(
                 "order_outbox_parked_events",
                 "Outbox events the broker refused for good, set aside for an operator",
@@ -78,7 +71,6 @@ impl OrderMetrics {
         metrics.register(Box::new(this.pending_oldest_age.clone()));
         metrics.register(Box::new(this.payment_refusals.clone()));
         metrics.register(Box::new(this.outbox_parked.clone()));
-        metrics.register(Box::new(this.producer_replacements.clone()));
         this
     }
 

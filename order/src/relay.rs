@@ -1,18 +1,18 @@
 //! The outbox relay: publishes unsent outbox rows to Kafka in id order and marks them sent
 //! only after the broker acknowledged them. Woken by NOTIFY on commit, with a slow poll as a
-//! safety net. A broker outage only delays delivery: the rows wait in the outbox. A producer
-//! that hit a fatal error (fenced after a broker lost its state, say) is replaced by a new
-//! one; until a batch goes out again, readiness reports the relay as failing ("degraded").
+//! safety net. A broker outage or restart only delays delivery: the rows wait in the outbox,
+//! and readiness reports the relay failing ("degraded") until a pass succeeds again. The
+//! producer keeps no state on the broker (see `KafkaConfig::producer`), so a broker that comes
+//! back, even without its data, takes its events again.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::backoff::Backoff;
-use events::kafka::KafkaConfig;
 use events::REQUEST_ID_HEADER;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -32,103 +32,45 @@ struct OutboxRow {
     request_id: String,
 }
 
-/// The relay's producer and how its last pass went; shared with the readiness check.
-#[derive(Clone)]
-pub struct Publisher {
-    kafka: KafkaConfig,
-    inner: Arc<Mutex<PublisherState>>,
-}
+/// How the relay's last pass went, for the readiness check.
+#[derive(Clone, Default)]
+pub struct RelayStatus(Arc<Mutex<Option<String>>>);
 
-struct PublisherState {
-    producer: FutureProducer,
-    /// Why the last pass failed, until one succeeds.
-    failing: Option<String>,
-}
-
-impl Publisher {
-    pub fn new(kafka: KafkaConfig) -> anyhow::Result<Self> {
-        let producer = kafka.producer()?;
-        Ok(Self {
-            kafka,
-            inner: Arc::new(Mutex::new(PublisherState {
-                producer,
-                failing: None,
-            })),
-        })
-    }
-
-    /// The current producer (a handle: cheap to clone).
-    pub fn producer(&self) -> FutureProducer {
-        self.lock().producer.clone()
-    }
-
-    /// The readiness check of the relay: `Err` names why its last pass failed.
-    pub fn status(&self) -> Result<(), String> {
-        match &self.lock().failing {
+impl RelayStatus {
+    /// `Err` names why the last pass failed, until one succeeds.
+    pub fn check(&self) -> Result<(), String> {
+        match &*self.lock() {
             None => Ok(()),
             Some(problem) => Err(problem.clone()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, PublisherState> {
-        // The state stays consistent whatever panicked while holding it.
-        self.inner
+    fn set(&self, failing: Option<String>) {
+        *self.lock() = failing;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        // A plain value: consistent whatever panicked while holding it.
+        self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-
-    fn succeeded(&self) {
-        self.lock().failing = None;
-    }
-
-    /// Records a failed pass. A producer the broker no longer recognises (one that lost the
-    /// producer's state answers `UnknownProducerId`, then `ProducerFenced` or
-    /// `InvalidProducerEpoch` to every retry, each time the producer bumps its epoch) fails
-    /// forever, and one in a fatal state refuses everything: either is replaced by a new
-    /// producer, which registers afresh. The events it failed to publish stay unsent and go out
-    /// through the new one.
-    fn failed(&self, error: &anyhow::Error, metrics: &OrderMetrics) {
-        let mut state = self.lock();
-        state.failing = Some(format!("{error:#}"));
-        let fatal = state.producer.client().fatal_error();
-        let unrecognised = error
-            .downcast_ref::<KafkaError>()
-            .and_then(KafkaError::rdkafka_error_code)
-            .is_some_and(|code| {
-                matches!(
-                    code,
-                    RDKafkaErrorCode::UnknownProducerId
-                        | RDKafkaErrorCode::ProducerFenced
-                        | RDKafkaErrorCode::InvalidProducerEpoch
-                        | RDKafkaErrorCode::OutOfOrderSequenceNumber
-                )
-            });
-        if fatal.is_none() && !unrecognised {
-            return;
-        }
-        tracing::error!(
-            error = format!("{error:#}"),
-            ?fatal,
-            "replacing the Kafka producer"
-        );
-        match self.kafka.producer() {
-            Ok(producer) => {
-                state.producer = producer;
-                metrics.producer_replacements.inc();
-            }
-            Err(e) => tracing::error!(error = format!("{e:#}"), "creating a Kafka producer failed"),
-        }
-    }
 }
 
-pub async fn run(pool: PgPool, publisher: Publisher, metrics: Arc<OrderMetrics>, poll: Duration) {
+pub async fn run(
+    pool: PgPool,
+    producer: FutureProducer,
+    status: RelayStatus,
+    metrics: Arc<OrderMetrics>,
+    poll: Duration,
+) {
     let mut listener = connect_listener(&pool).await;
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     loop {
-        match relay_batch(&pool, &publisher.producer(), &metrics).await {
+        match relay_batch(&pool, &producer, &metrics).await {
             Ok(sent) => {
                 backoff.reset();
-                publisher.succeeded();
+                status.set(None);
                 if sent == BATCH as usize {
                     continue;
                 }
@@ -140,7 +82,7 @@ pub async fn run(pool: PgPool, publisher: Publisher, metrics: Arc<OrderMetrics>,
                     retry_in_ms = delay.as_millis() as u64,
                     "outbox relay failed"
                 );
-                publisher.failed(&e, &metrics);
+                status.set(Some(format!("{e:#}")));
                 tokio::time::sleep(delay).await;
                 continue;
             }
@@ -292,7 +234,7 @@ async fn fate(delivery: Result<DeliveryFuture, String>) -> Fate {
     match delivery.await {
         Ok(Ok(_)) => Fate::Sent,
         Ok(Err((e, _))) if refused_for_good(&e) => Fate::Parked(e.to_string()),
-        Ok(Err((e, _))) => Fate::Failed(anyhow::Error::new(e).context("publishing event")),
+        Ok(Err((e, _))) => Fate::Failed(anyhow::anyhow!("publishing event: {e}")),
         Err(_) => Fate::Failed(anyhow::anyhow!("producer dropped the delivery")),
     }
 }
@@ -309,87 +251,4 @@ fn refused_for_good(error: &KafkaError) -> bool {
                 | RDKafkaErrorCode::InvalidRecord
         )
     )
-}
-
-#[cfg(test)]
-mod tests {
-    //! The relay against librdkafka's mock cluster, which can answer with the errors a real
-    //! broker sends only in rare states (a broker that lost its producer state fences the
-    //! producer). The broker restart itself, with tansu, is in `e2e/tests/broker_outage.rs`
-    //! and `make faults`.
-
-    use rdkafka::mocking::MockCluster;
-    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-    use testkit::TestDatabase;
-
-    use super::*;
-
-    async fn outbox_row(pool: &PgPool, topic: &str) {
-        sqlx::query!(
-            "INSERT INTO outbox (event_id, topic, key, payload, request_id) \
-             VALUES ($1, $2, 'user', '{}', 'test')",
-            uuid::Uuid::new_v4(),
-            topic,
-        )
-        .execute(pool)
-        .await
-        .expect("outbox row");
-    }
-
-    #[tokio::test]
-    async fn a_fenced_producer_is_replaced_and_the_relay_reports_failing_until_it_recovers() {
-        let cluster = MockCluster::new(1).expect("mock cluster");
-        cluster.create_topic("events", 1, 1).expect("topic");
-        let kafka = KafkaConfig {
-            brokers: cluster.bootstrap_servers(),
-            topic: "events".to_owned(),
-            create_topics: false,
-            fetch_wait_ms: 10,
-        };
-        let database = TestDatabase::create("order_relay").await;
-        let pool = PgPool::connect(database.url()).await.expect("pool");
-        crate::MIGRATOR.run(&pool).await.expect("migrations");
-        let metrics = OrderMetrics::new(&common::metrics::Metrics::new());
-        let publisher = Publisher::new(kafka).expect("publisher");
-
-        outbox_row(&pool, "events").await;
-        let sent = relay_batch(&pool, &publisher.producer(), &metrics).await;
-        assert_eq!(sent.expect("first pass"), 1);
-
-        // The broker no longer knows the producer, and refuses the new epoch it asks for: a
-        // fatal error, after which this producer refuses everything.
-        cluster.request_errors(
-            RDKafkaApiKey::Produce,
-            &[
-                RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID,
-                RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
-            ],
-        );
-        outbox_row(&pool, "events").await;
-        let fenced = publisher.producer();
-        let error = relay_batch(&pool, &fenced, &metrics)
-            .await
-            .expect_err("the fenced pass fails");
-        publisher.failed(&error, &metrics);
-        assert!(
-            publisher.status().is_err(),
-            "readiness reports the relay failing"
-        );
-        assert_eq!(
-            metrics.producer_replacements.get(),
-            1,
-            "the fenced producer was replaced: {error:#}"
-        );
-
-        let sent = relay_batch(&pool, &publisher.producer(), &metrics).await;
-        assert_eq!(sent.expect("the new producer's pass"), 1);
-        publisher.succeeded();
-        assert_eq!(publisher.status(), Ok(()));
-        let unsent =
-            sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM outbox WHERE sent_at IS NULL"#)
-                .fetch_one(&pool)
-                .await
-                .expect("unsent");
-        assert_eq!(unsent, 0);
-    }
 }

@@ -15,14 +15,13 @@ use crate::AppState;
         (status = 503, description = "Not ready: its database is failing; `details` names each check", body = ErrorBody),
     ))]
 pub async fn health(State(state): State<AppState>) -> Response {
-    let producer = state.publisher.producer();
     let (database, broker) = tokio::join!(
         common::db::ping(&state.db),
-        events::kafka::ping(&producer, &state.topic)
+        events::kafka::ping(&state.producer, &state.topic)
     );
     common::health::respond(&[
         ("database", Need::Required, database),
         ("broker", Need::Degradable, broker),
-        ("outbox relay", Need::Degradable, state.publisher.status()),
+        ("outbox relay", Need::Degradable, state.relay.check()),
     ])
 }
