@@ -1,5 +1,5 @@
 # The two commands of the README, and their helpers. Scripts under scripts/ do the work.
-.PHONY: up down test bench logs images
+.PHONY: up down test bench faults logs images
 
 up:      ## start the whole shop locally on http://localhost:8080
 	@bash scripts/up.sh
@@ -12,6 +12,9 @@ test:    ## run every check and test suite
 
 bench:   ## measure throughput and latency against this machine's ceilings
 	@bash scripts/bench.sh
+
+faults:  ## crash, restart and slow pieces of the running stack under load; check nothing is lost
+	@bash scripts/faults.sh
 
 logs:    ## follow the services' logs
 	@tail -F .local/log/*.log

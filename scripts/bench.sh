@@ -12,7 +12,7 @@ cd "$ROOT"
 
 ensure_packages wrk:wrk pgbench:postgresql-client nginx:nginx
 
-if ! is_running "$RUN_DIR/user.pid" || ! is_running "$NGINX_DIR/nginx.pid"; then
+if ! is_running "$RUN_DIR/user.pid" || ! is_running "$NGINX_DIR/nginx.pid" nginx; then
   "$ROOT/scripts/up.sh"
 fi
 
@@ -64,7 +64,7 @@ ceiling_conf proxy "
 
 stop_ceiling() {
   for conf in proxy upstream; do
-    if is_running "$CEILING_DIR/$conf.pid"; then
+    if is_running "$CEILING_DIR/$conf.pid" nginx; then
       nginx -p "$CEILING_DIR" -c "$CEILING_DIR/$conf.conf" -s quit 2>/dev/null || true
     fi
   done

@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
 # Makes sure a Kafka broker is reachable. Installs tansu, a Kafka-compatible broker from
 # crates.io (once: several minutes; the broker-outage test uses it too). With KAFKA_BROKERS set,
-# that Kafka is used as it is; otherwise tansu runs with in-memory storage on 127.0.0.1:9092 and
-# the topics are created. Safe to repeat.
+# that Kafka is used as it is; otherwise tansu runs on 127.0.0.1:9092 with in-memory storage
+# and the topics are created. Safe to repeat; scripts/stack.sh stop|restart kafka stops or
+# restarts it. In-memory: a restart loses topics, offsets and the events not yet consumed
+# (tansu 0.6.0's durable engines are no substitute: see README, "The local broker").
 source "$(dirname "$0")/lib.sh"
 
-if ! command -v tansu >/dev/null 2>&1; then
+# Whether the installed tansu has the dynostore feature (memory://), from cargo's record.
+tansu_has_memory_storage() {
+  python3 - "$TANSU_VERSION" <<'PY' 2>/dev/null
+import json, os, sys
+installs = json.load(open(os.path.expanduser("~/.cargo/.crates2.json")))["installs"]
+ok = any(name.startswith("tansu " + sys.argv[1] + " ") and "dynostore" in install.get("features", [])
+         for name, install in installs.items())
+sys.exit(0 if ok else 1)
+PY
+}
+
+if ! command -v tansu >/dev/null 2>&1 || ! tansu_has_memory_storage; then
   say "installing the tansu broker $TANSU_VERSION (cargo install, several minutes, once)"
-  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore --quiet
+  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore --quiet --force
 fi
 
 if [ -n "${KAFKA_BROKERS:-}" ] && [ "$KAFKA_BROKERS" != "$LOCAL_KAFKA" ]; then
@@ -15,7 +28,8 @@ if [ -n "${KAFKA_BROKERS:-}" ] && [ "$KAFKA_BROKERS" != "$LOCAL_KAFKA" ]; then
   exit 0
 fi
 
-if ! port_open 9092; then
+if ! is_running "$RUN_DIR/tansu.pid" tansu; then
+  require_free_port 9092 "the local broker; or point KAFKA_BROKERS at the Kafka listening there"
   say "starting tansu on 127.0.0.1:9092 (log: $LOG_DIR/tansu.log)"
   nohup tansu broker \
     --listener-url tcp://127.0.0.1:9092 \

@@ -8,18 +8,16 @@ service_env() { # name port
   echo "LOG_FORMAT=${LOG_FORMAT:-pretty} RUST_LOG=${RUST_LOG:-info}"
   case "$name" in
     user) echo "JWT_PRIVATE_KEY_FILE=$LOCAL/keys/jwt-private.pem BILLING_URL=http://127.0.0.1:8082" ;;
-    order) echo "BILLING_URL=http://127.0.0.1:8082 KAFKA_BROKERS=${KAFKA_BROKERS:-$LOCAL_KAFKA}" ;;
+    # ORDER_BILLING_URL: make faults puts a fault-injecting proxy between order and billing.
+    order) echo "BILLING_URL=${ORDER_BILLING_URL:-http://127.0.0.1:8082} KAFKA_BROKERS=${KAFKA_BROKERS:-$LOCAL_KAFKA}" ;;
     notification) echo "KAFKA_BROKERS=${KAFKA_BROKERS:-$LOCAL_KAFKA}" ;;
   esac
 }
 
-is_running() { # pidfile
-  [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
-}
-
-stop_pid() { # name pidfile
+# Stops gracefully (SIGTERM; SIGKILL after 10 s) the process of a pid file.
+stop_pid() { # name pidfile [comm]
   local name="$1" pidfile="$2"
-  if is_running "$pidfile"; then
+  if is_running "$pidfile" "${3:-}"; then
     local pid; pid="$(cat "$pidfile")"
     say "stopping $name (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
@@ -27,6 +25,28 @@ stop_pid() { # name pidfile
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$pidfile"
+}
+
+# Kills (SIGKILL: a crash, no shutdown) the process of a pid file and waits until it is gone.
+kill_pid() { # name pidfile [comm]
+  local name="$1" pidfile="$2"
+  if is_running "$pidfile" "${3:-}"; then
+    local pid; pid="$(cat "$pidfile")"
+    say "killing $name (pid $pid, SIGKILL)"
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  fi
+  rm -f "$pidfile"
+}
+
+# SIGSTOP (pause) or SIGCONT (resume) to the process of a pid file.
+signal_pid() { # name pidfile pause|resume [comm]
+  local name="$1" pidfile="$2"
+  is_running "$pidfile" "${4:-}" || { echo "$name is not running" >&2; return 1; }
+  case "$3" in
+    pause) say "pausing $name (SIGSTOP)"; kill -STOP "$(cat "$pidfile")" ;;
+    resume) say "resuming $name (SIGCONT)"; kill -CONT "$(cat "$pidfile")" ;;
+  esac
 }
 
 start_service() { # name port
@@ -66,10 +86,10 @@ start_gateway() {
 }
 
 stop_gateway() {
-  if is_running "$NGINX_DIR/nginx.pid"; then
+  if is_running "$NGINX_DIR/nginx.pid" nginx; then
     say "stopping the gateway"
     nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s quit 2>/dev/null || kill -TERM "$(cat "$NGINX_DIR/nginx.pid")"
-    for _ in $(seq 1 50); do is_running "$NGINX_DIR/nginx.pid" || break; sleep 0.1; done
+    for _ in $(seq 1 50); do is_running "$NGINX_DIR/nginx.pid" nginx || break; sleep 0.1; done
   fi
 }
 

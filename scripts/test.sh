@@ -71,4 +71,8 @@ SHOP_METRICS_URLS="http://127.0.0.1:8081/metrics,http://127.0.0.1:8082/metrics,h
 PROMETHEUS_URL="http://127.0.0.1:${PROMETHEUS_PORT:-9091}" \
   "$LOCAL/venv/bin/python" -m pytest -q "$ROOT/monitoring/tests/stack_metrics_test.py"
 
+# Last: it kills and restarts pieces of the stack (Postgres too).
+say "fault suite: crashes, restarts and a slow billing under load (make faults)"
+"$ROOT/scripts/faults.sh"
+
 say "all test suites passed"

@@ -1,0 +1,342 @@
+//! `make faults`: stages the faults an operator meets (a crash, a restart, a slow dependency)
+//! on the running local stack while customers buy, then checks, for the customers of each
+//! scenario: every order is settled and charged its price if and only if created, else
+//! nothing; every balance equals its ledger; every event has exactly one notification; nothing
+//! is pending or unsent; no client was told "not done" (503) for something that happened; no
+//! request hung and no answer broke the contract. One line per scenario, then `N passed, M
+//! failed`. Every wait is bounded. `FAULTS_ONLY=name,name` runs some of them.
+
+mod proxy;
+mod shop;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use futures::future::BoxFuture;
+
+use proxy::SlowProxy;
+use shop::{burst, place, service_url, Customer, Stack, Totals};
+
+type Scenario = for<'a> fn(&'a Stack) -> BoxFuture<'a, anyhow::Result<String>>;
+
+const SCENARIOS: &[(&str, Scenario)] = &[
+    ("order-sigkill", |s| {
+        Box::pin(crash_during_burst(s, "order"))
+    }),
+    ("billing-sigkill", |s| {
+        Box::pin(crash_during_burst(s, "billing"))
+    }),
+    ("consumer-sigkill", |s| Box::pin(consumer_sigkill(s))),
+    ("broker-freeze", |s| Box::pin(broker_freeze(s))),
+    ("postgres-restart", |s| Box::pin(postgres_restart(s))),
+    ("slow-billing", |s| Box::pin(slow_billing(s))),
+    ("sigterm-each", |s| Box::pin(sigterm_each(s))),
+];
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let stack = Stack::connect().await?;
+    let only = std::env::var("FAULTS_ONLY").unwrap_or_default();
+    let (mut passed, mut failed) = (0, 0);
+    for (name, scenario) in SCENARIOS {
+        if !only.is_empty() && !only.split(',').any(|o| o == *name) {
+            continue;
+        }
+        let started = Instant::now();
+        let outcome = match stack.heal().await.and(stack.await_healthy().await) {
+            Ok(()) => scenario(&stack).await,
+            Err(e) => Err(e.context("the stack was not healthy before the scenario")),
+        };
+        let took = started.elapsed().as_secs();
+        match outcome {
+            Ok(line) => {
+                passed += 1;
+                println!("PASS {name} ({took} s): {line}");
+            }
+            Err(e) => {
+                failed += 1;
+                println!("FAIL {name} ({took} s): {e:#}");
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    ensure!(failed == 0, "{failed} fault scenarios failed");
+    Ok(())
+}
+
+/// The order, money and event figures of a checked scenario.
+fn figures(t: &Totals) -> String {
+    format!(
+        "{} orders ({} created, {} rejected), {} repeats with the same key, {} refused with 503; \
+         {} events, {} notifications",
+        t.orders, t.created, t.rejected, t.retries, t.refused, t.events, t.notifications
+    )
+}
+
+/// Customers who can afford 25 orders of 100.
+async fn buyers(stack: &Stack, count: usize) -> anyhow::Result<Vec<Customer>> {
+    stack.customers(count, 2_500).await
+}
+
+/// Runs `fault` 300 ms into a burst of 8 customers × 100 orders through the gateway (each can
+/// afford 80), then checks; fails unless the fault began before the burst ended.
+async fn during_burst<F>(stack: &Stack, fault: F) -> anyhow::Result<Totals>
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let customers = stack.customers(8, 8_000).await?;
+    let load = async {
+        let placements = burst(&stack.http, &stack.gateway, &customers, 100, 100).await;
+        (placements, Instant::now())
+    };
+    let fault = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let began = Instant::now();
+        fault.await.map(|()| began)
+    };
+    let ((placements, burst_ended), fault) = tokio::join!(load, fault);
+    let began = fault?;
+    ensure!(
+        began < burst_ended,
+        "the fault began after the burst had ended: it proved nothing"
+    );
+    stack
+        .check(&customers, &placements, Duration::from_secs(150))
+        .await
+}
+
+/// SIGKILL a service mid-burst and start it again a second later; clients repeat what got no
+/// answer with the same key.
+async fn crash_during_burst(stack: &Stack, service: &str) -> anyhow::Result<String> {
+    let totals = during_burst(stack, async {
+        stack.ctl("kill", service).await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stack.ctl("start", service).await
+    })
+    .await?;
+    Ok(figures(&totals))
+}
+
+/// The broker hangs (SIGSTOP) for 8 s mid-burst, then goes on: orders are still taken, their
+/// events wait in the outbox and in flight, and every event arrives once. (Shorter than the
+/// consumer's 10 s session: a longer hang makes the local broker evict every member at once,
+/// which can leave its group without a leader for good; see the README, "The local broker".)
+async fn broker_freeze(stack: &Stack) -> anyhow::Result<String> {
+    let totals = during_burst(stack, async {
+        stack.ctl("pause", "kafka").await?;
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        stack.ctl("resume", "kafka").await
+    })
+    .await?;
+    Ok(figures(&totals))
+}
+
+/// Postgres restarts under load: the services recover without being restarted themselves.
+async fn postgres_restart(stack: &Stack) -> anyhow::Result<String> {
+    let pids = service_pids()?;
+    let totals = during_burst(stack, stack.ctl("restart", "postgres")).await?;
+    stack.await_healthy().await?;
+    ensure!(
+        service_pids()? == pids,
+        "a service was restarted: pids {pids:?} became {:?}",
+        service_pids()?
+    );
+    Ok(format!("{}; no service restarted", figures(&totals)))
+}
+
+fn service_pids() -> anyhow::Result<Vec<String>> {
+    let root = std::env::var("ROOT").context("ROOT")?;
+    ["user", "billing", "order", "notification"]
+        .iter()
+        .map(|s| {
+            std::fs::read_to_string(format!("{root}/.local/run/{s}.pid"))
+                .map(|p| p.trim().to_owned())
+                .with_context(|| format!("{s}.pid"))
+        })
+        .collect()
+}
+
+/// SIGKILL the notification consumer while it works through a backlog (the kill must land
+/// mid-stream: some of the backlog stored, not all), start it again: every event is notified
+/// exactly once.
+async fn consumer_sigkill(stack: &Stack) -> anyhow::Result<String> {
+    let customers = stack.customers(40, 1_000_000).await?;
+    stack.ctl("stop", "notification").await?;
+    let placements = burst(&stack.http, &stack.gateway, &customers, 30, 100).await;
+    let users: Vec<_> = customers.iter().map(|c| c.id).collect();
+    let stored = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM notifications WHERE user_id = ANY($1)")
+            .bind(&users)
+            .fetch_one(&stack.notification_db)
+            .await
+            .unwrap_or(0)
+    };
+    let total = placements.len() as i64;
+    // Started in the background: the kill lands while it works through the backlog, which
+    // may be before its start has been confirmed.
+    let starting = tokio::spawn(stack.ctl_command("start", "notification"));
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while stored().await == 0 && Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    stack.ctl("kill", "notification").await?;
+    let at_kill = stored().await;
+    ensure!(
+        at_kill > 0 && at_kill < total,
+        "the kill did not land mid-stream: {at_kill} of {total} notifications stored"
+    );
+    stack.ctl("start", "notification").await?;
+    // The first start's wait for health ends with the second one's.
+    let _ = starting.await;
+    let totals = stack
+        .check(&customers, &placements, Duration::from_secs(150))
+        .await?;
+    // Killed again while idle and started at once: the restarted member rejoins a group that
+    // still lists the dead one (which the local broker can settle without giving it a
+    // partition); orders placed right after are all notified.
+    stack.ctl("kill", "notification").await?;
+    stack.ctl("start", "notification").await?;
+    let idle = buyers(stack, 8).await?;
+    let after = burst(&stack.http, &stack.gateway, &idle, 5, 100).await;
+    let started = Instant::now();
+    let again = stack.check(&idle, &after, Duration::from_secs(150)).await?;
+    Ok(format!(
+        "killed mid-stream with {at_kill} of {total} notifications stored: {}; killed idle and \
+         restarted: {} notifications of {} events within {} s",
+        figures(&totals),
+        again.notifications,
+        again.events,
+        started.elapsed().as_secs()
+    ))
+}
+
+/// Billing answers later than order waits (through a proxy that holds its answers back): the
+/// orders go pending, and once billing is fast again each settles exactly once.
+async fn slow_billing(stack: &Stack) -> anyhow::Result<String> {
+    let proxy = SlowProxy::start("127.0.0.1:8082".parse()?, Duration::from_secs(5)).await?;
+    let url = format!("http://{}", proxy.addr);
+    stack
+        .ctl_with("restart", "order", &[("ORDER_BILLING_URL", &url)])
+        .await?;
+    let customers = buyers(stack, 4).await?;
+    let placements = burst(&stack.http, &stack.gateway, &customers, 3, 100).await;
+    let pending = placements.iter().filter(|p| p.answer == Some(202)).count();
+    proxy.set_delay(Duration::ZERO);
+    let checked = stack
+        .check(&customers, &placements, Duration::from_secs(150))
+        .await;
+    stack.ctl("restart", "order").await?;
+    let totals = checked?;
+    ensure!(pending > 0, "no order went pending behind the slow billing");
+    Ok(format!(
+        "{pending} of {} orders answered 202 pending; {}",
+        placements.len(),
+        figures(&totals)
+    ))
+}
+
+/// SIGTERM each service (and start it again) while clients call it on its own port: every
+/// request it had received when the signal came is answered, none cut off.
+async fn sigterm_each(stack: &Stack) -> anyhow::Result<String> {
+    let customers = buyers(stack, 8).await?;
+    let mut lines = Vec::new();
+    let mut all_placements = Vec::new();
+    for service in ["user", "billing", "order", "notification"] {
+        let (in_flight, answered, placements) = sigterm_one(stack, service, &customers).await?;
+        lines.push(format!(
+            "{service}: {in_flight} in flight at SIGTERM all answered, {answered} answered in all"
+        ));
+        all_placements.extend(placements);
+    }
+    let totals = stack
+        .check(&customers, &all_placements, Duration::from_secs(150))
+        .await?;
+    Ok(format!("{}; {}", lines.join(", "), figures(&totals)))
+}
+
+/// (requests in flight at the signal, requests answered, order placements) for one service.
+async fn sigterm_one(
+    stack: &Stack,
+    service: &str,
+    customers: &[Customer],
+) -> anyhow::Result<(usize, usize, Vec<shop::Placement>)> {
+    let base = service_url(service);
+    let signalled = std::sync::Mutex::new(None::<Instant>);
+    let stop_at = Instant::now() + Duration::from_secs(4);
+    let worker = |who: Customer| {
+        let (base, signalled) = (&base, &signalled);
+        async move {
+            let http = reqwest::Client::builder().timeout(shop::HANG).build()?;
+            let (mut in_flight, mut answered, mut placements) = (0, 0, Vec::new());
+            while Instant::now() < stop_at {
+                let started = Instant::now();
+                let (ok, what) = if service == "order" {
+                    let p = place(&http, base, &who, 1, Duration::from_secs(30)).await;
+                    // Answered at the first attempt: not cut off, not refused.
+                    let ok = p.answer.is_some() && p.violations.is_empty() && p.retries == 0;
+                    let what = format!("{:?}", p.violations);
+                    placements.push(p);
+                    (ok, what)
+                } else {
+                    let path = match service {
+                        "user" => "/api/v1/users/me",
+                        "billing" => "/api/v1/billing/account/my",
+                        _ => "/api/v1/notifications",
+                    };
+                    match http
+                        .get(format!("{base}{path}"))
+                        .bearer_auth(&who.token)
+                        .send()
+                        .await
+                    {
+                        Ok(r) => (r.status().is_success(), format!("answered {}", r.status())),
+                        // Refused: the service was not listening (stopped, not yet started).
+                        Err(e) if e.is_connect() => {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                        Err(e) => (false, format!("{e}")),
+                    }
+                };
+                let signal = *signalled.lock().expect("lock");
+                let was_in_flight = signal.is_some_and(|s| started < s);
+                if was_in_flight {
+                    in_flight += 1;
+                }
+                if ok {
+                    answered += 1;
+                } else if signal.is_none() || was_in_flight {
+                    anyhow::bail!(
+                        "{service}: a request {} the signal failed: {what}",
+                        if was_in_flight {
+                            "in flight at"
+                        } else {
+                            "before"
+                        }
+                    );
+                }
+            }
+            anyhow::Ok((in_flight, answered, placements))
+        }
+    };
+    let load = futures::future::try_join_all(customers.iter().cloned().map(worker));
+    let fault = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        *signalled.lock().expect("lock") = Some(Instant::now());
+        stack.ctl("restart", service).await
+    };
+    let (results, fault) = tokio::join!(load, fault);
+    fault?;
+    let mut totals = (0, 0, Vec::new());
+    for (in_flight, answered, placements) in results? {
+        totals.0 += in_flight;
+        totals.1 += answered;
+        totals.2.extend(placements);
+    }
+    // The signal landed while requests were being served, or the scenario proved nothing.
+    ensure!(
+        totals.0 > 0,
+        "{service}: no request was in flight at the signal"
+    );
+    Ok(totals)
+}

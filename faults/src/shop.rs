@@ -1,0 +1,509 @@
+//! The shop as the fault suite sees it: customers calling through the gateway (or a service's
+//! own port), the pieces it controls through `scripts/stack.sh`, and the databases it reads to
+//! check that nothing was lost or doubled.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Longer than any service's own request deadline (`REQUEST_TIMEOUT_SECONDS`, 30 s): a request
+/// that takes longer hangs, which the checks count.
+pub const HANG: Duration = Duration::from_secs(35);
+
+/// Each service and its path prefix.
+const SERVICES: [(&str, &str); 4] = [
+    ("user", "users"),
+    ("billing", "billing"),
+    ("order", "orders"),
+    ("notification", "notifications"),
+];
+
+pub struct Stack {
+    pub gateway: String,
+    pub http: reqwest::Client,
+    root: PathBuf,
+    pub order_db: PgPool,
+    pub billing_db: PgPool,
+    pub notification_db: PgPool,
+}
+
+#[derive(Clone)]
+pub struct Customer {
+    pub id: Uuid,
+    pub token: String,
+}
+
+/// A service's base URL on its own port.
+pub fn service_url(service: &str) -> String {
+    let port = match service {
+        "user" => 8081,
+        "billing" => 8082,
+        "order" => 8083,
+        _ => 8084,
+    };
+    format!("http://127.0.0.1:{port}")
+}
+
+impl Stack {
+    pub async fn connect() -> anyhow::Result<Self> {
+        let env = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set"));
+        let pool = |url: String| async move {
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(&url)
+                .await
+        };
+        Ok(Self {
+            gateway: env("GATEWAY_URL")?,
+            http: reqwest::Client::builder().timeout(HANG).build()?,
+            root: env("ROOT")?.into(),
+            order_db: pool(env("ORDER_DATABASE_URL")?).await?,
+            billing_db: pool(env("BILLING_DATABASE_URL")?).await?,
+            notification_db: pool(env("NOTIFICATION_DATABASE_URL")?).await?,
+        })
+    }
+
+    /// `scripts/stack.sh <action> <piece>` with extra environment.
+    pub async fn ctl_with(
+        &self,
+        action: &str,
+        piece: &str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
+        let status = tokio::process::Command::new("bash")
+            .arg(self.root.join("scripts/stack.sh"))
+            .args([action, piece])
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .await?;
+        ensure!(
+            status.success(),
+            "stack.sh {action} {piece} failed: {status}"
+        );
+        Ok(())
+    }
+
+    pub async fn ctl(&self, action: &str, piece: &str) -> anyhow::Result<()> {
+        self.ctl_with(action, piece, &[]).await
+    }
+
+    /// `scripts/stack.sh <action> <piece>` as a future that owns what it needs (to spawn).
+    pub fn ctl_command(
+        &self,
+        action: &str,
+        piece: &str,
+    ) -> impl std::future::Future<Output = std::io::Result<std::process::ExitStatus>> + 'static
+    {
+        let mut command = tokio::process::Command::new("bash");
+        command
+            .arg(self.root.join("scripts/stack.sh"))
+            .args([action, piece])
+            .stdout(std::process::Stdio::null());
+        async move { command.status().await }
+    }
+
+    /// Starts every service that does not answer its liveness probe (a scenario that failed
+    /// half-way may leave one stopped), so the next scenario starts from a whole stack.
+    pub async fn heal(&self) -> anyhow::Result<()> {
+        for (service, prefix) in SERVICES {
+            let url = format!("{}/api/v1/{prefix}/health/live", service_url(service));
+            let live = self
+                .http
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if !live {
+                self.ctl("start", service).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits (at most a minute) until every service's readiness says 200 "ok".
+    pub async fn await_healthy(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for (service, prefix) in SERVICES {
+            let url = format!("{}/api/v1/{prefix}/health", service_url(service));
+            loop {
+                let body = match self.http.get(&url).send().await {
+                    Ok(r) => r.json::<Value>().await.unwrap_or_default(),
+                    Err(_) => Value::Null,
+                };
+                if body["data"]["status"] == "ok" {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("{service} is not healthy after a minute: {body}");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// `count` new customers with `deposit` each, registered and funded through the gateway,
+    /// 8 at a time (more at once would exceed the gateway's registration burst even with its
+    /// rate lifted).
+    pub async fn customers(&self, count: usize, deposit: i64) -> anyhow::Result<Vec<Customer>> {
+        let mut all = Vec::with_capacity(count);
+        while all.len() < count {
+            let chunk = (all.len()..count.min(all.len() + 8)).map(|_| self.customer(deposit));
+            all.extend(futures::future::try_join_all(chunk).await?);
+        }
+        Ok(all)
+    }
+
+    async fn customer(&self, deposit: i64) -> anyhow::Result<Customer> {
+        let login = format!("faults{}", Uuid::new_v4().simple());
+        let credentials = json!({ "login": login, "password": "faults password 1" });
+        let registered = self
+            .post("/api/v1/users/register", None, None, &credentials)
+            .await?;
+        let id = registered["data"]["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .context("register answered no id")?;
+        let tokens = self
+            .post("/api/v1/users/login", None, None, &credentials)
+            .await?;
+        let token = tokens["data"]["accessToken"]
+            .as_str()
+            .context("login answered no token")?
+            .to_owned();
+        self.post(
+            "/api/v1/billing/account/deposit",
+            Some(&token),
+            Some(&Uuid::new_v4().to_string()),
+            &json!({ "amount": deposit }),
+        )
+        .await?;
+        Ok(Customer { id, token })
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        key: Option<&str>,
+        body: &Value,
+    ) -> anyhow::Result<Value> {
+        let mut request = self.http.post(format!("{}{path}", self.gateway)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or_default();
+        ensure!(status.is_success(), "POST {path} answered {status}: {body}");
+        Ok(body)
+    }
+}
+
+/// How a customer's order placement ended, as the client saw it.
+#[derive(Debug, Default)]
+pub struct Placement {
+    pub user: Uuid,
+    /// The key of the attempt that got a definite answer.
+    pub key: String,
+    /// 201, 202 or 400 (insufficient funds); `None` if the client gave up.
+    pub answer: Option<u16>,
+    /// Keys answered 503 "unavailable" (known not to have happened): no order may exist for them.
+    pub refused_keys: Vec<String>,
+    /// Answers that break the contract (an HTML page, a 500, …).
+    pub violations: Vec<String>,
+    /// Requests that took longer than any deadline.
+    pub hung: u32,
+    /// Attempts repeated with the same key (outcome unknown: 502/504 or no answer).
+    pub retries: u32,
+}
+
+/// Places one order the way a careful client does: repeats it with the same
+/// `Idempotency-Key` while the outcome is unknown (no answer, 502, 504, 429), and with a new
+/// key after a 503 (which says it did not happen). Gives up after `patience`.
+pub async fn place(
+    http: &reqwest::Client,
+    base: &str,
+    who: &Customer,
+    price: i64,
+    patience: Duration,
+) -> Placement {
+    let give_up = Instant::now() + patience;
+    let mut placement = Placement {
+        user: who.id,
+        key: Uuid::new_v4().to_string(),
+        ..Placement::default()
+    };
+    while Instant::now() < give_up {
+        let started = Instant::now();
+        let sent = http
+            .post(format!("{base}/api/v1/orders"))
+            .bearer_auth(&who.token)
+            .header("Idempotency-Key", &placement.key)
+            .json(&json!({ "title": "Faults mug", "price": price }))
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => {
+                if e.is_timeout() || started.elapsed() >= HANG {
+                    placement.hung += 1;
+                }
+                placement.retries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if !body.is_object() {
+            placement
+                .violations
+                .push(format!("{status} with a body that is not JSON: {text:.80}"));
+        }
+        match (status, body["code"].as_str()) {
+            (201 | 202, _) | (400, Some("insufficient_funds")) => {
+                placement.answer = Some(status);
+                return placement;
+            }
+            (503, Some("unavailable")) => {
+                placement.refused_keys.push(placement.key.clone());
+                placement.key = Uuid::new_v4().to_string();
+            }
+            (502 | 504, Some("outcome_unknown")) | (429, _) => placement.retries += 1,
+            _ => placement
+                .violations
+                .push(format!("unexpected {status}: {text:.120}")),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    placement
+}
+
+/// Each customer places `per_customer` orders of `price` one after another (their events stay
+/// in order per customer), all customers at once, through `base`.
+pub async fn burst(
+    http: &reqwest::Client,
+    base: &str,
+    customers: &[Customer],
+    per_customer: usize,
+    price: i64,
+) -> Vec<Placement> {
+    let runs = customers.iter().map(|who| async move {
+        let mut placed = Vec::with_capacity(per_customer);
+        for _ in 0..per_customer {
+            placed.push(place(http, base, who, price, Duration::from_secs(90)).await);
+        }
+        placed
+    });
+    futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// What the checks counted.
+#[derive(Debug, Default)]
+pub struct Totals {
+    pub orders: usize,
+    pub created: usize,
+    pub rejected: usize,
+    pub events: usize,
+    pub notifications: usize,
+    pub retries: u32,
+    pub refused: usize,
+}
+
+impl Stack {
+    /// Waits (at most `limit`) until the customers' orders are all settled, every event is
+    /// published and every notification stored, then checks the invariants; `Err` lists every
+    /// broken one.
+    pub async fn check(
+        &self,
+        customers: &[Customer],
+        placements: &[Placement],
+        limit: Duration,
+    ) -> anyhow::Result<Totals> {
+        let users: Vec<Uuid> = customers.iter().map(|c| c.id).collect();
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.backlog(&users).await {
+                Ok(None) => break,
+                Ok(Some(what)) if Instant::now() > deadline => {
+                    bail!("not recovered after {limit:?}: {what}")
+                }
+                Err(e) if Instant::now() > deadline => bail!("not recovered: {e:#}"),
+                _ => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+        // Late duplicates would show up within this.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        self.invariants(&users, placements).await
+    }
+
+    /// `None` once nothing of these users waits any more, else what still does.
+    async fn backlog(&self, users: &[Uuid]) -> anyhow::Result<Option<String>> {
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM orders WHERE user_id = ANY($1) AND status = 'pending'",
+        )
+        .bind(users)
+        .fetch_one(&self.order_db)
+        .await?;
+        let unsent: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND parked_at IS NULL",
+        )
+        .fetch_one(&self.order_db)
+        .await?;
+        let events = self.event_ids(users).await?.len();
+        let notes: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM notifications WHERE user_id = ANY($1)")
+                .bind(users)
+                .fetch_one(&self.notification_db)
+                .await?;
+        if pending == 0 && unsent == 0 && notes as usize >= events {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "{pending} orders pending, {unsent} events unsent, {notes} of {events} notifications"
+        )))
+    }
+
+    async fn event_ids(&self, users: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
+        let keys: Vec<String> = users.iter().map(Uuid::to_string).collect();
+        Ok(
+            sqlx::query_scalar("SELECT event_id FROM outbox WHERE key = ANY($1)")
+                .bind(&keys)
+                .fetch_all(&self.order_db)
+                .await?,
+        )
+    }
+
+    async fn invariants(&self, users: &[Uuid], placements: &[Placement]) -> anyhow::Result<Totals> {
+        let mut broken = Vec::new();
+        let orders: Vec<(Uuid, Uuid, i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, user_id, price, status, idempotency_key FROM orders WHERE user_id = ANY($1)",
+        )
+        .bind(users)
+        .fetch_all(&self.order_db)
+        .await?;
+        let charges: HashMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
+            "SELECT l.order_id, -sum(l.amount)::bigint FROM ledger_entries l
+             JOIN accounts a ON a.id = l.account_id
+             WHERE a.user_id = ANY($1) AND l.kind = 'withdrawal' GROUP BY l.order_id",
+        )
+        .bind(users)
+        .fetch_all(&self.billing_db)
+        .await?
+        .into_iter()
+        .collect();
+        let mut totals = Totals {
+            orders: orders.len(),
+            ..Totals::default()
+        };
+        // Charged = price if and only if created, else 0; no charge for an unknown order.
+        for (id, _, price, status, _) in &orders {
+            let charged = charges.get(id).copied().unwrap_or(0);
+            let expected = if status == "created" { *price } else { 0 };
+            match status.as_str() {
+                "created" => totals.created += 1,
+                "rejected" => totals.rejected += 1,
+                other => broken.push(format!("order {id} is still {other}")),
+            }
+            if charged != expected {
+                broken.push(format!("order {id} is {status} and was charged {charged}"));
+            }
+        }
+        let known: HashSet<Uuid> = orders.iter().map(|o| o.0).collect();
+        for order_id in charges.keys().filter(|id| !known.contains(id)) {
+            broken.push(format!(
+                "a charge for order {order_id}, which does not exist"
+            ));
+        }
+        // Balance = sum of the ledger.
+        let mismatched: Vec<(Uuid, i64, i64)> = sqlx::query_as(
+            "SELECT a.user_id, a.balance, COALESCE(sum(l.amount), 0)::bigint FROM accounts a
+             LEFT JOIN ledger_entries l ON l.account_id = a.id
+             WHERE a.user_id = ANY($1) GROUP BY a.user_id, a.balance
+             HAVING a.balance <> COALESCE(sum(l.amount), 0)",
+        )
+        .bind(users)
+        .fetch_all(&self.billing_db)
+        .await?;
+        for (user, balance, ledger) in mismatched {
+            broken.push(format!(
+                "user {user}: balance {balance}, ledger sum {ledger}"
+            ));
+        }
+        // One notification per event, none without one.
+        let events = self.event_ids(users).await?;
+        let notes: Vec<Uuid> =
+            sqlx::query_scalar("SELECT event_id FROM notifications WHERE user_id = ANY($1)")
+                .bind(users)
+                .fetch_all(&self.notification_db)
+                .await?;
+        totals.events = events.len();
+        totals.notifications = notes.len();
+        let noted: HashSet<Uuid> = notes.iter().copied().collect();
+        if noted.len() != notes.len() {
+            broken.push("an event was notified twice".to_owned());
+        }
+        let sent: HashSet<Uuid> = events.iter().copied().collect();
+        if sent != noted {
+            broken.push(format!(
+                "{} events without their notification, {} notifications without an event",
+                sent.difference(&noted).count(),
+                noted.difference(&sent).count()
+            ));
+        }
+        // What the clients were told holds.
+        let by_key: HashMap<(Uuid, &str), &str> = orders
+            .iter()
+            .filter_map(|(_, user, _, status, key)| {
+                key.as_deref().map(|k| ((*user, k), status.as_str()))
+            })
+            .collect();
+        for placement in placements {
+            totals.retries += placement.retries;
+            totals.refused += placement.refused_keys.len();
+            broken.extend(placement.violations.iter().cloned());
+            if placement.hung > 0 {
+                broken.push(format!("{} requests hung past {HANG:?}", placement.hung));
+            }
+            for key in &placement.refused_keys {
+                if let Some(status) = by_key.get(&(placement.user, key.as_str())) {
+                    broken.push(format!("a 503 was answered for an order that is {status}"));
+                }
+            }
+            let stored = by_key
+                .get(&(placement.user, placement.key.as_str()))
+                .copied();
+            match (placement.answer, stored) {
+                (None, _) => broken.push("a client gave up placing an order".to_owned()),
+                (Some(201), Some("created"))
+                | (Some(400), Some("rejected"))
+                | (Some(202), Some(_)) => {}
+                (Some(answer), stored) => {
+                    broken.push(format!("answered {answer}, the order is {stored:?}"))
+                }
+            }
+        }
+        if broken.is_empty() {
+            return Ok(totals);
+        }
+        broken.sort();
+        broken.dedup();
+        bail!("{}", broken.join("; "))
+    }
+}
