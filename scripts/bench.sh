@@ -70,15 +70,9 @@ stop_ceiling() {
   done
 }
 
-restore_gateway() {
-  render_gateway_conf
-  nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s reload
-  say "gateway login and registration limits restored"
-}
-
 finish() {
   stop_ceiling
-  restore_gateway
+  restore_gateway_limits
   rm -f "$CEILING_DIR/access.log"
 }
 trap finish EXIT
@@ -93,9 +87,7 @@ nginx -p "$CEILING_DIR" -c "$CEILING_DIR/proxy.conf"
 # Logins are a scenario of their own, and every scenario registers its customers: the
 # per-address limits would turn them into 429s.
 say "lifting the gateway's login and registration limits for the run"
-LOGIN_RATE=1000000r/s REGISTER_RATE=1000000r/s render_gateway_conf
-nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s reload
-sleep 0.5
+lift_gateway_limits
 
 args=(--gateway "http://127.0.0.1:$GATEWAY_PORT" --ceiling "http://127.0.0.1:8090/"
       --pg-admin "$PG_ADMIN_URL" --run-dir "$RUN_DIR" --out "$LOCAL/bench")

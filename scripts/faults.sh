@@ -14,14 +14,8 @@ fi
 say "building the fault suite (cargo build --profile $BUILD_PROFILE -p faults)"
 cargo build --quiet --profile "$BUILD_PROFILE" -p faults
 
-restore_gateway() {
-  render_gateway_conf
-  nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s reload 2>/dev/null || start_gateway
-}
-trap restore_gateway EXIT
-LOGIN_RATE=1000000r/s REGISTER_RATE=1000000r/s render_gateway_conf
-nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s reload
-sleep 1   # the old workers hand over
+trap restore_gateway_limits EXIT
+lift_gateway_limits
 
 say "fault scenarios against the running stack"
 ROOT="$ROOT" GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" \

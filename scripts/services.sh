@@ -14,29 +14,34 @@ service_env() { # name port
   esac
 }
 
-# Stops gracefully (SIGTERM; SIGKILL after 10 s) the process of a pid file.
-stop_pid() { # name pidfile [comm]
-  local name="$1" pidfile="$2"
-  if is_running "$pidfile" "${3:-}"; then
+# Ends the process of a pid file and waits until it is gone: TERM stops it gracefully (KILL
+# after 10 s), KILL crashes it (no shutdown at all).
+end_pid() { # TERM|KILL name pidfile [comm]
+  local signal="$1" name="$2" pidfile="$3"
+  if is_running "$pidfile" "${4:-}"; then
     local pid; pid="$(cat "$pidfile")"
-    say "stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
+    say "$([ "$signal" = TERM ] && echo stopping || echo killing) $name (pid $pid, SIG$signal)"
+    kill "-$signal" "$pid" 2>/dev/null || true
+    kill -CONT "$pid" 2>/dev/null || true   # a paused process acts on TERM only once resumed
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$pidfile"
 }
+stop_pid() { end_pid TERM "$@"; }  # name pidfile [comm]
+kill_pid() { end_pid KILL "$@"; }  # name pidfile [comm]
 
-# Kills (SIGKILL: a crash, no shutdown) the process of a pid file and waits until it is gone.
-kill_pid() { # name pidfile [comm]
-  local name="$1" pidfile="$2"
-  if is_running "$pidfile" "${3:-}"; then
-    local pid; pid="$(cat "$pidfile")"
-    say "killing $name (pid $pid, SIGKILL)"
-    kill -KILL "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-  fi
-  rm -f "$pidfile"
+# Serves the gateway with the login and registration limits lifted (load runs with many users
+# from one address), or as configured again.
+lift_gateway_limits() {
+  LOGIN_RATE=1000000r/s REGISTER_RATE=1000000r/s render_gateway_conf
+  nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s reload
+  sleep 1   # the old workers hand over
+}
+restore_gateway_limits() {
+  render_gateway_conf
+  nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s reload 2>/dev/null || start_gateway
+  say "gateway login and registration limits restored"
 }
 
 # SIGSTOP (pause) or SIGCONT (resume) to the process of a pid file.

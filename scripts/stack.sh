@@ -43,14 +43,17 @@ case "$piece" in
     case "$action" in
       start) start_gateway ;;
       stop) stop_gateway ;;
-      kill) kill_pid gateway "$NGINX_DIR/nginx.pid" nginx ;;
+      # The workers hold the port too: a crash of the whole gateway.
+      kill) is_running "$NGINX_DIR/nginx.pid" nginx && pkill -KILL -P "$(cat "$NGINX_DIR/nginx.pid")" || true
+            kill_pid gateway "$NGINX_DIR/nginx.pid" nginx ;;
       restart) stop_gateway; start_gateway ;;
       *) usage ;;
     esac ;;
   kafka)
     # The in-memory broker comes back empty, and its clients must not outlive that (librdkafka
-    # crashes on the metadata of a topic recreated under it): order and notification restart
-    # with it. Events it had taken and not yet delivered are lost with it.
+    # crashes on the metadata of a topic recreated under it): restart restarts order and
+    # notification with it (after stop or kill, restart them yourself). Events it had taken and
+    # not yet delivered are lost with it.
     case "$action" in
       start) "$ROOT/scripts/kafka.sh" ;;
       stop) stop_pid kafka "$RUN_DIR/tansu.pid" tansu ;;
@@ -72,7 +75,9 @@ case "$piece" in
       restart) postgres_ctl restart fast ;;
       *) usage ;;
     esac
-    [ "$action" = stop ] || [ "$action" = kill ] || \
-      for _ in $(seq 1 30); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break; sleep 0.5; done ;;
+    if [ "$action" = start ] || [ "$action" = restart ]; then
+      for _ in $(seq 1 30); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break; sleep 0.5; done
+      pg_isready -q -h "$PG_HOST" -p "$PG_PORT" || { echo "Postgres did not come up" >&2; exit 1; }
+    fi ;;
   *) usage ;;
 esac

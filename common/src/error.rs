@@ -138,6 +138,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    fn outcome_unknown(err: &sqlx::Error) -> Self {
+        tracing::error!(error = %err, "database session lost mid-request");
+        Self::OutcomeUnknown(
+            "the database session was lost: the request may or may not have been applied; \
+             repeat it with the same Idempotency-Key, or read the resource"
+                .to_owned(),
+        )
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match err {
@@ -146,26 +157,28 @@ impl From<sqlx::Error> for ApiError {
                 tracing::error!(error = %err, "database unavailable");
                 Self::Unavailable("the database is unavailable, try again shortly".to_owned())
             }
-            // The server said it ended or refused the session (shutting down or restarting:
-            // SQLSTATE class 57; a connection exception: 08; too many connections: 53300). A
-            // statement answered with an error did not commit, nor did its transaction.
+            // The server refused a new session (starting up or shutting down: 57P03; too many
+            // connections: 53300; connection refused: 08001, 08004): nothing was done.
             sqlx::Error::Database(ref db)
-                if db.code().is_some_and(|c| {
-                    c.starts_with("57") || c.starts_with("08") || c == "53300"
-                }) =>
+                if db
+                    .code()
+                    .is_some_and(|c| matches!(&*c, "57P03" | "53300" | "08001" | "08004")) =>
             {
                 tracing::error!(error = %err, "database unavailable");
                 Self::Unavailable("the database is unavailable, try again shortly".to_owned())
             }
-            // The connection broke without an answer: a commit may have happened or not.
-            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => {
-                tracing::error!(error = %err, "database connection lost mid-request");
-                Self::OutcomeUnknown(
-                    "the database connection was lost: the request may or may not have been applied; \
-                     repeat it with the same Idempotency-Key, or read the resource"
-                        .to_owned(),
-                )
+            // The server ended the session under the request (a restart: 57P01, a crash: 57P02,
+            // or another class 57 or 08 error), or the connection broke with no answer. Postgres
+            // may report the end of the session in place of a COMMIT's answer after the commit
+            // was made durable, so the request may or may not have been applied.
+            sqlx::Error::Database(ref db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("57") || c.starts_with("08")) =>
+            {
+                Self::outcome_unknown(&err)
             }
+            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => Self::outcome_unknown(&err),
             err => Self::Internal(anyhow::Error::new(err).context("database")),
         }
     }

@@ -1,8 +1,6 @@
 //! A broker outage delays events and loses none: the order service runs against a tansu broker
-//! of this test's own, which is down while orders are placed and started afterwards, or
-//! restarted in the middle.
+//! of this test's own, which is down while orders are placed and started afterwards.
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -13,9 +11,7 @@ use reqwest::StatusCode;
 use testkit::TestKeys;
 use tokio::process::{Child, Command};
 
-/// tansu on `addr`, keeping its data in memory or, with `data`, in an SQLite file there (as
-/// the local stack's broker does).
-fn start_tansu(addr: std::net::SocketAddr, data: Option<&Path>) -> Child {
+fn start_tansu(addr: std::net::SocketAddr) -> Child {
     let bin = std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".to_owned());
     let url = format!("tcp://{addr}");
     let mut command = Command::new(&bin);
@@ -26,27 +22,13 @@ fn start_tansu(addr: std::net::SocketAddr, data: Option<&Path>) -> Child {
         "--advertised-listener-url",
         &url,
     ]);
-    match data {
-        // tansu resolves the sqlite URL against its working directory.
-        Some(data) => command
-            .current_dir(data)
-            .args(["--storage-engine", "sqlite://./tansu.db"]),
-        None => command.args(["--storage-engine", "memory://tansu/"]),
-    };
+    command.args(["--storage-engine", "memory://tansu/"]);
     command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {bin} (TANSU_BIN; make test installs tansu): {e}"))
-}
-
-/// Waits until the broker at `addr` accepts connections.
-async fn await_listening(addr: std::net::SocketAddr) {
-    eventually(Duration::from_secs(10), "the broker listening", || async {
-        tokio::net::TcpStream::connect(addr).await.ok().map(|_| ())
-    })
-    .await;
 }
 
 async fn unsent(order: &e2e::Service) -> i64 {
@@ -91,7 +73,7 @@ async fn orders_succeed_while_the_broker_is_down_and_their_events_arrive_once_af
     assert_eq!(health["data"]["status"], "degraded", "{health}");
 
     // The broker comes back; the notification service starts consuming.
-    let _tansu = start_tansu(broker, None);
+    let _tansu = start_tansu(broker);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let notification = start_notification(&keys, &kafka).await;
     let notes = api.await_notifications(&notification, &erin, 5).await;
@@ -104,61 +86,4 @@ async fn orders_succeed_while_the_broker_is_down_and_their_events_arrive_once_af
         1
     );
     assert_eq!(unsent(&order).await, 0, "all marked sent once acknowledged");
-}
-
-/// A broker restart (its data kept, as a real Kafka keeps it) in the middle of the shop's life:
-/// the events of the orders placed after it arrive, without restarting a service, once each.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_broker_restart_events_flow_again_without_a_service_restart() {
-    let keys = TestKeys::new();
-    let broker = free_addr();
-    let kafka = own_topic(&broker.to_string());
-    let data = std::env::temp_dir().join(format!("tansu-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&data).expect("broker data folder");
-    let mut tansu = start_tansu(broker, Some(&data));
-    await_listening(broker).await;
-    kafka.ensure_topics(&[&kafka.topic]).await.expect("topic");
-    let billing = start_billing(free_addr(), &keys).await;
-    let order = start_order(&billing.base, &keys, &kafka).await;
-    let notification = start_notification(&keys, &kafka).await;
-    let api = Api::default();
-    let erin = Customer::new(&keys);
-    api.deposit(&billing, &erin, 1_000).await;
-    for i in 0..3 {
-        let (status, body) = api.order(&order, &erin, &format!("before {i}"), 100).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
-    api.await_notifications(&notification, &erin, 3).await;
-
-    tansu.kill().await.expect("broker stopped");
-    let mut tansu = start_tansu(broker, Some(&data));
-    await_listening(broker).await;
-    for i in 0..3 {
-        let (status, body) = api.order(&order, &erin, &format!("after {i}"), 100).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
-    let health = || async {
-        let body: serde_json::Value = api
-            .http
-            .get(format!("{}/api/v1/orders/health", order.base))
-            .send()
-            .await
-            .expect("health")
-            .json()
-            .await
-            .expect("json");
-        body["data"].clone()
-    };
-    eventually(
-        Duration::from_secs(60),
-        "the events placed after the restart delivered",
-        || async { (api.notifications(&notification, &erin).await.len() >= 6).then_some(()) },
-    )
-    .await;
-    assert_eq!(unsent(&order).await, 0, "all marked sent once acknowledged");
-    assert_eq!(health().await["status"], "ok");
-    let notes = api.await_notifications(&notification, &erin, 6).await;
-    assert_eq!(notes.len(), 6, "none lost, none doubled: {notes:?}");
-    let _ = tansu.kill().await;
-    let _ = std::fs::remove_dir_all(&data);
 }

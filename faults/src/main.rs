@@ -179,7 +179,8 @@ async fn consumer_sigkill(stack: &Stack) -> anyhow::Result<String> {
     while stored().await == 0 && Instant::now() < give_up {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    stack.ctl("kill", "notification").await?;
+    let (pid, _) = stack.signal("notification", "KILL").await?;
+    stack.await_exit("notification", &pid).await?;
     let at_kill = stored().await;
     ensure!(
         at_kill > 0 && at_kill < total,
@@ -218,21 +219,25 @@ async fn slow_billing(stack: &Stack) -> anyhow::Result<String> {
     stack
         .ctl_with("restart", "order", &[("ORDER_BILLING_URL", &url)])
         .await?;
-    let customers = buyers(stack, 4).await?;
-    let placements = burst(&stack.http, &stack.gateway, &customers, 3, 100).await;
-    let pending = placements.iter().filter(|p| p.answer == Some(202)).count();
-    proxy.set_delay(Duration::ZERO);
-    let checked = stack
-        .check(&customers, &placements, Duration::from_secs(150))
-        .await;
+    let outcome = async {
+        let customers = buyers(stack, 4).await?;
+        let placements = burst(&stack.http, &stack.gateway, &customers, 3, 100).await;
+        let pending = placements.iter().filter(|p| p.answer == Some(202)).count();
+        proxy.set_delay(Duration::ZERO);
+        let totals = stack
+            .check(&customers, &placements, Duration::from_secs(150))
+            .await?;
+        ensure!(pending > 0, "no order went pending behind the slow billing");
+        Ok(format!(
+            "{pending} of {} orders answered 202 pending; {}",
+            placements.len(),
+            figures(&totals)
+        ))
+    }
+    .await;
+    // Whatever happened, order talks to billing directly again.
     stack.ctl("restart", "order").await?;
-    let totals = checked?;
-    ensure!(pending > 0, "no order went pending behind the slow billing");
-    Ok(format!(
-        "{pending} of {} orders answered 202 pending; {}",
-        placements.len(),
-        figures(&totals)
-    ))
+    outcome
 }
 
 /// SIGTERM each service (and start it again) while clients call it on its own port: every
@@ -261,7 +266,8 @@ async fn sigterm_one(
     customers: &[Customer],
 ) -> anyhow::Result<(usize, usize, Vec<shop::Placement>)> {
     let base = service_url(service);
-    let signalled = std::sync::Mutex::new(None::<Instant>);
+    // When `kill -TERM` was started and when it returned.
+    let signalled = std::sync::Mutex::new(None::<(Instant, Instant)>);
     let stop_at = Instant::now() + Duration::from_secs(4);
     let worker = |who: Customer| {
         let (base, signalled) = (&base, &signalled);
@@ -273,7 +279,10 @@ async fn sigterm_one(
                 let (ok, what) = if service == "order" {
                     let p = place(&http, base, &who, 1, Duration::from_secs(30)).await;
                     // Answered at the first attempt: not cut off, not refused.
-                    let ok = p.answer.is_some() && p.violations.is_empty() && p.retries == 0;
+                    let ok = p.answer.is_some()
+                        && p.violations.is_empty()
+                        && p.retries == 0
+                        && p.refused_keys.is_empty();
                     let what = format!("{:?}", p.violations);
                     placements.push(p);
                     (ok, what)
@@ -298,14 +307,18 @@ async fn sigterm_one(
                         Err(e) => (false, format!("{e}")),
                     }
                 };
+                let finished = Instant::now();
                 let signal = *signalled.lock().expect("lock");
-                let was_in_flight = signal.is_some_and(|s| started < s);
+                // Sent before `kill` ran and answered after it returned: in flight at the signal.
+                let was_in_flight =
+                    signal.is_some_and(|(before, after)| started < before && finished > after);
+                let before_signal = signal.is_none_or(|(before, _)| finished < before);
                 if was_in_flight {
                     in_flight += 1;
                 }
                 if ok {
                     answered += 1;
-                } else if signal.is_none() || was_in_flight {
+                } else if before_signal || was_in_flight {
                     anyhow::bail!(
                         "{service}: a request {} the signal failed: {what}",
                         if was_in_flight {
@@ -322,8 +335,10 @@ async fn sigterm_one(
     let load = futures::future::try_join_all(customers.iter().cloned().map(worker));
     let fault = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        *signalled.lock().expect("lock") = Some(Instant::now());
-        stack.ctl("restart", service).await
+        let (pid, sent) = stack.signal(service, "TERM").await?;
+        *signalled.lock().expect("lock") = Some(sent);
+        stack.await_exit(service, &pid).await?;
+        stack.ctl("start", service).await
     };
     let (results, fault) = tokio::join!(load, fault);
     fault?;

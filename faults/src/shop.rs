@@ -109,6 +109,38 @@ impl Stack {
         async move { command.status().await }
     }
 
+    /// Sends `signal` (TERM, KILL) to a service straight from its pid file; returns the pid
+    /// and when `kill` started and returned (the process got the signal in between).
+    pub async fn signal(
+        &self,
+        service: &str,
+        signal: &str,
+    ) -> anyhow::Result<(String, (Instant, Instant))> {
+        let pidfile = self.root.join(format!(".local/run/{service}.pid"));
+        let pid = std::fs::read_to_string(&pidfile)
+            .with_context(|| format!("{}", pidfile.display()))?
+            .trim()
+            .to_owned();
+        let before = Instant::now();
+        let status = tokio::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .await?;
+        let after = Instant::now();
+        ensure!(status.success(), "kill -{signal} {pid} failed");
+        Ok((pid, (before, after)))
+    }
+
+    /// Waits (at most 15 s) until the process `pid` of `service` is gone.
+    pub async fn await_exit(&self, service: &str, pid: &str) -> anyhow::Result<()> {
+        let gone = Instant::now() + Duration::from_secs(15);
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            ensure!(Instant::now() < gone, "{service} (pid {pid}) did not exit");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
     /// Starts every service that does not answer its liveness probe (a scenario that failed
     /// half-way may leave one stopped), so the next scenario starts from a whole stack.
     pub async fn heal(&self) -> anyhow::Result<()> {
@@ -218,7 +250,8 @@ pub struct Placement {
     pub key: String,
     /// 201, 202 or 400 (insufficient funds); `None` if the client gave up.
     pub answer: Option<u16>,
-    /// Keys answered 503 "unavailable" (known not to have happened): no order may exist for them.
+    /// Keys whose every attempt was answered 503 "unavailable" (known not to have happened): no
+    /// order may exist for them.
     pub refused_keys: Vec<String>,
     /// Answers that break the contract (an HTML page, a 500, …).
     pub violations: Vec<String>,
@@ -229,8 +262,10 @@ pub struct Placement {
 }
 
 /// Places one order the way a careful client does: repeats it with the same
-/// `Idempotency-Key` while the outcome is unknown (no answer, 502, 504, 429), and with a new
-/// key after a 503 (which says it did not happen). Gives up after `patience`.
+/// `Idempotency-Key` while the outcome is unknown (no answer, 502, 504, 429). A 503 says this
+/// attempt did not happen: the first attempt of a key answered 503 is given up for a new key,
+/// but once an attempt's outcome was unknown the key is kept to the end. Gives up after
+/// `patience`.
 pub async fn place(
     http: &reqwest::Client,
     base: &str,
@@ -244,6 +279,7 @@ pub async fn place(
         key: Uuid::new_v4().to_string(),
         ..Placement::default()
     };
+    let mut uncertain = false;
     while Instant::now() < give_up {
         let started = Instant::now();
         let sent = http
@@ -259,6 +295,8 @@ pub async fn place(
                 if e.is_timeout() || started.elapsed() >= HANG {
                     placement.hung += 1;
                 }
+                // Refused before it was sent changes nothing; anything else may have.
+                uncertain |= !e.is_connect();
                 placement.retries += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
@@ -277,11 +315,15 @@ pub async fn place(
                 placement.answer = Some(status);
                 return placement;
             }
-            (503, Some("unavailable")) => {
+            (503, Some("unavailable")) if !uncertain => {
                 placement.refused_keys.push(placement.key.clone());
                 placement.key = Uuid::new_v4().to_string();
             }
-            (502 | 504, Some("outcome_unknown")) | (429, _) => placement.retries += 1,
+            (503, Some("unavailable")) | (429, _) => placement.retries += 1,
+            (502 | 504, Some("outcome_unknown")) => {
+                uncertain = true;
+                placement.retries += 1;
+            }
             _ => placement
                 .violations
                 .push(format!("unexpected {status}: {text:.120}")),

@@ -151,7 +151,7 @@ async fn relay_batch(
     if rows.is_empty() {
         return Ok(0);
     }
-    // Enqueue all, then await acknowledgements in order; the idempotent producer keeps order.
+    // Enqueue all, then await acknowledgements in order; one request in flight keeps order.
     let mut deliveries = Vec::with_capacity(rows.len());
     for row in &rows {
         let headers = OwnedHeaders::new().insert(Header {
@@ -239,15 +239,16 @@ async fn fate(delivery: Result<DeliveryFuture, String>) -> Fate {
     }
 }
 
-/// Errors about the event itself, which no retry can mend (its size, its encoding); any other
-/// failure (the broker down, a fenced producer) is retried.
+/// Errors about the event itself, which no retry can mend (its size, its form); any other
+/// failure (the broker down, a corrupted transfer) is retried. A broker whose topic limit is
+/// below the producer's refuses a whole request as too large, so events sent with an oversized
+/// one are parked with it; an operator re-queues them (see the ShopOutboxEventParked alert).
 fn refused_for_good(error: &KafkaError) -> bool {
     matches!(
         error.rdkafka_error_code(),
         Some(
             RDKafkaErrorCode::MessageSizeTooLarge
                 | RDKafkaErrorCode::InvalidMessageSize
-                | RDKafkaErrorCode::InvalidMessage
                 | RDKafkaErrorCode::InvalidRecord
         )
     )
