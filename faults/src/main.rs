@@ -11,11 +11,11 @@ mod shop;
 
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context};
+use anyhow::ensure;
 use futures::future::BoxFuture;
 
 use proxy::SlowProxy;
-use shop::{burst, place, service_url, Customer, Stack, Totals};
+use shop::{burst, place, service_url, Customer, Stack, Totals, SERVICES};
 
 type Scenario = for<'a> fn(&'a Stack) -> BoxFuture<'a, anyhow::Result<String>>;
 
@@ -133,27 +133,19 @@ async fn broker_freeze(stack: &Stack) -> anyhow::Result<String> {
 
 /// Postgres restarts under load: the services recover without being restarted themselves.
 async fn postgres_restart(stack: &Stack) -> anyhow::Result<String> {
-    let pids = service_pids()?;
+    let pids = service_pids(stack)?;
     let totals = during_burst(stack, stack.ctl("restart", "postgres")).await?;
     stack.await_healthy().await?;
     ensure!(
-        service_pids()? == pids,
+        service_pids(stack)? == pids,
         "a service was restarted: pids {pids:?} became {:?}",
-        service_pids()?
+        service_pids(stack)?
     );
     Ok(format!("{}; no service restarted", figures(&totals)))
 }
 
-fn service_pids() -> anyhow::Result<Vec<String>> {
-    let root = std::env::var("ROOT").context("ROOT")?;
-    ["user", "billing", "order", "notification"]
-        .iter()
-        .map(|s| {
-            std::fs::read_to_string(format!("{root}/.local/run/{s}.pid"))
-                .map(|p| p.trim().to_owned())
-                .with_context(|| format!("{s}.pid"))
-        })
-        .collect()
+fn service_pids(stack: &Stack) -> anyhow::Result<Vec<String>> {
+    SERVICES.iter().map(|(s, ..)| stack.pid(s)).collect()
 }
 
 /// SIGKILL the notification consumer while it works through a backlog (the kill must land
@@ -179,7 +171,7 @@ async fn consumer_sigkill(stack: &Stack) -> anyhow::Result<String> {
     while stored().await == 0 && Instant::now() < give_up {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let (pid, _) = stack.signal("notification", "KILL").await?;
+    let pid = stack.signal("notification", "KILL").await?;
     stack.await_exit("notification", &pid).await?;
     let at_kill = stored().await;
     ensure!(
@@ -337,7 +329,7 @@ async fn sigterm_one(
     let fault = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
         *signalled.lock().expect("lock") = Some(Instant::now());
-        let (pid, _) = stack.signal(service, "TERM").await?;
+        let pid = stack.signal(service, "TERM").await?;
         stack.await_exit(service, &pid).await?;
         stack.ctl("start", service).await
     };

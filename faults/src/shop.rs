@@ -15,12 +15,12 @@ use uuid::Uuid;
 /// that takes longer hangs, which the checks count.
 pub const HANG: Duration = Duration::from_secs(35);
 
-/// Each service and its path prefix.
-const SERVICES: [(&str, &str); 4] = [
-    ("user", "users"),
-    ("billing", "billing"),
-    ("order", "orders"),
-    ("notification", "notifications"),
+/// Each service, its path prefix and its port (as `scripts/lib.sh` has them).
+pub const SERVICES: [(&str, &str, u16); 4] = [
+    ("user", "users", 8081),
+    ("billing", "billing", 8082),
+    ("order", "orders", 8083),
+    ("notification", "notifications", 8084),
 ];
 
 pub struct Stack {
@@ -40,12 +40,10 @@ pub struct Customer {
 
 /// A service's base URL on its own port.
 pub fn service_url(service: &str) -> String {
-    let port = match service {
-        "user" => 8081,
-        "billing" => 8082,
-        "order" => 8083,
-        _ => 8084,
-    };
+    let port = SERVICES
+        .iter()
+        .find(|(name, ..)| *name == service)
+        .map_or(0, |(_, _, port)| *port);
     format!("http://127.0.0.1:{port}")
 }
 
@@ -70,19 +68,23 @@ impl Stack {
     }
 
     /// `scripts/stack.sh <action> <piece>` with extra environment.
+    fn command(&self, action: &str, piece: &str, env: &[(&str, &str)]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new("bash");
+        command
+            .arg(self.root.join("scripts/stack.sh"))
+            .args([action, piece])
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null());
+        command
+    }
+
     pub async fn ctl_with(
         &self,
         action: &str,
         piece: &str,
         env: &[(&str, &str)],
     ) -> anyhow::Result<()> {
-        let status = tokio::process::Command::new("bash")
-            .arg(self.root.join("scripts/stack.sh"))
-            .args([action, piece])
-            .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
-            .status()
-            .await?;
+        let status = self.command(action, piece, env).status().await?;
         ensure!(
             status.success(),
             "stack.sh {action} {piece} failed: {status}"
@@ -101,34 +103,28 @@ impl Stack {
         piece: &str,
     ) -> impl std::future::Future<Output = std::io::Result<std::process::ExitStatus>> + 'static
     {
-        let mut command = tokio::process::Command::new("bash");
-        command
-            .arg(self.root.join("scripts/stack.sh"))
-            .args([action, piece])
-            .stdout(std::process::Stdio::null());
+        let mut command = self.command(action, piece, &[]);
         async move { command.status().await }
     }
 
-    /// Sends `signal` (TERM, KILL) to a service straight from its pid file; returns the pid
-    /// and when `kill` started and returned (the process got the signal in between).
-    pub async fn signal(
-        &self,
-        service: &str,
-        signal: &str,
-    ) -> anyhow::Result<(String, (Instant, Instant))> {
+    /// The pid of a service, from the pid file `make up` keeps.
+    pub fn pid(&self, service: &str) -> anyhow::Result<String> {
         let pidfile = self.root.join(format!(".local/run/{service}.pid"));
-        let pid = std::fs::read_to_string(&pidfile)
+        Ok(std::fs::read_to_string(&pidfile)
             .with_context(|| format!("{}", pidfile.display()))?
             .trim()
-            .to_owned();
-        let before = Instant::now();
+            .to_owned())
+    }
+
+    /// Sends `signal` (TERM, KILL) to a service straight from its pid file; returns the pid.
+    pub async fn signal(&self, service: &str, signal: &str) -> anyhow::Result<String> {
+        let pid = self.pid(service)?;
         let status = tokio::process::Command::new("kill")
             .args([&format!("-{signal}"), &pid])
             .status()
             .await?;
-        let after = Instant::now();
         ensure!(status.success(), "kill -{signal} {pid} failed");
-        Ok((pid, (before, after)))
+        Ok(pid)
     }
 
     /// Waits (at most 15 s) until the process `pid` of `service` is gone.
@@ -144,7 +140,7 @@ impl Stack {
     /// Starts every service that does not answer its liveness probe (a scenario that failed
     /// half-way may leave one stopped), so the next scenario starts from a whole stack.
     pub async fn heal(&self) -> anyhow::Result<()> {
-        for (service, prefix) in SERVICES {
+        for (service, prefix, _) in SERVICES {
             let url = format!("{}/api/v1/{prefix}/health/live", service_url(service));
             let live = self
                 .http
@@ -162,7 +158,7 @@ impl Stack {
     /// Waits (at most a minute) until every service's readiness says 200 "ok".
     pub async fn await_healthy(&self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
-        for (service, prefix) in SERVICES {
+        for (service, prefix, _) in SERVICES {
             let url = format!("{}/api/v1/{prefix}/health", service_url(service));
             loop {
                 let body = match self.http.get(&url).send().await {
