@@ -209,18 +209,3 @@ def test_the_ingress_routes_the_public_prefixes_only():
     register = next(d for d in docs if d["metadata"]["name"] == "shop-register")
     assert register["metadata"]["annotations"]["nginx.ingress.kubernetes.io/limit-rpm"] == "30"
     assert len({r["host"] for d in docs for r in d["spec"]["rules"]}) == 1, "one host"
-
-
-@pytest.mark.parametrize("service", SERVICES)
-def test_postgres_values_keep_passwords_out(service):
-    values = yaml.safe_load((ROOT / service / "database" / "postgres" / "config.yaml").read_text())
-    assert values["auth"]["existingSecret"]
-    assert "password" not in values["auth"] and "postgresPassword" not in values["auth"]
-    assert values["auth"]["database"] == f"shop_{service}"
-
-
-def test_kafka_values_provision_the_topics():
-    values = yaml.safe_load((ROOT / "kafka" / "config.yaml").read_text())
-    topics = {t["name"]: t for t in values["provisioning"]["topics"]}
-    assert set(topics) == {"order-events", "order-events.dlq"}
-    assert all(t["replicationFactor"] >= 3 for t in topics.values())
