@@ -5,6 +5,7 @@ relies on: only TLS with a login per service, least-privilege ACLs, a NetworkPol
 each, durable replication, pinned images."""
 
 import copy
+import re
 from pathlib import Path
 
 import kubernetes_validate
@@ -55,6 +56,17 @@ def test_the_validator_rejects_what_the_operator_would():
     errors = validate([topic, cluster])
     assert "partitions must be integer" in errors[("KafkaTopic", "order-events")]
     assert "instances must be integer" in errors[("Cluster", "order-db")]
+
+
+def test_a_misspelt_field_is_caught():
+    kafka = copy.deepcopy(one(KAFKA, "Kafka", "shop"))
+    kafka["spec"]["kafka"]["listeners"][0]["authentcation"] = {"type": "scram-sha-512"}
+    cluster = copy.deepcopy(one(DATABASES["billing"], "Cluster"))
+    cluster["spec"]["postgresql"]["synchronus"] = cluster["spec"]["postgresql"].pop("synchronous")
+    errors = validate([kafka, cluster, one(KAFKA, "KafkaTopic", "order-events")])
+    assert re.search(r"authentcation\W+ does not exist", errors[("Kafka", "shop")])
+    assert re.search(r"synchronus\W+ does not exist", errors[("Cluster", "billing-db")])
+    assert errors[("KafkaTopic", "order-events")] is None
 
 
 def test_kafka_is_kraft_with_three_nodes_that_survive_one_loss():
