@@ -4,7 +4,7 @@
 # --- Dependencies, cached apart from the source: cargo-chef's recipe changes only when a
 # --- Cargo.toml or Cargo.lock does.
 FROM rust:1.95-slim-bookworm AS chef
-RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake pkg-config zlib1g-dev \
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake pkg-config zlib1g-dev libssl-dev \
     && rm -rf /var/lib/apt/lists/* \
     && cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
@@ -23,7 +23,7 @@ RUN cargo build --release --locked --package "${SERVICE}" --bin "${SERVICE}" \
 
 # --- Runtime: a slim base with no build tools, as an unprivileged user.
 FROM debian:bookworm-slim AS runtime
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates zlib1g \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates zlib1g libssl3 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin shop
 COPY --from=builder /service /usr/local/bin/service

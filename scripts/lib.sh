@@ -54,6 +54,15 @@ ensure_packages() { # cmd:package ...
   fi
 }
 
+# The C libraries the build links: OpenSSL, for librdkafka's TLS and SCRAM login (the
+# cluster's Kafka; the local broker needs neither).
+ensure_build_deps() {
+  command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl && return 0
+  say "installing pkg-config libssl-dev (apt): librdkafka links OpenSSL"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pkg-config libssl-dev >/dev/null
+}
+
 # Whether the pid file names a live process running the program `comm` (by default the pid
 # file's name): a pid left by a process that died may since belong to another program.
 is_running() { # pidfile [comm]

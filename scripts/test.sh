@@ -19,6 +19,7 @@ for db in $(psql "$PG_ADMIN_URL" -qAtX -c "SELECT datname FROM pg_database WHERE
   psql "$PG_ADMIN_URL" -qAtX -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
 done
 
+ensure_build_deps
 say "cargo fmt --check"
 cargo fmt --all -- --check
 say "compile-time checked SQL: the committed query data (<service>/.sqlx) is current"

@@ -9,6 +9,7 @@ ensure_packages curl:curl nginx:nginx jq:jq
 "$ROOT/scripts/keys.sh"
 "$ROOT/scripts/kafka.sh"
 
+ensure_build_deps
 say "building the services (cargo build --profile $BUILD_PROFILE)"
 cargo build --workspace --bins --quiet --profile "$BUILD_PROFILE"
 

@@ -1,18 +1,20 @@
 //! The Postgres pool, with the service's embedded migrations.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+use crate::backoff::Backoff;
 use crate::config::ServiceConfig;
 
 /// Connects, and runs `migrator` when the configuration says so (sqlx holds an advisory lock
 /// while migrating, so replicas starting together do not race).
 pub async fn connect(config: &ServiceConfig, migrator: &Migrator) -> anyhow::Result<PgPool> {
-    let pool = PgPoolOptions::new()
+    let options = PgPoolOptions::new()
         .max_connections(config.database_max_connections)
         .acquire_timeout(Duration::from_secs(5))
         // sqlx pings every connection it hands out by default: a round trip per query. Only a
@@ -26,10 +28,8 @@ pub async fn connect(config: &ServiceConfig, migrator: &Migrator) -> anyhow::Res
                 }
                 Ok(true)
             })
-        })
-        .connect(&config.database_url)
-        .await
-        .context("connecting to the database (DATABASE_URL)")?;
+        });
+    let pool = connect_with_retry(options, &config.database_url).await?;
     if config.run_migrations {
         migrator.run(&pool).await.context("running migrations")?;
     }
@@ -40,14 +40,34 @@ pub async fn connect(config: &ServiceConfig, migrator: &Migrator) -> anyhow::Res
 /// release by the Kubernetes pre-install/pre-upgrade Job).
 pub async fn migrate_command(migrator: &Migrator) -> anyhow::Result<()> {
     let url: String = crate::config::required("DATABASE_URL")?;
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .context("connecting to the database (DATABASE_URL)")?;
+    let pool = connect_with_retry(PgPoolOptions::new().max_connections(1), &url).await?;
     migrator.run(&pool).await.context("running migrations")?;
     tracing::info!("migrations applied");
     Ok(())
+}
+
+/// Opens the pool, waiting with backoff (1 s doubling to 30 s) while the database cannot be
+/// reached or refuses the login: at start-up it may still be coming up, or its role not yet
+/// created (an operator bootstrapping it). Only a malformed `DATABASE_URL` fails at once. The
+/// process keeps trying until the platform gives up on it (Kubernetes' startup probe).
+pub async fn connect_with_retry(options: PgPoolOptions, url: &str) -> anyhow::Result<PgPool> {
+    let target = PgConnectOptions::from_str(url).context("DATABASE_URL is not a Postgres URL")?;
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+    loop {
+        match options.clone().connect_with(target.clone()).await {
+            Ok(pool) => return Ok(pool),
+            Err(e @ sqlx::Error::Configuration(_)) => {
+                return Err(e).context("connecting to the database (DATABASE_URL)")
+            }
+            Err(e) => {
+                let wait = backoff.next_delay();
+                // sqlx's errors name neither the URL nor the password.
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64,
+                    "database not reachable yet (DATABASE_URL)");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
 }
 
 /// True when the database answers a ping within two seconds.

@@ -3,7 +3,7 @@
 //! librdkafka: the user and billing services do not depend on it.
 
 pub mod kafka;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 use chrono::{DateTime, Utc};

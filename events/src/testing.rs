@@ -7,7 +7,7 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 
-use crate::kafka::KafkaConfig;
+use crate::kafka::{KafkaConfig, KafkaSecurity};
 
 /// Kafka settings for a service whose tests need no broker: nothing listens there, so events
 /// stay in the outbox and the consumer keeps retrying in the background.
@@ -17,6 +17,7 @@ pub fn no_broker() -> KafkaConfig {
         topic: "order-events-unused".to_owned(),
         create_topics: false,
         fetch_wait_ms: 10,
+        security: KafkaSecurity::plaintext(),
     }
 }
 
@@ -43,6 +44,7 @@ impl TestTopic {
             topic: format!("{TEST_TOPIC_PREFIX}{}", uuid::Uuid::new_v4().simple()),
             create_topics: true,
             fetch_wait_ms: 10,
+            security: KafkaSecurity::plaintext(),
         })
     }
 }
