@@ -1,7 +1,8 @@
 """The Helm charts, checked without a cluster: each service chart is linted and rendered with
 Helm 4's library (helm-python-sdk) with its default values and its production-like values, every
-rendered manifest and the ingress is validated against the Kubernetes schemas
-(kubernetes-validate), and policy checks hold over what was rendered."""
+rendered manifest is validated against the Kubernetes schemas (kubernetes-validate) or, for a
+custom resource, its operator's (custom_resources), and policy checks hold over what was
+rendered."""
 
 import re
 import shutil
@@ -12,10 +13,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from custom_resources import validate
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ["user", "billing", "order", "notification"]
 KUBE_VERSION = "1.33.0"
-# Custom resources: not in the Kubernetes schemas; checked by hand below.
+# Custom resources: validated against their operator's schemas (custom_resources).
 CUSTOM_KINDS = {"ServiceMonitor"}
 
 
@@ -80,10 +83,12 @@ def test_lint_is_clean(rendered):
 
 
 def test_every_manifest_matches_the_kubernetes_schemas(rendered):
+    custom = [d for d in rendered["docs"] if d["kind"] in CUSTOM_KINDS]
     for doc in rendered["docs"]:
-        if doc["kind"] in CUSTOM_KINDS:
-            continue
-        kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+        if doc not in custom:
+            kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+    errors = validate(custom)
+    assert len(errors) == len(custom) and all(e is None for e in errors.values()), errors
 
 
 def test_the_expected_objects_are_rendered(rendered):
@@ -185,27 +190,73 @@ def test_an_unpinned_image_tag_is_refused(tmp_path):
         render(chart, values, "user")
 
 
-def test_the_ingress_routes_the_public_prefixes_only():
-    docs = [d for d in yaml.safe_load_all((ROOT / "api-gateway" / "ingress.yaml").read_text()) if d]
-    for doc in docs:
-        kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
-    login = next(d for d in docs if d["metadata"]["name"] == "shop-login")
-    routes = {p["path"]: (name, p["pathType"]) for name, d in ((d["metadata"]["name"], d) for d in docs)
-              for r in d["spec"]["rules"] for p in r["http"]["paths"]}
-    for prefix in ["/api/v1/users", "/api/v1/billing", "/api/v1/orders", "/api/v1/notifications"]:
-        assert routes[prefix] == ("shop-api", "Prefix")
-    for internal in ["/api/v1/billing/account", "/api/v1/billing/account/withdraw"]:
-        assert routes[internal] == ("shop-internal-not-routed", "Exact")
-    internal = next(d for d in docs if d["metadata"]["name"] == "shop-internal-not-routed")
-    backends = {p["backend"]["service"]["name"] for r in internal["spec"]["rules"] for p in r["http"]["paths"]}
-    assert "billing" not in backends, "internal paths must not reach billing"
-    # rewrite-target would make every path of the host a regex on ingress-nginx.
-    assert not any("rewrite-target" in (d["metadata"].get("annotations") or {}) for d in docs)
-    assert float(login["metadata"]["annotations"]["nginx.ingress.kubernetes.io/limit-burst-multiplier"]).is_integer()
-    assert not any("metrics" in path for path in routes)
-    assert login["metadata"]["annotations"]["nginx.ingress.kubernetes.io/limit-rpm"]
-    assert routes["/api/v1/users/login"] == ("shop-login", "Exact")
-    assert routes["/api/v1/users/register"] == ("shop-register", "Exact")
-    register = next(d for d in docs if d["metadata"]["name"] == "shop-register")
-    assert register["metadata"]["annotations"]["nginx.ingress.kubernetes.io/limit-rpm"] == "30"
-    assert len({r["host"] for d in docs for r in d["spec"]["rules"]}) == 1, "one host"
+def database_of(service):
+    docs = [d for d in yaml.safe_load_all((ROOT / service / "database" / "cluster.yaml").read_text()) if d]
+    (cluster,) = [d for d in docs if d["kind"] == "Cluster"]
+    return cluster
+
+
+def env_of(doc):
+    return {e["name"]: e for e in containers(doc)[0].get("env", [])}
+
+
+def test_the_service_logs_in_with_what_its_database_operator_keeps(rendered):
+    cluster = database_of(rendered["service"])
+    for doc in of_kind(rendered["docs"], "Deployment") + of_kind(rendered["docs"], "Job"):
+        ref = env_of(doc)["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+        # CloudNativePG keeps the owner's login in <cluster>-app, key uri.
+        assert ref == {"name": f"{cluster['metadata']['name']}-app", "key": "uri"}, doc["kind"]
+
+
+def test_pool_size_times_the_most_replicas_fits_the_database(rendered):
+    """The connection budget: every pod the HPA may run holds a full pool, the migration Job one
+    connection more, and the operator, replication and superuser keep a reserve."""
+    (deployment,) = of_kind(rendered["docs"], "Deployment")
+    (cm,) = of_kind(rendered["docs"], "ConfigMap")
+    hpa = of_kind(rendered["docs"], "HorizontalPodAutoscaler")
+    most_replicas = hpa[0]["spec"]["maxReplicas"] if hpa else deployment["spec"]["replicas"]
+    # Rolling updates add a pod (maxSurge) beside the most the HPA runs.
+    most_pods = most_replicas + deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+    pool = int(cm["data"]["DATABASE_MAX_CONNECTIONS"])
+    max_connections = int(database_of(rendered["service"])["spec"]["postgresql"]["parameters"]["max_connections"])
+    reserve = 3 + 10  # superuser_reserved_connections, plus the operator's and the standbys'
+    assert pool * most_pods + 1 + reserve <= max_connections, (pool, most_pods, max_connections)
+
+
+def kafka_docs():
+    docs = []
+    for path in sorted((ROOT / "kafka").glob("*.yaml")):
+        docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return docs
+
+
+def test_kafka_clients_log_in_as_their_own_user_over_tls(rendered):
+    (deployment,) = of_kind(rendered["docs"], "Deployment")
+    (cm,) = of_kind(rendered["docs"], "ConfigMap")
+    service = rendered["service"]
+    if service not in ("order", "notification"):
+        assert not any(k.startswith("KAFKA") for k in cm["data"]), "no Kafka for " + service
+        return
+    kafka = next(d for d in kafka_docs() if d["kind"] == "Kafka")
+    cluster = kafka["metadata"]["name"]
+    (listener,) = kafka["spec"]["kafka"]["listeners"]
+    users = {d["metadata"]["name"] for d in kafka_docs() if d["kind"] == "KafkaUser"}
+    assert cm["data"]["KAFKA_BROKERS"] == f"{cluster}-kafka-bootstrap:{listener['port']}"
+    assert cm["data"]["KAFKA_SECURITY_PROTOCOL"] == "sasl_ssl"
+    assert cm["data"]["KAFKA_SASL_MECHANISM"] == listener["authentication"]["type"].upper()
+    assert cm["data"]["KAFKA_SASL_USERNAME"] == service and service in users
+    assert cm["data"]["KAFKA_CREATE_TOPICS"] == "false"
+    # The password from the Secret Strimzi's user operator keeps for that KafkaUser.
+    assert env_of(deployment)["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": service, "key": "password"}
+    # The cluster CA Strimzi publishes, mounted where KAFKA_SSL_CA_LOCATION points.
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["kafka-ca"]["secret"]["secretName"] == f"{cluster}-cluster-ca-cert"
+    mount = next(m for m in containers(deployment)[0]["volumeMounts"] if m["name"] == "kafka-ca")
+    assert cm["data"]["KAFKA_SSL_CA_LOCATION"] == mount["mountPath"] + "/ca.crt"
+
+
+def test_a_slow_start_waiting_for_the_database_is_not_killed(rendered):
+    (deployment,) = of_kind(rendered["docs"], "Deployment")
+    startup = containers(deployment)[0]["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+    assert startup["httpGet"]["path"].endswith("/health/live")

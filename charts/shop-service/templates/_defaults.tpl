@@ -16,8 +16,25 @@ logLevel: info
 # Plain settings (a ConfigMap). Credentials never go here: see secrets.
 config: {}
 
-# A Secret created before install (scripts/k8s-install.sh does it) with the keys DATABASE_URL
-# and JWT_PUBLIC_KEY, plus SERVICE_TOKEN and JWT_PRIVATE_KEY where these say so.
+# The service's own Postgres: the Secret CloudNativePG keeps the login in (<service>-db-app
+# unless named here; <service>/database/cluster.yaml) and the pool size. poolSize x the most
+# replicas there can be, plus the migration Job, must fit the database's max_connections
+# (charts/tests check it).
+database:
+  secretName: ""
+  secretKey: uri
+  poolSize: 10
+
+# Kafka (order and notification): the Strimzi cluster's TLS listener, a SCRAM-SHA-512 login as
+# the KafkaUser named here (its password in the Secret of that name), and the cluster CA.
+kafka:
+  enabled: false
+  bootstrapServers: shop-kafka-bootstrap:9093
+  user: ""
+  caSecret: shop-cluster-ca-cert
+
+# A Secret created before install (scripts/k8s-install.sh does it) with the key JWT_PUBLIC_KEY,
+# plus SERVICE_TOKEN and JWT_PRIVATE_KEY where these say so.
 secrets:
   existingSecret: ""
   serviceToken: true
@@ -59,7 +76,8 @@ serviceMonitor:
     release: kube-prometheus-stack
 
 networkPolicy:
-  ingressNamespace: ingress-nginx
+  # Where the NGINX Ingress Controller runs (api-gateway/chart routes the public API through it).
+  ingressNamespace: nginx-ingress
   monitoringNamespace: monitoring
   # Other services that may call this one directly (none: clients come through the ingress).
   allowFrom: []

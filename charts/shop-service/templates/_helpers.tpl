@@ -27,7 +27,20 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
 {{- define "shop-service.secretName" -}}
-{{- required "secrets.existingSecret: the Secret with DATABASE_URL, SERVICE_TOKEN and the JWT keys" .Values.secrets.existingSecret -}}
+{{- required "secrets.existingSecret: the Secret with SERVICE_TOKEN and the JWT keys" .Values.secrets.existingSecret -}}
+{{- end -}}
+
+{{- define "shop-service.databaseSecret" -}}
+{{- .Values.database.secretName | default (printf "%s-db-app" .Values.service.name) -}}
+{{- end -}}
+
+{{/* DATABASE_URL, from the Secret the database operator keeps the service's login in. */}}
+{{- define "shop-service.databaseUrl" -}}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "shop-service.databaseSecret" . }}
+      key: {{ .Values.database.secretKey }}
 {{- end -}}
 
 {{/* The restricted security context of every container. */}}
@@ -59,11 +72,14 @@ envFrom:
   - configMapRef:
       name: {{ include "shop-service.fullname" . }}
 env:
-  - name: DATABASE_URL
+  {{- include "shop-service.databaseUrl" . | nindent 2 }}
+  {{- if .Values.kafka.enabled }}
+  - name: KAFKA_SASL_PASSWORD
     valueFrom:
       secretKeyRef:
-        name: {{ include "shop-service.secretName" . }}
-        key: DATABASE_URL
+        name: {{ required "kafka.user: the KafkaUser this service logs in as" .Values.kafka.user }}
+        key: password
+  {{- end }}
   {{- if .Values.secrets.serviceToken }}
   - name: SERVICE_TOKEN
     valueFrom:
@@ -85,4 +101,13 @@ env:
       - key: JWT_PRIVATE_KEY
         path: jwt-private.pem
       {{- end }}
+{{- if .Values.kafka.enabled }}
+- name: kafka-ca
+  secret:
+    secretName: {{ .Values.kafka.caSecret }}
+    defaultMode: 0444
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
 {{- end -}}

@@ -40,6 +40,16 @@ data:
   # Migrations run once per release in the pre-install/pre-upgrade Job, not in every pod.
   RUN_MIGRATIONS: "false"
   JWT_PUBLIC_KEY_FILE: /etc/shop/keys/jwt-public.pem
+  DATABASE_MAX_CONNECTIONS: {{ .Values.database.poolSize | quote }}
+  {{- if .Values.kafka.enabled }}
+  KAFKA_BROKERS: {{ .Values.kafka.bootstrapServers | quote }}
+  # Topics are KafkaTopics (kafka/topics.yaml); the login may not create any.
+  KAFKA_CREATE_TOPICS: "false"
+  KAFKA_SECURITY_PROTOCOL: sasl_ssl
+  KAFKA_SASL_MECHANISM: SCRAM-SHA-512
+  KAFKA_SASL_USERNAME: {{ .Values.kafka.user | quote }}
+  KAFKA_SSL_CA_LOCATION: /etc/shop/kafka-ca/ca.crt
+  {{- end }}
   {{- if .Values.secrets.jwtPrivateKey }}
   JWT_PRIVATE_KEY_FILE: /etc/shop/keys/jwt-private.pem
   {{- end }}
@@ -95,8 +105,22 @@ spec:
             - name: jwt-keys
               mountPath: /etc/shop/keys
               readOnly: true
+            {{- if .Values.kafka.enabled }}
+            - name: kafka-ca
+              mountPath: /etc/shop/kafka-ca
+              readOnly: true
+            {{- end }}
             - name: tmp
               mountPath: /tmp
+          startupProbe:
+            # A service waits for its database at start-up (retrying with backoff) before it
+            # listens: up to five minutes before Kubernetes restarts it.
+            httpGet:
+              path: {{ printf "%s/health/live" .Values.service.prefix }}
+              port: http
+            periodSeconds: 5
+            timeoutSeconds: 3
+            failureThreshold: 60
           readinessProbe:
             # Ready while its database answers (a broker outage only degrades order and
             # notification: their outbox and consumer catch up by themselves).
@@ -112,7 +136,6 @@ spec:
             httpGet:
               path: {{ printf "%s/health/live" .Values.service.prefix }}
               port: http
-            initialDelaySeconds: 5
             periodSeconds: 10
             timeoutSeconds: 3
             failureThreshold: 3
@@ -186,11 +209,7 @@ spec:
           env:
             - name: LOG_FORMAT
               value: json
-            - name: DATABASE_URL
-              valueFrom:
-                secretKeyRef:
-                  name: {{ include "shop-service.secretName" . }}
-                  key: DATABASE_URL
+            {{- include "shop-service.databaseUrl" . | nindent 12 }}
           resources:
             {{- toYaml .Values.migration.resources | nindent 12 }}
           securityContext:
