@@ -1,14 +1,35 @@
 #!/usr/bin/env bash
-# make images: builds one image per service from the Dockerfile, tagged with the workspace
-# version (the charts' default tag). IMAGE_PREFIX picks the registry (default shop/).
+# make images [REGISTRY=registry.example.org] [PUSH=1]: builds one image per service from the
+# Dockerfile, and shop/docs (Swagger UI) from api-gateway/docs.Dockerfile, each tagged
+# <REGISTRY>/shop/<name>:<workspace version> (the charts' default tag; without REGISTRY, the
+# local shop/<name>). PUSH=1 pushes them to REGISTRY (docker login to it first).
 source "$(dirname "$0")/lib.sh"
 if ! docker info >/dev/null 2>&1; then
   echo "make images needs a running Docker engine (docker info failed); nothing built." >&2
   exit 1
 fi
+if [ "${PUSH:-}" = 1 ] && [ -z "${REGISTRY:-}" ]; then
+  echo "PUSH=1 needs REGISTRY (e.g. REGISTRY=ghcr.io/your-org): where should the images go?" >&2
+  exit 2
+fi
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)"
+image() { echo "${REGISTRY:+$REGISTRY/}shop/$1:$version"; }
+
+built=()
 for entry in "${SERVICES[@]}"; do
   name="${entry%%:*}"
-  say "building ${IMAGE_PREFIX:-shop/}$name:$version"
-  docker build --build-arg SERVICE="$name" -t "${IMAGE_PREFIX:-shop/}$name:$version" "$ROOT"
+  say "building $(image "$name")"
+  docker build --build-arg SERVICE="$name" -t "$(image "$name")" "$ROOT"
+  built+=("$(image "$name")")
 done
+"$ROOT/scripts/docs.sh"
+say "building $(image docs)"
+docker build -f "$ROOT/api-gateway/docs.Dockerfile" -t "$(image docs)" "$LOCAL/docs"
+built+=("$(image docs)")
+
+if [ "${PUSH:-}" = 1 ]; then
+  for ref in "${built[@]}"; do
+    say "pushing $ref"
+    docker push "$ref"
+  done
+fi

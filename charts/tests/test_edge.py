@@ -1,0 +1,193 @@
+"""The edge (api-gateway/chart) on the F5 NGINX Ingress Controller 5.5.4, checked without a
+cluster. No registry package ships that controller's CRDs (VirtualServer, Policy), so the fields
+used are checked here against the controller's own validation rules (cited per test), and the
+routes are resolved the way nginx matches locations to prove what is and is not public."""
+
+import json
+import re
+from pathlib import Path
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+from custom_resources import validate
+from edge import EXAMPLE, example, render
+
+ROOT = Path(__file__).resolve().parents[2]
+KUBE_VERSION = "1.33.0"
+VARIANTS = {
+    "given-secret": EXAMPLE,
+    "cert-manager": {"host": "shop.example.org", "tls": {"secretName": "shop-tls", "clusterIssuer": "letsencrypt"}},
+    "no-docs": {"host": "shop.example.org", "docs": {"enabled": False}},
+}
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def docs(request):
+    return render(VARIANTS[request.param])
+
+
+def one(docs, kind, name=None):
+    found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    assert len(found) == 1, (kind, name)
+    return found[0]
+
+
+def virtual_server(docs):
+    return one(docs, "VirtualServer")["spec"]
+
+
+def resolve(spec, path):
+    """The route nginx picks for `path`: an exact match (=) first, else the longest prefix."""
+    routes = spec["routes"]
+    exact = [r for r in routes if r["path"] == "=" + path]
+    if exact:
+        return exact[0]
+    prefixes = [r for r in routes if not r["path"].startswith("=") and path.startswith(r["path"])]
+    return max(prefixes, key=lambda r: len(r["path"]))
+
+
+def test_lint_is_clean():
+    report = helm.lint(str(ROOT / "api-gateway" / "chart"), EXAMPLE, strict=True, kube_version=f"v{KUBE_VERSION}")
+    errors = [m for m in report.get("messages", []) if m.get("severity", 0) >= 2] + report.get("errors", [])
+    assert errors == []
+
+
+def test_the_host_is_required():
+    with pytest.raises(Exception, match="host"):
+        render({})
+
+
+def test_built_in_objects_match_the_kubernetes_schemas(docs):
+    custom = [d for d in docs if d["apiVersion"].startswith("k8s.nginx.org/")]
+    for doc in docs:
+        if doc not in custom:
+            kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+    # Said plainly: no package carries these schemas.
+    assert set(validate(custom).values()) == {"no schema"}
+
+
+# The controller's rules for the fields used (pkg/apis/configuration/validation, v5.5.4).
+ESCAPED = re.compile(r'^([^"\\]|\\.)*$')            # common.go: escapedStringsFmt
+RETURN_TYPE = re.compile(r'^([^;\{\}"\\]|\\.)*$')   # virtualserver.go: actionReturnTypeFmt
+RATE = re.compile(r"^[1-9]\d*r/[sm]$")              # policy.go: rate
+
+
+def test_virtual_server_fields_pass_the_controllers_validation(docs):
+    spec = virtual_server(docs)
+    upstreams = {u["name"] for u in spec["upstreams"]}
+    assert len(upstreams) == len(spec["upstreams"]), "upstream names are unique"
+    paths = [r["path"] for r in spec["routes"]]
+    assert len(paths) == len(set(paths)), "route paths are unique"
+    policies = {d["metadata"]["name"] for d in docs if d["kind"] == "Policy"}
+    for route in spec["routes"]:
+        assert route["path"][0] in "/=", route["path"]
+        action = route["action"]
+        assert len(action) == 1, "one of pass, redirect, return"
+        if "pass" in action:
+            assert action["pass"] in upstreams
+        if "redirect" in action:
+            assert action["redirect"]["code"] in (301, 302, 307, 308)
+        if "return" in action:
+            ret = action["return"]
+            assert 400 <= ret["code"] <= 599 and ESCAPED.match(ret["body"]) and RETURN_TYPE.match(ret["type"])
+        for page in route.get("errorPages", []):
+            assert all(300 <= c <= 599 for c in page["codes"])
+            assert ESCAPED.match(page["return"]["body"]) and RETURN_TYPE.match(page["return"]["type"])
+        for ref in route.get("policies", []):
+            assert ref["name"] in policies
+    assert spec["tls"]["redirect"]["code"] in (301, 302, 307, 308)
+    for policy in (d for d in docs if d["kind"] == "Policy"):
+        limit = policy["spec"]["rateLimit"]
+        assert RATE.match(limit["rate"]) and limit["burst"] > 0
+
+
+def test_the_host_and_tls_are_the_values(docs):
+    spec = virtual_server(docs)
+    assert spec["host"] in ("shop.example.com", "shop.example.org")
+    assert spec["tls"]["secret"] == "shop-tls"
+    assert spec["tls"]["redirect"]["enable"] is True, "plain HTTP goes to HTTPS"
+    issuer = spec["tls"].get("cert-manager")
+    assert issuer in (None, {"cluster-issuer": "letsencrypt"})
+
+
+def json_body(escaped):
+    return yaml.safe_load('"' + escaped + '"')
+
+
+@pytest.mark.parametrize("path,upstream", [
+    ("/api/v1/users/login", "user"), ("/api/v1/users/register", "user"), ("/api/v1/users/me", "user"),
+    ("/api/v1/billing/account/my", "billing"), ("/api/v1/billing/account/deposit", "billing"),
+    ("/api/v1/orders", "order"), ("/api/v1/orders/42", "order"),
+    ("/api/v1/notifications", "notification"), ("/api/v1/notifications/7", "notification"),
+])
+def test_the_public_api_reaches_its_service(docs, path, upstream):
+    route = resolve(virtual_server(docs), path)
+    assert route["action"] == {"pass": upstream}
+    pages = {c: p["return"] for p in route["errorPages"] for c in p["codes"]}
+    assert set(pages) >= {413, 429, 502, 503, 504}, "the controller's own errors are JSON"
+    assert pages[502]["code"] == 502 and json_body(pages[502]["body"]) and "outcome_unknown" in pages[504]["body"]
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/billing/account", "/api/v1/billing/account/withdraw", "/api/v1/billing/account/refund",
+    "/api/v1/billing/openapi.json", "/api/v1/users/openapi.json", "/api/v1/orders/openapi.json",
+    "/api/v1/notifications/openapi.json", "/api/v1/users/health", "/api/v1/billing/health",
+    "/api/v1/orders/health", "/api/v1/notifications/health", "/metrics", "/api/v1/usersX", "/", "/admin",
+])
+def test_no_internal_path_is_public(docs, path):
+    route = resolve(virtual_server(docs), path)
+    ret = route["action"].get("return")
+    assert ret and ret["code"] == 404 and ret["type"] == "application/json", (path, route)
+    # Valid JSON once nginx unescapes it.
+    assert json.loads(json_body(ret["body"]))["code"] == "not_found"
+
+
+def test_login_and_registration_are_limited_per_client_with_429(docs):
+    spec = virtual_server(docs)
+    policies = {d["metadata"]["name"]: d["spec"]["rateLimit"] for d in docs if d["kind"] == "Policy"}
+    for path, rate, burst in [("/api/v1/users/login", "10r/m", 5), ("/api/v1/users/register", "30r/m", 20)]:
+        route = resolve(spec, path)
+        assert route["path"] == "=" + path
+        (ref,) = route["policies"]
+        limit = policies[ref["name"]]
+        assert (limit["rate"], limit["burst"], limit["rejectCode"]) == (rate, burst, 429)
+        assert limit["key"] == "${binary_remote_addr}"
+    # The same limits as the local gateway.
+    conf = (ROOT / "api-gateway" / "nginx.conf.template").read_text()
+    assert "limit_req zone=login burst=5 nodelay" in conf and "limit_req zone=register burst=20 nodelay" in conf
+    assert "${LOGIN_RATE:-10r/m}" in (ROOT / "scripts" / "services.sh").read_text()
+
+
+def test_error_bodies_are_the_local_gateways():
+    conf = (ROOT / "api-gateway" / "nginx.conf.template").read_text()
+    local = {code: body for code, body in re.findall(r"return (\d{3}) '(\{.*?\})\\n';", conf)}
+    values = yaml.safe_load((ROOT / "api-gateway" / "chart" / "values.yaml").read_text())["errors"]
+    for code, body in values.items():
+        assert local[code] == body, code
+
+
+def test_swagger_ui_is_served_and_only_the_controller_reaches_it():
+    docs = render(EXAMPLE)
+    spec = virtual_server(docs)
+    assert resolve(spec, "/api/docs/index.html")["action"] == {"pass": "docs"}
+    assert resolve(spec, "/api/docs")["action"]["redirect"]["url"] == "/api/docs/"
+    policy = one(docs, "NetworkPolicy")["spec"]
+    assert policy["ingress"][0]["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "nginx-ingress"}}}]
+    image = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "shop/docs:0.1.0"
+
+
+def test_the_controller_keeps_the_client_address_and_runs_no_snippets():
+    values = yaml.safe_load((ROOT / "api-gateway" / "controller-values.yaml").read_text())["controller"]
+    assert values["service"]["externalTrafficPolicy"] == "Local"
+    assert values["enableCustomResources"] is True and values["enableSnippets"] is False
+    assert values["enableCertManager"] is True
+    assert values["ingressClass"]["name"] == yaml.safe_load((ROOT / "api-gateway" / "chart" / "values.yaml").read_text())["ingressClassName"]
+
+
+def test_the_example_manifest_is_current():
+    assert (ROOT / "api-gateway" / "ingress.yaml").read_text() == example(), \
+        "regenerate: .local/venv/bin/python charts/tests/edge.py > api-gateway/ingress.yaml"
