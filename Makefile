@@ -1,5 +1,5 @@
 # The two commands of the README, and their helpers. Scripts under scripts/ do the work.
-.PHONY: up down test bench faults logs images
+.PHONY: up down test bench faults logs images deploy
 
 up:      ## start the whole shop locally on http://localhost:8080
 	@bash scripts/up.sh
@@ -19,5 +19,10 @@ faults:  ## crash, restart and slow pieces of the running stack under load; chec
 logs:    ## follow the services' logs
 	@tail -F .local/log/*.log
 
-images:  ## build the four service images (needs a Docker engine)
-	@bash scripts/images.sh
+images:  ## build the images (needs a Docker engine): make images [REGISTRY=ghcr.io/acme] [PUSH=1]
+	@REGISTRY="$(REGISTRY)" PUSH="$(PUSH)" bash scripts/images.sh
+
+deploy:  ## install into Kubernetes: make deploy REGISTRY=ghcr.io/acme HOST=shop.acme.org TLS_ISSUER=letsencrypt
+	@bash scripts/k8s-install.sh --registry "$(REGISTRY)" --host "$(HOST)" \
+	  $(if $(TLS_ISSUER),--tls-issuer "$(TLS_ISSUER)") $(if $(TLS_SECRET),--tls-secret "$(TLS_SECRET)") \
+	  $(if $(NAMESPACE),--namespace "$(NAMESPACE)") $(DEPLOY_FLAGS)

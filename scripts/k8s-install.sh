@@ -1,70 +1,201 @@
 #!/usr/bin/env bash
-# Installs the whole shop into one Kubernetes namespace, in order: namespace, Kafka, one Postgres
-# per service, the secrets, the four services, the ingress. Needs kubectl and helm (v3.13+ or 4)
-# pointed at the cluster, the images pushed where the charts' image.repository says (make images),
-# and ingress-nginx plus kube-prometheus-stack (monitoring/k8s-prometheus.yaml) installed.
-# Safe to run again: existing secrets are kept, releases are upgraded.
+# make deploy / scripts/k8s-install.sh: installs the whole shop into a Kubernetes cluster, in
+# order, waiting for each step: checks the prerequisites, pushes the images, then Kafka
+# (Strimzi), one Postgres per service (CloudNativePG), the services' secrets, the NGINX Ingress
+# Controller, the four services, the edge (routes, TLS, limits, Swagger UI) and the monitoring
+# objects; prints where the shop is. Safe to run again: secrets are kept, the rest is upgraded.
 #
-#   scripts/k8s-install.sh [namespace]              (default: shop)
-#   PROFILE=production scripts/k8s-install.sh shop  (adds charts/values-production.yaml)
+#   scripts/k8s-install.sh --registry ghcr.io/acme --host shop.acme.org --tls-issuer letsencrypt
+#   scripts/k8s-install.sh --registry ghcr.io/acme --host shop.acme.org --tls-secret shop-tls
+#
+# Options: --namespace NAME (default shop), --production (charts/values-production.yaml),
+#          --no-push (the images are already in the registry), --skip-controller (an NGINX
+#          Ingress Controller 5.x with VirtualServer support is already installed).
+# Needs kubectl and helm (3.13+ or 4) pointed at the cluster, docker logged in to the registry,
+# and openssl. Runs on bash 3.2 (macOS) and later.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-NS="${1:-shop}"
-SERVICES=(user billing order notification)
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-random() { openssl rand -hex 24; }
-secret_exists() { kubectl -n "$NS" get secret "$1" >/dev/null 2>&1; }
 
-say "1. namespace $NS"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+SERVICES="user billing order notification"
+STRIMZI_VERSION=1.0.1
+CNPG_VERSION=1.29.2
+CONTROLLER_CHART_VERSION=2.6.4 # the F5 NGINX Ingress Controller 5.5.4
+CONTROLLER_NAMESPACE=nginx-ingress
+MIN_KUBERNETES_MINOR=30 # preStop.sleep in the service charts
+
+NS=shop
+REGISTRY=""
+HOST=""
+TLS_ISSUER=""
+TLS_SECRET=""
+PRODUCTION=""
+PUSH=1
+CONTROLLER=1
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+fail() {
+  printf 'k8s-install: %s\n' "$*" >&2
+  exit 1
+}
+usage() {
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --registry) REGISTRY="${2:-}"; shift 2 ;;
+    --host) HOST="${2:-}"; shift 2 ;;
+    --tls-issuer) TLS_ISSUER="${2:-}"; shift 2 ;;
+    --tls-secret) TLS_SECRET="${2:-}"; shift 2 ;;
+    --namespace) NS="${2:-}"; shift 2 ;;
+    --production) PRODUCTION=1; shift ;;
+    --no-push) PUSH=""; shift ;;
+    --skip-controller) CONTROLLER=""; shift ;;
+    -h | --help) usage ;;
+    *) printf 'k8s-install: unknown option %s\n' "$1" >&2; usage ;;
+  esac
+done
+[ -n "$REGISTRY" ] || { echo "k8s-install: --registry is required (where the images go and are pulled from)" >&2; usage; }
+[ -n "$HOST" ] || { echo "k8s-install: --host is required (the shop's public host name)" >&2; usage; }
+if [ -n "$TLS_ISSUER" ] && [ -n "$TLS_SECRET" ]; then
+  fail "give --tls-issuer (cert-manager issues the certificate) or --tls-secret (a Secret you made), not both"
+fi
+[ -n "$TLS_ISSUER$TLS_SECRET" ] || fail "TLS: give --tls-issuer <ClusterIssuer> or --tls-secret <Secret in namespace $NS>"
+
+# --- 1. Prerequisites: checked before anything is changed.
+say "1. prerequisites"
+for tool in kubectl helm openssl; do
+  command -v "$tool" >/dev/null 2>&1 || fail "$tool is not installed"
+done
+if [ -n "$PUSH" ]; then
+  command -v docker >/dev/null 2>&1 || fail "docker is needed to build and push the images (or --no-push)"
+fi
+minor="$(kubectl get --raw /version | sed -n 's/.*"minor": *"\([0-9]*\).*/\1/p')"
+[ -n "$minor" ] || fail "cannot read the cluster's version (kubectl get --raw /version)"
+if [ "$minor" -lt "$MIN_KUBERNETES_MINOR" ]; then
+  fail "Kubernetes 1.$minor: the charts need 1.$MIN_KUBERNETES_MINOR or later (preStop sleep)"
+fi
+
+missing=""
+need_crd() { # crd version install-hint
+  local served
+  served="$(kubectl get crd "$1" -o jsonpath='{.spec.versions[*].name}' 2>/dev/null || true)"
+  case " $served " in
+    *" $2 "*) ;;
+    *) missing="$missing
+  - $1 ($2): $3" ;;
+  esac
+}
+strimzi="helm install strimzi oci://quay.io/strimzi-helm/strimzi-kafka-operator --version $STRIMZI_VERSION -n strimzi --create-namespace --set watchAnyNamespace=true"
+cnpg="helm install cnpg cloudnative-pg --repo https://cloudnative-pg.github.io/charts -n cnpg-system --create-namespace (operator $CNPG_VERSION)"
+kps="kube-prometheus-stack with monitoring/k8s-prometheus.yaml (its header says how, Grafana's admin Secret first)"
+for crd in kafkas kafkanodepools kafkatopics kafkausers; do
+  need_crd "$crd.kafka.strimzi.io" v1 "$strimzi"
+done
+need_crd clusters.postgresql.cnpg.io v1 "$cnpg"
+for crd in servicemonitors podmonitors prometheusrules; do
+  need_crd "$crd.monitoring.coreos.com" v1 "$kps"
+done
+if [ -n "$TLS_ISSUER" ]; then
+  need_crd certificates.cert-manager.io v1 "cert-manager (https://cert-manager.io/docs/installation/helm/)"
+  if ! kubectl get clusterissuer "$TLS_ISSUER" >/dev/null 2>&1; then
+    missing="$missing
+  - ClusterIssuer $TLS_ISSUER: create it (cert-manager), or give --tls-secret"
+  fi
+fi
+if [ -z "$CONTROLLER" ]; then
+  need_crd virtualservers.k8s.nginx.org v1 "the F5 NGINX Ingress Controller (drop --skip-controller to install it)"
+  need_crd policies.k8s.nginx.org v1 "the F5 NGINX Ingress Controller (drop --skip-controller to install it)"
+fi
+available="$(kubectl get apiservice v1beta1.metrics.k8s.io \
+  -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null || true)"
+if [ "$available" != True ]; then
+  missing="$missing
+  - metrics-server (the services' HorizontalPodAutoscalers read CPU from it): https://github.com/kubernetes-sigs/metrics-server#installation"
+fi
+[ -z "$missing" ] || fail "missing in the cluster; install these first:$missing"
+
+# --- 2. Images, where the cluster pulls them from.
+if [ -n "$PUSH" ]; then
+  say "2. building and pushing the images to $REGISTRY"
+  make -C "$ROOT" images REGISTRY="$REGISTRY" PUSH=1
+else
+  say "2. images: using those already in $REGISTRY (--no-push)"
+fi
+
+say "3. namespace $NS"
 kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f -
 
-say "2. Kafka (Bitnami chart, topics provisioned by kafka/config.yaml)"
-helm upgrade --install kafka oci://registry-1.docker.io/bitnamicharts/kafka \
-  --namespace "$NS" -f "$ROOT/kafka/config.yaml" --wait
+say "4. Kafka (Strimzi $STRIMZI_VERSION): cluster, topics, one login per service"
+kubectl -n "$NS" apply -f "$ROOT/kafka/"
+kubectl -n "$NS" wait kafka/shop --for=condition=Ready --timeout=20m
+kubectl -n "$NS" wait kafkatopic --all --for=condition=Ready --timeout=5m
+kubectl -n "$NS" wait kafkauser --all --for=condition=Ready --timeout=5m
 
-say "3. one Postgres per service (Bitnami chart, <service>/database/postgres/config.yaml)"
-for svc in "${SERVICES[@]}"; do
-  if ! secret_exists "shop-$svc-postgres"; then
-    kubectl -n "$NS" create secret generic "shop-$svc-postgres" \
-      --from-literal=postgres-password="$(random)" --from-literal=password="$(random)"
-  fi
-  helm upgrade --install "$svc-postgres" oci://registry-1.docker.io/bitnamicharts/postgresql \
-    --namespace "$NS" -f "$ROOT/$svc/database/postgres/config.yaml" --wait
+say "5. one Postgres per service (CloudNativePG $CNPG_VERSION)"
+for svc in $SERVICES; do
+  kubectl -n "$NS" apply -f "$ROOT/$svc/database/"
+done
+for svc in $SERVICES; do
+  kubectl -n "$NS" wait "cluster/$svc-db" --for=condition=Ready --timeout=15m
 done
 
-say "4. the services' secrets (JWT key pair, service credential, database URLs), where missing"
-keys="$(mktemp -d)"; trap 'rm -rf "$keys"' EXIT
+say "6. the services' secrets (JWT key pair, service credential), where missing"
+secret_exists() { kubectl -n "$NS" get secret "$1" >/dev/null 2>&1; }
+keys="$(mktemp -d)"
+trap 'rm -rf "$keys"' EXIT
 if secret_exists shop-user; then
   # Reuse what the user service already signs with, so every service trusts the same key.
-  kubectl -n "$NS" get secret shop-user -o jsonpath='{.data.JWT_PRIVATE_KEY}' | base64 -d >"$keys/private.pem"
-  kubectl -n "$NS" get secret shop-user -o jsonpath='{.data.JWT_PUBLIC_KEY}' | base64 -d >"$keys/public.pem"
-  kubectl -n "$NS" get secret shop-user -o jsonpath='{.data.SERVICE_TOKEN}' | base64 -d >"$keys/token"
+  kubectl -n "$NS" get secret shop-user -o jsonpath='{.data.JWT_PRIVATE_KEY}' | openssl base64 -d -A >"$keys/private.pem"
+  kubectl -n "$NS" get secret shop-user -o jsonpath='{.data.JWT_PUBLIC_KEY}' | openssl base64 -d -A >"$keys/public.pem"
+  kubectl -n "$NS" get secret shop-user -o jsonpath='{.data.SERVICE_TOKEN}' | openssl base64 -d -A >"$keys/token"
 else
   openssl genpkey -algorithm ed25519 -out "$keys/private.pem"
   openssl pkey -in "$keys/private.pem" -pubout -out "$keys/public.pem"
   openssl rand -hex 32 >"$keys/token"
 fi
-for svc in "${SERVICES[@]}"; do
+for svc in $SERVICES; do
   secret_exists "shop-$svc" && continue
-  pw="$(kubectl -n "$NS" get secret "shop-$svc-postgres" -o jsonpath='{.data.password}' | base64 -d)"
-  args=(--from-literal=DATABASE_URL="postgres://shop_$svc:$pw@$svc-postgres-postgresql:5432/shop_$svc"
-        --from-file=JWT_PUBLIC_KEY="$keys/public.pem" --from-file=SERVICE_TOKEN="$keys/token")
-  [ "$svc" = user ] && args+=(--from-file=JWT_PRIVATE_KEY="$keys/private.pem")
-  kubectl -n "$NS" create secret generic "shop-$svc" "${args[@]}"
+  private=""
+  [ "$svc" = user ] && private="--from-file=JWT_PRIVATE_KEY=$keys/private.pem"
+  # $private is one word or none.
+  # shellcheck disable=SC2086
+  kubectl -n "$NS" create secret generic "shop-$svc" \
+    --from-file=JWT_PUBLIC_KEY="$keys/public.pem" --from-file=SERVICE_TOKEN="$keys/token" $private
 done
 
-say "5. the services (charts next to each service; migrations run in a pre-install Job)"
-for svc in "${SERVICES[@]}"; do
-  helm dependency build "$ROOT/$svc/chart"
-  profile=()
-  [ "${PROFILE:-}" = production ] && profile=(-f "$ROOT/charts/values-production.yaml")
-  helm upgrade --install "$svc" "$ROOT/$svc/chart" --namespace "$NS" --wait "${profile[@]}"
+if [ -n "$CONTROLLER" ]; then
+  say "7. the NGINX Ingress Controller (chart $CONTROLLER_CHART_VERSION, api-gateway/controller-values.yaml)"
+  helm upgrade --install nginx-ingress oci://ghcr.io/nginx/charts/nginx-ingress \
+    --version "$CONTROLLER_CHART_VERSION" --namespace "$CONTROLLER_NAMESPACE" --create-namespace \
+    -f "$ROOT/api-gateway/controller-values.yaml" --wait --timeout 10m
+else
+  say "7. the NGINX Ingress Controller: already installed (--skip-controller)"
+fi
+
+say "8. the services (migrations run in each chart's pre-install Job)"
+for svc in $SERVICES; do
+  helm dependency build "$ROOT/$svc/chart" >/dev/null
+  if [ -n "$PRODUCTION" ]; then
+    helm upgrade --install "$svc" "$ROOT/$svc/chart" --namespace "$NS" --wait --timeout 10m \
+      --set image.registry="$REGISTRY" -f "$ROOT/charts/values-production.yaml"
+  else
+    helm upgrade --install "$svc" "$ROOT/$svc/chart" --namespace "$NS" --wait --timeout 10m \
+      --set image.registry="$REGISTRY"
+  fi
 done
 
-say "6. the ingress (ingress-nginx)"
-kubectl -n "$NS" apply -f "$ROOT/api-gateway/ingress.yaml"
+say "9. the edge: https://$HOST (api-gateway/chart)"
+if [ -n "$TLS_ISSUER" ]; then
+  tls_value="tls.clusterIssuer=$TLS_ISSUER"
+else
+  tls_value="tls.secretName=$TLS_SECRET"
+fi
+helm upgrade --install edge "$ROOT/api-gateway/chart" --namespace "$NS" --wait --timeout 5m \
+  --set host="$HOST" --set "$tls_value" --set docs.image.registry="$REGISTRY"
 
-say "7. monitoring: dashboards for Grafana's sidecar and the alert rules (kube-prometheus-stack)"
+say "10. monitoring: dashboards for Grafana's sidecar and the alert rules (kube-prometheus-stack)"
 for board in "$ROOT"/monitoring/dashboards/*.json; do
   name="$(basename "$board" .json)"
   kubectl -n "$NS" create configmap "dashboard-$name" --from-file="$name.json=$board" \
@@ -77,4 +208,14 @@ done
   grep -v '^#' "$ROOT/monitoring/rules/shop.rules.yaml" | sed 's/^/  /'
 } | kubectl -n "$NS" apply -f -
 
-say "done: kubectl -n $NS get pods,ingress"
+address="$(kubectl -n "$CONTROLLER_NAMESPACE" get service \
+  -l app.kubernetes.io/name=nginx-ingress \
+  -o jsonpath='{.items[0].status.loadBalancer.ingress[0].ip}{.items[0].status.loadBalancer.ingress[0].hostname}' \
+  2>/dev/null || true)"
+[ -n "$address" ] || address="(the NGINX Ingress Controller's load balancer: not assigned yet)"
+say "done"
+cat <<EOF
+The shop:      https://$HOST/api/v1/...   (Swagger UI: https://$HOST/api/docs/)
+Point DNS:     $HOST -> $address
+Pods:          kubectl -n $NS get pods
+EOF

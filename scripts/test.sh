@@ -31,7 +31,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "OpenAPI validity of the committed api-spec/openapi.yaml"
 "$LOCAL/venv/bin/openapi-spec-validator" "$ROOT/api-spec/openapi.yaml"
 
-say "Helm charts: lint, render (default and production values), Kubernetes schemas, policies"
+say "Kubernetes: charts, edge, operators' resources (schemas, policies), the deploy entry point"
+ensure_packages shellcheck:shellcheck
 "$LOCAL/venv/bin/python" -m pytest -q "$ROOT/charts/tests"
 
 say "monitoring: alert rules (promtool check and unit tests), dashboards"

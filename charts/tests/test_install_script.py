@@ -1,0 +1,155 @@
+"""scripts/k8s-install.sh, the deploy entry point, without a cluster: shellcheck, no construct
+bash 3.2 lacks, and whole runs against stand-ins for kubectl, helm and make that answer like a
+cluster would and record every call, so the order, the waits, the parameters and the refusals
+are checked."""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "k8s-install.sh"
+
+FAKE = r"""#!/usr/bin/env bash
+# A stand-in: records the call, answers as a cluster with FAKE_* settings would.
+echo "$(basename "$0") $*" >>"$FAKE_LOG"
+[ "$1" = -n ] && shift 2
+case "$(basename "$0") $1 $2" in
+  "kubectl get --raw") printf '{\n  "major": "1",\n  "minor": "%s",\n  "gitVersion": "v1.%s.2"\n}\n' "$FAKE_MINOR" "$FAKE_MINOR" ;;
+  "kubectl get crd")
+    case " $FAKE_MISSING " in *" $3 "*) exit 1 ;; esac
+    echo "v1beta2 v1" ;;
+  "kubectl get apiservice") [ -n "$FAKE_NO_METRICS" ] || echo True ;;
+  "kubectl get clusterissuer") ;;
+  "kubectl get service") echo 203.0.113.7 ;;
+  "kubectl get secret") exit 1 ;;
+  "kubectl create namespace") echo "kind: Namespace" ;;
+  "kubectl create configmap") echo "kind: ConfigMap" ;;
+  "kubectl label --local"|"kubectl annotate --local") cat ;;
+  "kubectl apply -f") [ "$3" = - ] && cat >/dev/null ;;
+esac
+exit 0
+"""
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ["kubectl", "helm", "make", "docker"]:
+        path = bin_dir / tool
+        path.write_text(FAKE)
+        path.chmod(0o755)
+    log = tmp_path / "calls.log"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE_LOG": str(log), "FAKE_MINOR": "33", "FAKE_MISSING": "",
+           "FAKE_NO_METRICS": "", "HOME": str(tmp_path)}
+
+    def run(*args, **overrides):
+        result = subprocess.run(["bash", str(SCRIPT), *args], env={**env, **overrides}, capture_output=True,
+                                text=True, timeout=60)
+        calls = log.read_text().splitlines() if log.exists() else []
+        return result, calls
+    return run
+
+
+ARGS = ["--registry", "ghcr.io/acme", "--host", "shop.acme.org", "--tls-issuer", "letsencrypt"]
+
+
+def index(calls, pattern):
+    found = [i for i, c in enumerate(calls) if re.search(pattern, c)]
+    assert found, f"no call matches {pattern!r}"
+    return found[0]
+
+
+def test_shellcheck_is_clean():
+    if not shutil.which("shellcheck"):
+        pytest.fail("shellcheck is not installed (scripts/test.sh installs Debian's shellcheck)")
+    subprocess.run(["shellcheck", "--shell=bash", str(SCRIPT)], check=True)
+
+
+BASH4 = {
+    r"declare -A|local -A|typeset -A": "associative arrays (bash 4)",
+    r"\bmapfile\b|\breadarray\b": "mapfile (bash 4)",
+    r"\$\{[A-Za-z_]+(,,|\^\^)": "case conversion (bash 4)",
+    r"\[\[ -v ": "[[ -v (bash 4.2)",
+    r"&>>|\|&": "&>> and |& (bash 4)",
+    r"\$\{[A-Za-z_]+\[@\]\}": "a bare array expansion, an error when empty under set -u before bash 4.4",
+    r"\bcoproc\b|\bdeclare -n\b|\blocal -n\b": "coproc, namerefs (bash 4)",
+    r"\$\{[A-Za-z_]+:-?\d+\}|\$\{[A-Za-z_]+: *-\d": "negative offsets (bash 4.2)",
+}
+
+
+def test_no_construct_bash_3_2_lacks():
+    code = "\n".join(line for line in SCRIPT.read_text().splitlines() if not line.lstrip().startswith("#"))
+    for pattern, what in BASH4.items():
+        assert not re.search(pattern, code), what
+
+
+def test_a_whole_install_runs_in_order_and_waits_for_each_step(cluster):
+    result, calls = cluster(*ARGS)
+    assert result.returncode == 0, result.stderr
+    steps = [
+        r"^kubectl get --raw /version",
+        r"^kubectl get crd kafkas.kafka.strimzi.io",
+        r"^kubectl get apiservice v1beta1.metrics.k8s.io",
+        r"^make -C .* images REGISTRY=ghcr.io/acme PUSH=1",
+        r"^kubectl create namespace shop",
+        r"^kubectl -n shop apply -f .*/kafka/",
+        r"^kubectl -n shop wait kafka/shop --for=condition=Ready",
+        r"^kubectl -n shop wait kafkauser --all --for=condition=Ready",
+        r"^kubectl -n shop apply -f .*/user/database/",
+        r"^kubectl -n shop wait cluster/notification-db --for=condition=Ready",
+        r"^kubectl -n shop create secret generic shop-user .*JWT_PRIVATE_KEY",
+        r"^helm upgrade --install nginx-ingress oci://ghcr.io/nginx/charts/nginx-ingress --version 2.6.4 .*controller-values.yaml --wait",
+        r"^helm upgrade --install user .*/user/chart --namespace shop --wait .*--set image.registry=ghcr.io/acme",
+        r"^helm upgrade --install notification .*/notification/chart",
+        r"^helm upgrade --install edge .*/api-gateway/chart --namespace shop --wait .*--set host=shop.acme.org --set tls.clusterIssuer=letsencrypt --set docs.image.registry=ghcr.io/acme",
+        r"^kubectl -n shop apply -f -",
+    ]
+    positions = [index(calls, s) for s in steps]
+    assert positions == sorted(positions), list(zip(steps, positions))
+    # Only user signs tokens.
+    assert not any(re.search(r"create secret generic shop-(billing|order|notification) .*PRIVATE", c) for c in calls)
+    assert "https://shop.acme.org/api/docs/" in result.stdout and "203.0.113.7" in result.stdout
+
+
+def test_a_given_tls_secret_and_the_production_values(cluster):
+    result, calls = cluster("--registry", "r.example", "--host", "h.example", "--tls-secret", "my-cert",
+                            "--production", "--no-push", "--namespace", "shop2")
+    assert result.returncode == 0, result.stderr
+    assert not any(c.startswith("make ") for c in calls), "--no-push builds nothing"
+    assert not any("clusterissuer" in c for c in calls)
+    index(calls, r"^helm upgrade --install order .* --namespace shop2 .*values-production.yaml")
+    index(calls, r"^helm upgrade --install edge .*--set tls.secretName=my-cert")
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"FAKE_MINOR": "29"}, "Kubernetes 1.29: the charts need 1.30"),
+    ({"FAKE_MISSING": "kafkas.kafka.strimzi.io"}, "strimzi-kafka-operator --version 1.0.1"),
+    ({"FAKE_MISSING": "clusters.postgresql.cnpg.io"}, "operator 1.29.2"),
+    ({"FAKE_MISSING": "certificates.cert-manager.io"}, "cert-manager"),
+    ({"FAKE_NO_METRICS": "1"}, "metrics-server"),
+])
+def test_a_missing_prerequisite_stops_before_anything_changes(cluster, overrides, message):
+    result, calls = cluster(*ARGS, **overrides)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+    changing = [c for c in calls if re.search(r" (apply|create|upgrade|install|wait)\b|^make ", c)]
+    assert changing == []
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--host", "h", "--tls-issuer", "i"], "--registry is required"),
+    (["--registry", "r", "--tls-issuer", "i"], "--host is required"),
+    (["--registry", "r", "--host", "h"], "--tls-issuer"),
+    (["--registry", "r", "--host", "h", "--tls-issuer", "i", "--tls-secret", "s"], "not both"),
+    (["--registry", "r", "--host", "h", "--tls-issuer", "i", "--colour"], "unknown option --colour"),
+])
+def test_wrong_parameters_are_refused_with_a_reason(cluster, args, message):
+    result, calls = cluster(*args)
+    assert result.returncode != 0 and message in result.stderr
+    assert calls == []
