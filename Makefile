@@ -19,8 +19,8 @@ faults:  ## crash, restart and slow pieces of the running stack under load; chec
 logs:    ## follow the services' logs
 	@tail -F .local/log/*.log
 
-images:  ## build the images (needs a Docker engine): make images [REGISTRY=ghcr.io/acme] [PUSH=1]
-	@REGISTRY="$(REGISTRY)" PUSH="$(PUSH)" bash scripts/images.sh
+images:  ## build the images (needs a Docker engine): make images [REGISTRY=ghcr.io/acme] [TAG=..] [PUSH=1]
+	@REGISTRY="$(REGISTRY)" TAG="$(TAG)" PLATFORM="$(PLATFORM)" PUSH="$(PUSH)" bash scripts/images.sh
 
 deploy:  ## install into Kubernetes: make deploy REGISTRY=ghcr.io/acme HOST=shop.acme.org TLS_ISSUER=letsencrypt
 	@bash scripts/k8s-install.sh --registry "$(REGISTRY)" --host "$(HOST)" \

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# make images [REGISTRY=registry.example.org] [PUSH=1]: builds one image per service from the
-# Dockerfile, and shop/docs (Swagger UI) from api-gateway/docs.Dockerfile, each tagged
-# <REGISTRY>/shop/<name>:<workspace version> (the charts' default tag; without REGISTRY, the
-# local shop/<name>). PUSH=1 pushes them to REGISTRY (docker login to it first).
+# make images [REGISTRY=registry.example.org] [TAG=...] [PLATFORM=linux/amd64] [PUSH=1]: builds
+# one image per service from the Dockerfile, and shop/docs (Swagger UI) from
+# api-gateway/docs.Dockerfile, each tagged <REGISTRY>/shop/<name>:<TAG> (TAG defaults to the
+# workspace version, the charts' default tag; without REGISTRY, the local shop/<name>), for
+# PLATFORM (the cluster's nodes; another than this machine's needs docker buildx). PUSH=1 pushes
+# them to REGISTRY (docker login to it first).
 source "$(dirname "$0")/lib.sh"
 if ! docker info >/dev/null 2>&1; then
   echo "make images needs a running Docker engine (docker info failed); nothing built." >&2
@@ -13,18 +15,19 @@ if [ "${PUSH:-}" = 1 ] && [ -z "${REGISTRY:-}" ]; then
   exit 2
 fi
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)"
-image() { echo "${REGISTRY:+$REGISTRY/}shop/$1:$version"; }
+image() { echo "${REGISTRY:+$REGISTRY/}shop/$1:${TAG:-$version}"; }
+platform="${PLATFORM:-linux/amd64}"
 
 built=()
 for entry in "${SERVICES[@]}"; do
   name="${entry%%:*}"
   say "building $(image "$name")"
-  docker build --build-arg SERVICE="$name" -t "$(image "$name")" "$ROOT"
+  docker build --platform "$platform" --build-arg SERVICE="$name" -t "$(image "$name")" "$ROOT"
   built+=("$(image "$name")")
 done
 "$ROOT/scripts/docs.sh"
 say "building $(image docs)"
-docker build -f "$ROOT/api-gateway/docs.Dockerfile" -t "$(image docs)" "$LOCAL/docs"
+docker build --platform "$platform" -f "$ROOT/api-gateway/docs.Dockerfile" -t "$(image docs)" "$LOCAL/docs"
 built+=("$(image docs)")
 
 if [ "${PUSH:-}" = 1 ]; then

@@ -9,10 +9,12 @@
 #   scripts/k8s-install.sh --registry ghcr.io/acme --host shop.acme.org --tls-secret shop-tls
 #
 # Options: --namespace NAME (default shop), --production (charts/values-production.yaml),
-#          --no-push (the images are already in the registry), --skip-controller (an NGINX
-#          Ingress Controller 5.x with VirtualServer support is already installed).
-# Needs kubectl and helm (3.13+ or 4) pointed at the cluster, docker logged in to the registry,
-# and openssl. Runs on bash 3.2 (macOS) and later.
+#          --tag TAG (default <version>-<commit>, -dirty with uncommitted changes: a new tag
+#          per build, so a re-deploy rolls the pods), --platform (default linux/amd64),
+#          --no-push (the images of --tag are already in the registry), --skip-controller (an
+#          NGINX Ingress Controller 5.x with VirtualServer support is already installed).
+# Needs kubectl and helm (3.13+ or 4) pointed at the cluster, docker (with buildx for another
+# platform) logged in to the registry, npm, and openssl. Runs on bash 3.2 (macOS) and later.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -29,6 +31,8 @@ HOST=""
 TLS_ISSUER=""
 TLS_SECRET=""
 PRODUCTION=""
+TAG=""
+PLATFORM=linux/amd64
 PUSH=1
 CONTROLLER=1
 
@@ -38,7 +42,7 @@ fail() {
   exit 1
 }
 usage() {
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -50,6 +54,8 @@ while [ $# -gt 0 ]; do
     --tls-secret) TLS_SECRET="${2:-}"; shift 2 ;;
     --namespace) NS="${2:-}"; shift 2 ;;
     --production) PRODUCTION=1; shift ;;
+    --tag) TAG="${2:-}"; shift 2 ;;
+    --platform) PLATFORM="${2:-}"; shift 2 ;;
     --no-push) PUSH=""; shift ;;
     --skip-controller) CONTROLLER=""; shift ;;
     -h | --help) usage ;;
@@ -62,6 +68,13 @@ if [ -n "$TLS_ISSUER" ] && [ -n "$TLS_SECRET" ]; then
   fail "give --tls-issuer (cert-manager issues the certificate) or --tls-secret (a Secret you made), not both"
 fi
 [ -n "$TLS_ISSUER$TLS_SECRET" ] || fail "TLS: give --tls-issuer <ClusterIssuer> or --tls-secret <Secret in namespace $NS>"
+if [ -z "$TAG" ]; then
+  TAG="$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)"
+  if commit="$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null)"; then
+    TAG="$TAG-$commit"
+    [ -z "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ] || TAG="$TAG-dirty"
+  fi
+fi
 
 # --- 1. Prerequisites: checked before anything is changed.
 say "1. prerequisites"
@@ -70,6 +83,7 @@ for tool in kubectl helm openssl; do
 done
 if [ -n "$PUSH" ]; then
   command -v docker >/dev/null 2>&1 || fail "docker is needed to build and push the images (or --no-push)"
+  command -v npm >/dev/null 2>&1 || fail "npm is needed to assemble Swagger UI for the docs image (or --no-push)"
 fi
 minor="$(kubectl get --raw /version | sed -n 's/.*"minor": *"\([0-9]*\).*/\1/p')"
 [ -n "$minor" ] || fail "cannot read the cluster's version (kubectl get --raw /version)"
@@ -94,6 +108,31 @@ for crd in kafkas kafkanodepools kafkatopics kafkausers; do
   need_crd "$crd.kafka.strimzi.io" v1 "$strimzi"
 done
 need_crd clusters.postgresql.cnpg.io v1 "$cnpg"
+# The operators themselves: Strimzi must watch this namespace; CloudNativePG must run in
+# cnpg-system, where the databases' NetworkPolicies let it reach the instances.
+operator() { # jsonpath selector...
+  local path="$1"
+  shift
+  kubectl get deployment -A "$@" -o jsonpath="$path" 2>/dev/null || true
+}
+strimzi_ns="$(operator '{.items[0].metadata.namespace}' --field-selector metadata.name=strimzi-cluster-operator)"
+watched="$(operator '{.items[0].spec.template.spec.containers[0].env[?(@.name=="STRIMZI_NAMESPACE")].value}' \
+  --field-selector metadata.name=strimzi-cluster-operator)"
+if [ -z "$strimzi_ns" ]; then
+  missing="$missing
+  - the Strimzi cluster operator (no Deployment strimzi-cluster-operator): $strimzi"
+else
+  case ",$watched," in
+    *",*,"* | *",$NS,"*) ;;
+    *) [ "$strimzi_ns" = "$NS" ] || missing="$missing
+  - the Strimzi operator in $strimzi_ns does not watch $NS: reinstall it with --set watchAnyNamespace=true" ;;
+  esac
+fi
+cnpg_ns="$(operator '{.items[0].metadata.namespace}' -l app.kubernetes.io/name=cloudnative-pg)"
+if [ "$cnpg_ns" != cnpg-system ]; then
+  missing="$missing
+  - the CloudNativePG operator in namespace cnpg-system (found: ${cnpg_ns:-none}): $cnpg"
+fi
 for crd in servicemonitors podmonitors prometheusrules; do
   need_crd "$crd.monitoring.coreos.com" v1 "$kps"
 done
@@ -108,6 +147,13 @@ if [ -z "$CONTROLLER" ]; then
   need_crd virtualservers.k8s.nginx.org v1 "the F5 NGINX Ingress Controller (drop --skip-controller to install it)"
   need_crd policies.k8s.nginx.org v1 "the F5 NGINX Ingress Controller (drop --skip-controller to install it)"
 fi
+# The class name the edge uses must belong to the F5 controller (the community ingress-nginx,
+# which earlier installs of the shop used, also calls its class nginx).
+class_controller="$(kubectl get ingressclass nginx -o jsonpath='{.spec.controller}' 2>/dev/null || true)"
+if [ -n "$class_controller" ] && [ "$class_controller" != nginx.org/ingress-controller ]; then
+  missing="$missing
+  - the IngressClass nginx belongs to $class_controller, not the F5 NGINX Ingress Controller: uninstall that controller (and its IngressClass) first"
+fi
 available="$(kubectl get apiservice v1beta1.metrics.k8s.io \
   -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null || true)"
 if [ "$available" != True ]; then
@@ -119,9 +165,9 @@ fi
 # --- 2. Images, where the cluster pulls them from.
 if [ -n "$PUSH" ]; then
   say "2. building and pushing the images to $REGISTRY"
-  make -C "$ROOT" images REGISTRY="$REGISTRY" PUSH=1
+  make -C "$ROOT" images REGISTRY="$REGISTRY" TAG="$TAG" PLATFORM="$PLATFORM" PUSH=1
 else
-  say "2. images: using those already in $REGISTRY (--no-push)"
+  say "2. images: using those of tag $TAG already in $REGISTRY (--no-push)"
 fi
 
 say "3. namespace $NS"
@@ -138,7 +184,7 @@ for svc in $SERVICES; do
   kubectl -n "$NS" apply -f "$ROOT/$svc/database/"
 done
 for svc in $SERVICES; do
-  kubectl -n "$NS" wait "cluster/$svc-db" --for=condition=Ready --timeout=15m
+  kubectl -n "$NS" wait "clusters.postgresql.cnpg.io/$svc-db" --for=condition=Ready --timeout=15m
 done
 
 say "6. the services' secrets (JWT key pair, service credential), where missing"
@@ -169,7 +215,9 @@ if [ -n "$CONTROLLER" ]; then
   say "7. the NGINX Ingress Controller (chart $CONTROLLER_CHART_VERSION, api-gateway/controller-values.yaml)"
   helm upgrade --install nginx-ingress oci://ghcr.io/nginx/charts/nginx-ingress \
     --version "$CONTROLLER_CHART_VERSION" --namespace "$CONTROLLER_NAMESPACE" --create-namespace \
-    -f "$ROOT/api-gateway/controller-values.yaml" --wait --timeout 10m
+    -f "$ROOT/api-gateway/controller-values.yaml"
+  # The pods, not the load balancer: a cluster may take long to give it an address.
+  kubectl -n "$CONTROLLER_NAMESPACE" rollout status deployment/nginx-ingress-controller --timeout=10m
 else
   say "7. the NGINX Ingress Controller: already installed (--skip-controller)"
 fi
@@ -179,10 +227,10 @@ for svc in $SERVICES; do
   helm dependency build "$ROOT/$svc/chart" >/dev/null
   if [ -n "$PRODUCTION" ]; then
     helm upgrade --install "$svc" "$ROOT/$svc/chart" --namespace "$NS" --wait --timeout 10m \
-      --set image.registry="$REGISTRY" -f "$ROOT/charts/values-production.yaml"
+      --set image.registry="$REGISTRY" --set image.tag="$TAG" -f "$ROOT/charts/values-production.yaml"
   else
     helm upgrade --install "$svc" "$ROOT/$svc/chart" --namespace "$NS" --wait --timeout 10m \
-      --set image.registry="$REGISTRY"
+      --set image.registry="$REGISTRY" --set image.tag="$TAG"
   fi
 done
 
@@ -192,8 +240,11 @@ if [ -n "$TLS_ISSUER" ]; then
 else
   tls_value="tls.secretName=$TLS_SECRET"
 fi
+# The Ingresses of earlier installs (community ingress-nginx) would hold the host.
+kubectl -n "$NS" delete ingress shop-api shop-login shop-register shop-internal-not-routed \
+  --ignore-not-found
 helm upgrade --install edge "$ROOT/api-gateway/chart" --namespace "$NS" --wait --timeout 5m \
-  --set host="$HOST" --set "$tls_value" --set docs.image.registry="$REGISTRY"
+  --set host="$HOST" --set "$tls_value" --set docs.image.registry="$REGISTRY" --set docs.image.tag="$TAG"
 
 say "10. monitoring: dashboards for Grafana's sidecar and the alert rules (kube-prometheus-stack)"
 for board in "$ROOT"/monitoring/dashboards/*.json; do
@@ -208,9 +259,8 @@ done
   grep -v '^#' "$ROOT/monitoring/rules/shop.rules.yaml" | sed 's/^/  /'
 } | kubectl -n "$NS" apply -f -
 
-address="$(kubectl -n "$CONTROLLER_NAMESPACE" get service \
-  -l app.kubernetes.io/name=nginx-ingress \
-  -o jsonpath='{.items[0].status.loadBalancer.ingress[0].ip}{.items[0].status.loadBalancer.ingress[0].hostname}' \
+address="$(kubectl -n "$CONTROLLER_NAMESPACE" get service nginx-ingress-controller \
+  -o jsonpath='{.status.loadBalancer.ingress[0].ip}{.status.loadBalancer.ingress[0].hostname}' \
   2>/dev/null || true)"
 [ -n "$address" ] || address="(the NGINX Ingress Controller's load balancer: not assigned yet)"
 say "done"

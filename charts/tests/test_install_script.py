@@ -26,7 +26,14 @@ case "$(basename "$0") $1 $2" in
   "kubectl get apiservice") [ -n "$FAKE_NO_METRICS" ] || echo True ;;
   "kubectl get clusterissuer") ;;
   "kubectl get service") echo 203.0.113.7 ;;
-  "kubectl get secret") exit 1 ;;
+  "kubectl get secret") [ -n "$FAKE_SECRETS" ] || exit 1 ;;
+  "kubectl get ingressclass") printf %s "$FAKE_CLASS_CONTROLLER" ;;
+  "kubectl get deployment")
+    case "$*" in
+      *STRIMZI_NAMESPACE*) printf %s "$FAKE_STRIMZI_WATCH" ;;
+      *strimzi-cluster-operator*) printf %s "$FAKE_STRIMZI_NS" ;;
+      *cloudnative-pg*) printf %s "$FAKE_CNPG_NS" ;;
+    esac ;;
   "kubectl create namespace") echo "kind: Namespace" ;;
   "kubectl create configmap") echo "kind: ConfigMap" ;;
   "kubectl label --local"|"kubectl annotate --local") cat ;;
@@ -40,13 +47,14 @@ exit 0
 def cluster(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ["kubectl", "helm", "make", "docker"]:
+    for tool in ["kubectl", "helm", "make", "docker", "npm"]:
         path = bin_dir / tool
         path.write_text(FAKE)
         path.chmod(0o755)
     log = tmp_path / "calls.log"
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE_LOG": str(log), "FAKE_MINOR": "33", "FAKE_MISSING": "",
-           "FAKE_NO_METRICS": "", "HOME": str(tmp_path)}
+           "FAKE_NO_METRICS": "", "FAKE_SECRETS": "", "FAKE_CLASS_CONTROLLER": "nginx.org/ingress-controller",
+           "FAKE_STRIMZI_NS": "strimzi", "FAKE_STRIMZI_WATCH": "*", "FAKE_CNPG_NS": "cnpg-system", "HOME": str(tmp_path)}
 
     def run(*args, **overrides):
         result = subprocess.run(["bash", str(SCRIPT), *args], env={**env, **overrides}, capture_output=True,
@@ -95,19 +103,23 @@ def test_a_whole_install_runs_in_order_and_waits_for_each_step(cluster):
     steps = [
         r"^kubectl get --raw /version",
         r"^kubectl get crd kafkas.kafka.strimzi.io",
+        r"^kubectl get deployment -A --field-selector metadata.name=strimzi-cluster-operator",
+        r"^kubectl get ingressclass nginx",
         r"^kubectl get apiservice v1beta1.metrics.k8s.io",
-        r"^make -C .* images REGISTRY=ghcr.io/acme PUSH=1",
+        r"^make -C .* images REGISTRY=ghcr.io/acme TAG=0\.1\.0-[0-9a-f]{12}(-dirty)? PLATFORM=linux/amd64 PUSH=1",
         r"^kubectl create namespace shop",
         r"^kubectl -n shop apply -f .*/kafka/",
         r"^kubectl -n shop wait kafka/shop --for=condition=Ready",
         r"^kubectl -n shop wait kafkauser --all --for=condition=Ready",
         r"^kubectl -n shop apply -f .*/user/database/",
-        r"^kubectl -n shop wait cluster/notification-db --for=condition=Ready",
+        r"^kubectl -n shop wait clusters.postgresql.cnpg.io/notification-db --for=condition=Ready",
         r"^kubectl -n shop create secret generic shop-user .*JWT_PRIVATE_KEY",
-        r"^helm upgrade --install nginx-ingress oci://ghcr.io/nginx/charts/nginx-ingress --version 2.6.4 .*controller-values.yaml --wait",
-        r"^helm upgrade --install user .*/user/chart --namespace shop --wait .*--set image.registry=ghcr.io/acme",
+        r"^helm upgrade --install nginx-ingress oci://ghcr.io/nginx/charts/nginx-ingress --version 2.6.4 .*controller-values.yaml$",
+        r"^kubectl -n nginx-ingress rollout status deployment/nginx-ingress-controller",
+        r"^helm upgrade --install user .*/user/chart --namespace shop --wait .*--set image.registry=ghcr.io/acme --set image.tag=0\.1\.0-[0-9a-f]{12}",
         r"^helm upgrade --install notification .*/notification/chart",
-        r"^helm upgrade --install edge .*/api-gateway/chart --namespace shop --wait .*--set host=shop.acme.org --set tls.clusterIssuer=letsencrypt --set docs.image.registry=ghcr.io/acme",
+        r"^kubectl -n shop delete ingress shop-api .*--ignore-not-found",
+        r"^helm upgrade --install edge .*/api-gateway/chart --namespace shop --wait .*--set host=shop.acme.org --set tls.clusterIssuer=letsencrypt --set docs.image.registry=ghcr.io/acme --set docs.image.tag=0\.1\.0-",
         r"^kubectl -n shop apply -f -",
     ]
     positions = [index(calls, s) for s in steps]
@@ -119,9 +131,10 @@ def test_a_whole_install_runs_in_order_and_waits_for_each_step(cluster):
 
 def test_a_given_tls_secret_and_the_production_values(cluster):
     result, calls = cluster("--registry", "r.example", "--host", "h.example", "--tls-secret", "my-cert",
-                            "--production", "--no-push", "--namespace", "shop2")
+                            "--production", "--no-push", "--namespace", "shop2", "--tag", "1.2.3")
     assert result.returncode == 0, result.stderr
     assert not any(c.startswith("make ") for c in calls), "--no-push builds nothing"
+    index(calls, r"^helm upgrade --install billing .*--set image.tag=1.2.3 ")
     assert not any("clusterissuer" in c for c in calls)
     index(calls, r"^helm upgrade --install order .* --namespace shop2 .*values-production.yaml")
     index(calls, r"^helm upgrade --install edge .*--set tls.secretName=my-cert")
@@ -133,6 +146,10 @@ def test_a_given_tls_secret_and_the_production_values(cluster):
     ({"FAKE_MISSING": "clusters.postgresql.cnpg.io"}, "operator 1.29.2"),
     ({"FAKE_MISSING": "certificates.cert-manager.io"}, "cert-manager"),
     ({"FAKE_NO_METRICS": "1"}, "metrics-server"),
+    ({"FAKE_STRIMZI_NS": ""}, "no Deployment strimzi-cluster-operator"),
+    ({"FAKE_STRIMZI_WATCH": "strimzi"}, "does not watch shop: reinstall it with --set watchAnyNamespace=true"),
+    ({"FAKE_CNPG_NS": "operators"}, "cnpg-system (found: operators)"),
+    ({"FAKE_CLASS_CONTROLLER": "k8s.io/ingress-nginx"}, "belongs to k8s.io/ingress-nginx"),
 ])
 def test_a_missing_prerequisite_stops_before_anything_changes(cluster, overrides, message):
     result, calls = cluster(*ARGS, **overrides)
@@ -140,6 +157,18 @@ def test_a_missing_prerequisite_stops_before_anything_changes(cluster, overrides
     assert message in result.stderr, result.stderr
     changing = [c for c in calls if re.search(r" (apply|create|upgrade|install|wait)\b|^make ", c)]
     assert changing == []
+
+
+def test_a_second_run_keeps_the_secrets(cluster):
+    result, calls = cluster(*ARGS, FAKE_SECRETS="1")
+    assert result.returncode == 0, result.stderr
+    assert not any("create secret" in c for c in calls), "existing keys and credentials are kept"
+    index(calls, r"^kubectl -n shop get secret shop-user -o jsonpath=\{.data.JWT_PRIVATE_KEY\}")
+
+
+def test_a_watch_list_naming_the_namespace_is_enough(cluster):
+    result, _ = cluster(*ARGS, FAKE_STRIMZI_WATCH="kafka,shop")
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("args,message", [
