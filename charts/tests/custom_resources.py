@@ -1,5 +1,7 @@
-"""Validation of custom resources (Strimzi, CloudNativePG, prometheus-operator) against the
-schemas of their pinned versions, through the @kubernetes-models npm packages, in two passes:
+"""Validation of custom resources (Strimzi, CloudNativePG, prometheus-operator) against their
+operators' schemas, through the @kubernetes-models npm packages: Strimzi 1.0.0's CRDs (1.0.1,
+the pinned release, did not change them) and CloudNativePG 1.29.0's API (1.29.2 only added
+optional fields). Two passes:
 
 - their JSON-schema validators (validate-custom-resources.mjs): types, enums, required fields.
   CRD schemas let unknown fields through (the API server drops them), so a misspelt field
