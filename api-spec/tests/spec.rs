@@ -19,6 +19,10 @@ fn internal_endpoints_are_not_public() {
         "withdraw is internal"
     );
     assert!(
+        !yaml.contains("/api/v1/billing/account/refund:"),
+        "refund is internal"
+    );
+    assert!(
         !yaml.contains("/api/v1/billing/account:"),
         "account creation is internal"
     );

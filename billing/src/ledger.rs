@@ -150,6 +150,8 @@ pub enum Withdrawal {
     Charged { account: Account, first: bool },
     /// Not enough money, now or when this order was first tried.
     InsufficientFunds,
+    /// The order was refunded before it was ever charged (cancelled): it is never charged.
+    Voided,
     /// The order id was already used with another user or amount.
     Mismatch,
 }
@@ -164,7 +166,11 @@ struct WithdrawalRow {
 
 impl WithdrawalRow {
     fn replay(self, user_id: Uuid, amount: Amount) -> Withdrawal {
-        if self.user_id != user_id || self.amount != amount.minor_units() {
+        if self.user_id != user_id {
+            Withdrawal::Mismatch
+        } else if self.outcome == "voided" {
+            Withdrawal::Voided
+        } else if self.amount != amount.minor_units() {
             Withdrawal::Mismatch
         } else if self.outcome == "charged" {
             Withdrawal::Charged {
@@ -304,5 +310,139 @@ pub async fn withdraw(
     }
     Err(sqlx::Error::Protocol(
         "the account vanished while withdrawing".to_owned(),
+    ))
+}
+
+/// The outcome of a refund for an order.
+#[derive(Debug)]
+pub enum Refund {
+    /// Given back now (`first`) or earlier: `refunded` is what the order's withdrawal had
+    /// charged (0 when it was never charged, and then the order is voided); the account as it
+    /// was right after.
+    Done {
+        account: Account,
+        refunded: i64,
+        first: bool,
+    },
+    /// The order id belongs to another user's withdrawal or refund.
+    Mismatch,
+}
+
+/// What the one statement of a refund found and did.
+struct RefundAttempt {
+    prior_user_id: Option<Uuid>,
+    prior_account_id: Option<Uuid>,
+    prior_refunded: Option<i64>,
+    prior_balance_after: Option<i64>,
+    has_account: bool,
+    other_user: bool,
+    account_id: Option<Uuid>,
+    balance_after: Option<i64>,
+    refunded: Option<i64>,
+}
+
+/// Gives back what `order_id` was charged, at most once; a repeat returns the first outcome.
+/// An order that was never charged is voided: a withdrawal for it that comes later (a retry sent
+/// before the cancel) charges nothing.
+///
+/// One statement does it all, like [`withdraw`]. The void is a row under the withdrawal's own
+/// primary key, so a void and a withdrawal of one order racing each other cannot both win: the
+/// statement that commits second violates the key, is undone, and runs again (a refund then sees
+/// the charge and gives it back; a withdrawal sees the void and charges nothing). Two refunds
+/// racing collide on the refund's primary key the same way.
+pub async fn refund(pool: &PgPool, user_id: Uuid, order_id: Uuid) -> sqlx::Result<Refund> {
+    for _ in 0..3 {
+        let attempt: RefundAttempt = match sqlx::query_as!(
+            RefundAttempt,
+            "WITH prior AS ( \
+                 SELECT user_id, account_id, refunded, balance_after \
+                 FROM refunds WHERE order_id = $2), \
+             account AS (SELECT id, balance FROM accounts WHERE user_id = $1), \
+             withdrawal AS (SELECT user_id, amount, outcome FROM withdrawals WHERE order_id = $2), \
+             other AS ( \
+                 SELECT 1 FROM withdrawal WHERE user_id <> $1 \
+                 UNION ALL SELECT 1 FROM prior WHERE user_id <> $1), \
+             charge AS (SELECT amount FROM withdrawal WHERE outcome = 'charged'), \
+             go AS ( \
+                 SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM prior) \
+                          AND NOT EXISTS (SELECT 1 FROM other)), \
+             credited AS ( \
+                 UPDATE accounts SET balance = balance + (SELECT amount FROM charge), \
+                        updated_at = now() \
+                 WHERE user_id = $1 AND EXISTS (SELECT 1 FROM charge) AND EXISTS (SELECT 1 FROM go) \
+                 RETURNING id, balance), \
+             voided AS ( \
+                 INSERT INTO withdrawals (order_id, user_id, account_id, amount, outcome, balance_after) \
+                 SELECT $2, $1, account.id, 0, 'voided', account.balance FROM account \
+                 WHERE NOT EXISTS (SELECT 1 FROM withdrawal) AND EXISTS (SELECT 1 FROM go)), \
+             outcome AS ( \
+                 SELECT account.id AS account_id, \
+                        COALESCE(credited.balance, account.balance) AS balance_after, \
+                        CASE WHEN credited.id IS NULL THEN 0 ELSE (SELECT amount FROM charge) END AS refunded \
+                 FROM account LEFT JOIN credited ON true WHERE EXISTS (SELECT 1 FROM go)), \
+             recorded AS ( \
+                 INSERT INTO refunds (order_id, user_id, account_id, refunded, balance_after) \
+                 SELECT $2, $1, account_id, refunded, balance_after FROM outcome), \
+             entry AS ( \
+                 INSERT INTO ledger_entries (id, account_id, kind, amount, order_id) \
+                 SELECT $3, credited.id, 'refund', (SELECT amount FROM charge), $2 FROM credited) \
+             SELECT prior.user_id AS prior_user_id, prior.account_id AS prior_account_id, \
+                    prior.refunded AS prior_refunded, prior.balance_after AS prior_balance_after, \
+                    EXISTS (SELECT 1 FROM account) AS \"has_account!\", \
+                    EXISTS (SELECT 1 FROM other) AS \"other_user!\", \
+                    outcome.account_id, outcome.balance_after, outcome.refunded \
+             FROM (SELECT 1) one LEFT JOIN prior ON true LEFT JOIN outcome ON true",
+            user_id,
+            order_id,
+            Uuid::new_v4(),
+        )
+        .fetch_one(pool)
+        .await
+        {
+            Ok(attempt) => attempt,
+            // A concurrent withdrawal or refund of this order committed first and ours was
+            // undone: run again against what it did.
+            Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => continue,
+            Err(e) => return Err(e),
+        };
+        if attempt.other_user {
+            return Ok(Refund::Mismatch);
+        }
+        if let (Some(account_id), Some(refunded), Some(balance)) = (
+            attempt.prior_account_id,
+            attempt.prior_refunded,
+            attempt.prior_balance_after,
+        ) {
+            debug_assert_eq!(attempt.prior_user_id, Some(user_id));
+            return Ok(Refund::Done {
+                account: Account {
+                    id: account_id,
+                    user_id,
+                    balance,
+                },
+                refunded,
+                first: false,
+            });
+        }
+        if !attempt.has_account {
+            ensure_account(&mut *pool.acquire().await?, user_id).await?;
+            continue;
+        }
+        if let (Some(id), Some(balance), Some(refunded)) =
+            (attempt.account_id, attempt.balance_after, attempt.refunded)
+        {
+            return Ok(Refund::Done {
+                account: Account {
+                    id,
+                    user_id,
+                    balance,
+                },
+                refunded,
+                first: true,
+            });
+        }
+    }
+    Err(sqlx::Error::Protocol(
+        "a refund kept colliding with concurrent changes of its order".to_owned(),
     ))
 }

@@ -9,6 +9,8 @@ pub struct BillingMetrics {
     pub deposited_amount: IntCounter,
     pub withdrawals: IntCounterVec,
     pub withdrawn_amount: IntCounter,
+    pub refunds: IntCounterVec,
+    pub refunded_amount: IntCounter,
 }
 
 impl BillingMetrics {
@@ -25,7 +27,7 @@ impl BillingMetrics {
             withdrawals: IntCounterVec::new(
                 Opts::new(
                     "billing_withdrawals_total",
-                    "Withdrawal requests by outcome: charged, replayed, insufficient_funds, mismatch",
+                    "Withdrawal requests by outcome: charged, replayed, insufficient_funds, voided, mismatch",
                 ),
                 &["outcome"],
             )
@@ -35,15 +37,39 @@ impl BillingMetrics {
                 "Money withdrawn for orders, in minor units",
             )
             .expect("static metric"),
+            refunds: IntCounterVec::new(
+                Opts::new(
+                    "billing_refunds_total",
+                    "Refund requests by outcome: refunded, voided (never charged), replayed, mismatch",
+                ),
+                &["outcome"],
+            )
+            .expect("static metric"),
+            refunded_amount: IntCounter::new(
+                "billing_refunded_minor_units_total",
+                "Money given back for cancelled orders, in minor units",
+            )
+            .expect("static metric"),
         };
         metrics.register(Box::new(this.deposits.clone()));
         metrics.register(Box::new(this.deposited_amount.clone()));
         // Every outcome exists from the start at 0, so increase() sees the first one.
-        for outcome in ["charged", "replayed", "insufficient_funds", "mismatch"] {
+        for outcome in [
+            "charged",
+            "replayed",
+            "insufficient_funds",
+            "voided",
+            "mismatch",
+        ] {
             this.withdrawals.with_label_values(&[outcome]);
         }
         metrics.register(Box::new(this.withdrawals.clone()));
         metrics.register(Box::new(this.withdrawn_amount.clone()));
+        for outcome in ["refunded", "voided", "replayed", "mismatch"] {
+            this.refunds.with_label_values(&[outcome]);
+        }
+        metrics.register(Box::new(this.refunds.clone()));
+        metrics.register(Box::new(this.refunded_amount.clone()));
         this
     }
 }

@@ -135,6 +135,7 @@ async fn internal_endpoints_and_metrics_are_not_routed() {
     for path in [
         "/api/v1/billing/account",
         "/api/v1/billing/account/withdraw",
+        "/api/v1/billing/account/refund",
         "/api/v1/billing/account%2Fwithdraw",
     ] {
         let response = http

@@ -10,7 +10,7 @@ use common::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::ledger::{self, Account, StoredResponse, Withdrawal};
+use crate::ledger::{self, Account, Refund, StoredResponse, Withdrawal};
 use crate::AppState;
 
 /// The caller's account (created with balance 0 on first use).
@@ -149,7 +149,7 @@ pub struct WithdrawRequest {
     responses(
         (status = 200, description = "Charged (now or earlier)", body = Data<Account>),
         (status = 400, description = "Malformed body or amount out of range", body = ErrorBody),
-        (status = 409, description = "Not enough money (code insufficient_funds), or the order id was used with another user or amount (code conflict)", body = ErrorBody),
+        (status = 409, description = "Not enough money (code insufficient_funds), the order was voided by a refund before it was charged (code order_voided), or the order id was used with another user or amount (code conflict)", body = ErrorBody),
     ))]
 pub async fn withdraw(
     State(state): State<AppState>,
@@ -165,6 +165,7 @@ pub async fn withdraw(
         Withdrawal::Charged { first: true, .. } => "charged",
         Withdrawal::Charged { first: false, .. } => "replayed",
         Withdrawal::InsufficientFunds => "insufficient_funds",
+        Withdrawal::Voided => "voided",
         Withdrawal::Mismatch => "mismatch",
     };
     state.metrics.withdrawals.with_label_values(&[label]).inc();
@@ -183,8 +184,86 @@ pub async fn withdraw(
             message: "not enough money".to_owned(),
             details: None,
         }),
+        Withdrawal::Voided => Err(ApiError::Domain {
+            status: StatusCode::CONFLICT,
+            code: "order_voided",
+            message: "the order was cancelled before it was charged; nothing was charged"
+                .to_owned(),
+            details: None,
+        }),
         Withdrawal::Mismatch => Err(ApiError::Conflict(
             "orderId was already used for a different withdrawal".to_owned(),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundRequest {
+    user_id: Uuid,
+    /// Refunds are idempotent per order id.
+    order_id: Uuid,
+}
+
+/// The account after a refund, and what the refund gave back.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "5b1c2a9e-7f7d-4c54-9d59-6c3c1f0b2a11", "userId": "0f8e1f7c-3a3e-4a8b-9a57-2b8f4f0e9c01", "balance": 5000, "refunded": 1250}))]
+pub struct Refunded {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub balance: i64,
+    /// Minor units given back: what the order's withdrawal charged, or 0 when it was never
+    /// charged (then the order is voided and never will be).
+    pub refunded: i64,
+}
+
+/// Gives back what an order was charged (internal: the order service calls it when an order is
+/// cancelled). At most once per order: a repeat returns the first outcome. An order that was
+/// never charged is voided, so a withdrawal arriving later charges nothing.
+#[utoipa::path(post, path = "/api/v1/billing/account/refund", tag = "internal",
+    security(("service" = [])),
+    request_body = RefundRequest,
+    responses(
+        (status = 200, description = "Refunded (now or earlier), or voided with refunded 0", body = Data<Refunded>),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 409, description = "The order id belongs to another user (code conflict)", body = ErrorBody),
+    ))]
+pub async fn refund(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    Json(request): Json<RefundRequest>,
+) -> ApiResult<Json<Data<Refunded>>> {
+    let outcome = {
+        let _timer = state.metrics.db_query.start("refund");
+        ledger::refund(&state.db, request.user_id, request.order_id).await?
+    };
+    let label = match &outcome {
+        Refund::Done { first: false, .. } => "replayed",
+        Refund::Done { refunded: 0, .. } => "voided",
+        Refund::Done { .. } => "refunded",
+        Refund::Mismatch => "mismatch",
+    };
+    state.metrics.refunds.with_label_values(&[label]).inc();
+    tracing::info!(order_id = %request.order_id, outcome = label, "refund");
+    match outcome {
+        Refund::Done {
+            account,
+            refunded,
+            first,
+        } => {
+            if first {
+                state.metrics.refunded_amount.inc_by(refunded as u64);
+            }
+            Ok(data(Refunded {
+                id: account.id,
+                user_id: account.user_id,
+                balance: account.balance,
+                refunded,
+            }))
+        }
+        Refund::Mismatch => Err(ApiError::Conflict(
+            "orderId belongs to another user's withdrawal or refund".to_owned(),
         )),
     }
 }

@@ -12,7 +12,7 @@ use crate::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Shop billing API", version = "1.0.0",
-         description = "One account per user: balance, deposits, and withdrawals for orders. \
+         description = "One account per user: balance, deposits, and withdrawals and refunds for orders. \
                         Amounts are integers in minor units (cents)."),
     modifiers(&SecuritySchemes),
     tags(
@@ -33,6 +33,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::deposit))
         .routes(routes!(accounts::create_account))
         .routes(routes!(accounts::withdraw))
+        .routes(routes!(accounts::refund))
 }
 
 /// The service's OpenAPI document, internal endpoints included.

@@ -174,6 +174,7 @@ async fn serves_its_own_openapi_document_internal_endpoints_included() {
         "/api/v1/billing/account/deposit",
         "/api/v1/billing/account",
         "/api/v1/billing/account/withdraw",
+        "/api/v1/billing/account/refund",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} undocumented");
     }

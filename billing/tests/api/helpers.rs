@@ -68,6 +68,31 @@ impl TestApp {
             .expect("request")
     }
 
+    pub async fn refund(&self, user: Uuid, order: Uuid) -> Response {
+        self.http
+            .post(self.url("/account/refund"))
+            .header("X-Service-Token", SERVICE_TOKEN)
+            .json(&json!({ "userId": user, "orderId": order }))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// (charged, refunded) for one order, from the ledger: what its withdrawal took and what
+    /// its refund gave back.
+    pub async fn order_money(&self, order: Uuid) -> (i64, i64) {
+        let row = sqlx::query!(
+            r#"SELECT COALESCE(-SUM(amount) FILTER (WHERE kind = 'withdrawal'), 0)::bigint AS "charged!",
+                      COALESCE(SUM(amount) FILTER (WHERE kind = 'refund'), 0)::bigint AS "refunded!"
+               FROM ledger_entries WHERE order_id = $1"#,
+            order,
+        )
+        .fetch_one(&self.db)
+        .await
+        .expect("ledger");
+        (row.charged, row.refunded)
+    }
+
     /// (balance, sum of ledger entries, number of ledger entries) straight from the database.
     pub async fn books(&self, user: Uuid) -> (i64, i64, i64) {
         sqlx::query!(

@@ -5,3 +5,4 @@ mod bad_input;
 mod concurrency;
 mod helpers;
 mod internal;
+mod refunds;
