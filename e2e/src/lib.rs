@@ -256,6 +256,26 @@ impl Api {
         (status, response.json().await.expect("json"))
     }
 
+    /// Cancels an order (with an `Idempotency-Key` when given); returns the status code and body.
+    pub async fn cancel(
+        &self,
+        order: &Service,
+        who: &Customer,
+        id: &str,
+        key: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/api/v1/orders/{id}/cancel", order.base))
+            .bearer_auth(&who.token);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.expect("cancel");
+        let status = response.status();
+        (status, response.json().await.expect("json"))
+    }
+
     pub async fn get_order(&self, order: &Service, who: &Customer, id: &str) -> Value {
         self.http
             .get(format!("{}/api/v1/orders/{id}", order.base))
@@ -310,11 +330,52 @@ impl Api {
 
 /// Rows in billing's ledger that charge `order_id`.
 pub async fn charges_for(billing: &Service, order_id: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM ledger_entries WHERE order_id = $1::uuid")
-        .bind(order_id)
-        .fetch_one(&billing.db)
-        .await
-        .expect("ledger")
+    sqlx::query_scalar(
+        "SELECT count(*) FROM ledger_entries WHERE order_id = $1::uuid AND kind = 'withdrawal'",
+    )
+    .bind(order_id)
+    .fetch_one(&billing.db)
+    .await
+    .expect("ledger")
+}
+
+/// (charged, refunded) for `order_id`, from billing's ledger: what its withdrawal took and what
+/// its refund gave back.
+pub async fn money_of(billing: &Service, order_id: &str) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT COALESCE(-SUM(amount) FILTER (WHERE kind = 'withdrawal'), 0)::bigint, \
+                COALESCE(SUM(amount) FILTER (WHERE kind = 'refund'), 0)::bigint \
+         FROM ledger_entries WHERE order_id = $1::uuid",
+    )
+    .bind(order_id)
+    .fetch_one(&billing.db)
+    .await
+    .expect("ledger")
+}
+
+/// The account's balance and the sum of its ledger, straight from billing's database.
+pub async fn books_of(billing: &Service, who: &Customer) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT a.balance, COALESCE(SUM(l.amount), 0)::bigint FROM accounts a \
+         LEFT JOIN ledger_entries l ON l.account_id = a.id WHERE a.user_id = $1 GROUP BY a.balance",
+    )
+    .bind(who.id)
+    .fetch_one(&billing.db)
+    .await
+    .expect("books")
+}
+
+/// Outbox events of `kind` (OrderCreated, OrderNotCreated, OrderCancelled) for `order_id`.
+pub async fn events_of(order: &Service, order_id: &str, kind: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE payload::jsonb -> 'data' ->> 'orderId' = $1 \
+         AND payload::jsonb ->> 'type' = $2",
+    )
+    .bind(order_id)
+    .bind(kind)
+    .fetch_one(&order.db)
+    .await
+    .expect("outbox")
 }
 
 /// Outbox events written for `order_id`.

@@ -19,6 +19,7 @@ fn event(user: Uuid, title: &str) -> Envelope {
             title: title.to_owned(),
             price: 100,
             reason: None,
+            refunded: None,
         },
     )
 }

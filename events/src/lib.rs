@@ -28,6 +28,9 @@ pub const DLQ_REASON_HEADER: &str = "dlq-reason";
 pub enum EventType {
     OrderCreated,
     OrderNotCreated,
+    /// The order was cancelled and its money given back (`refunded`: 0 when it was never
+    /// charged).
+    OrderCancelled,
 }
 
 /// The JSON value of every message on `order-events`.
@@ -52,6 +55,9 @@ pub struct OrderEvent {
     pub price: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Minor units given back (OrderCancelled only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded: Option<i64>,
 }
 
 impl Envelope {
@@ -90,6 +96,7 @@ mod tests {
                 title: "Book".to_owned(),
                 price: 1250,
                 reason: Some("insufficient_funds".to_owned()),
+                refunded: None,
             },
         );
         let json = serde_json::to_value(&envelope).expect("serialize");
@@ -98,6 +105,10 @@ mod tests {
         assert!(json["eventId"].is_string() && json["occurredAt"].is_string());
         assert_eq!(json["data"]["price"], 1250);
         assert_eq!(json["data"]["reason"], "insufficient_funds");
+        assert!(
+            json["data"].get("refunded").is_none(),
+            "only a cancellation names a refund"
+        );
         let back = Envelope::parse(json.to_string().as_bytes()).expect("parse");
         assert_eq!(back, envelope);
     }
@@ -114,6 +125,7 @@ mod tests {
                 title: "t".to_owned(),
                 price: 1,
                 reason: None,
+                refunded: None,
             },
         ))
         .expect("serialize");

@@ -14,7 +14,7 @@ pub struct Notification {
     pub id: Uuid,
     pub order_id: Uuid,
     #[serde(rename = "type")]
-    #[schema(pattern = "^(order_created|order_not_created)$")]
+    #[schema(pattern = "^(order_created|order_not_created|order_cancelled)$")]
     pub kind: String,
     pub text: String,
     pub created_at: DateTime<Utc>,
@@ -51,6 +51,14 @@ pub fn describe(envelope: &Envelope) -> (&'static str, String) {
                 ),
             )
         }
+        EventType::OrderCancelled => (
+            "order_cancelled",
+            format!(
+                "Your order \"{}\" was cancelled; {} was returned to your account.",
+                order.title,
+                money(order.refunded.unwrap_or(0))
+            ),
+        ),
     }
 }
 
@@ -137,6 +145,7 @@ mod tests {
                 title: "Blue mug".to_owned(),
                 price: 1205,
                 reason: None,
+                refunded: None,
             },
         );
         assert_eq!(
@@ -151,6 +160,17 @@ mod tests {
         assert_eq!(
             describe(&envelope).1,
             "Your order \"Blue mug\" for 12.05 was not placed: not enough money."
+        );
+        envelope.event_type = EventType::OrderCancelled;
+        envelope.data.reason = None;
+        envelope.data.refunded = Some(1205);
+        assert_eq!(
+            describe(&envelope),
+            (
+                "order_cancelled",
+                "Your order \"Blue mug\" was cancelled; 12.05 was returned to your account."
+                    .to_owned()
+            )
         );
     }
 }

@@ -77,6 +77,8 @@ pub struct AppState {
     /// How the outbox relay's last pass went (readiness reports it).
     pub relay: RelayStatus,
     pub topic: String,
+    /// How long the settler leaves a new order, or a new cancellation's refund, to the request.
+    pub settle_delay: Duration,
     pub orders: orders::Writer,
     pub metrics: Arc<OrderMetrics>,
 }
@@ -101,6 +103,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         producer: config.kafka.producer()?,
         relay: RelayStatus::default(),
         topic: config.kafka.topic.clone(),
+        settle_delay: config.settle_delay,
         orders: orders::Writer::new(db.clone(), config.settle_delay, config.kafka.topic.clone()),
         metrics: Arc::new(OrderMetrics::new(&metrics)),
     };

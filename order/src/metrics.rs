@@ -15,6 +15,8 @@ pub struct OrderMetrics {
     pub outbox_unsent: IntGauge,
     pub outbox_oldest_age: Gauge,
     pub outbox_parked: IntGauge,
+    /// Cancelled orders whose refund billing has not confirmed yet.
+    pub refunds_due: IntGauge,
 }
 
 impl OrderMetrics {
@@ -58,9 +60,14 @@ impl OrderMetrics {
                 "Outbox events the broker refused for good, set aside for an operator",
             )
             .expect("static metric"),
+            refunds_due: IntGauge::new(
+                "order_refunds_due",
+                "Cancelled orders whose refund billing has not confirmed yet",
+            )
+            .expect("static metric"),
         };
         // Every status exists from the start at 0, so increase() sees the first one.
-        for status in ["created", "rejected"] {
+        for status in ["created", "rejected", "cancelled"] {
             this.orders.with_label_values(&[status]);
         }
         metrics.register(Box::new(this.orders.clone()));
@@ -71,6 +78,7 @@ impl OrderMetrics {
         metrics.register(Box::new(this.pending_oldest_age.clone()));
         metrics.register(Box::new(this.payment_refusals.clone()));
         metrics.register(Box::new(this.outbox_parked.clone()));
+        metrics.register(Box::new(this.refunds_due.clone()));
         this
     }
 
@@ -80,5 +88,6 @@ impl OrderMetrics {
         self.outbox_unsent.set(backlog.unsent);
         self.outbox_oldest_age.set(backlog.oldest_unsent);
         self.outbox_parked.set(backlog.parked);
+        self.refunds_due.set(backlog.refunds_due);
     }
 }

@@ -23,14 +23,16 @@ use crate::clients::billing::Payment;
 pub const OUTBOX_CHANNEL: &str = "order_outbox";
 
 /// Where an order stands: `pending` until the payment's outcome is known, then `created`
-/// (paid) or `rejected` (not enough money).
-// Stored as the text of `orders.status` (its CHECK lists the same three).
+/// (paid) or `rejected` (not enough money); `cancelled` by its owner (from pending or created),
+/// its money then given back.
+// Stored as the text of `orders.status` (its CHECK lists the same four).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
     Pending,
     Created,
     Rejected,
+    Cancelled,
 }
 
 impl OrderStatus {
@@ -39,13 +41,19 @@ impl OrderStatus {
             Self::Pending => "pending",
             Self::Created => "created",
             Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
         }
     }
 
     fn parse(text: &str) -> Option<Self> {
-        [Self::Pending, Self::Created, Self::Rejected]
-            .into_iter()
-            .find(|status| status.as_str() == text)
+        [
+            Self::Pending,
+            Self::Created,
+            Self::Rejected,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
     }
 }
 
@@ -85,6 +93,17 @@ pub struct Order {
     /// The request that placed it; its events carry it.
     pub request_id: String,
     pub created_at: DateTime<Utc>,
+    /// A cancelled order's refund: `due` until billing confirmed it, then `done`.
+    pub refund_state: Option<String>,
+    /// What the refund gave back, once done.
+    pub refunded: Option<i64>,
+}
+
+impl Order {
+    /// Cancelled, and billing has not confirmed the refund yet.
+    pub fn refund_due(&self) -> bool {
+        self.refund_state.as_deref() == Some("due")
+    }
 }
 
 /// A validated new order.
@@ -148,7 +167,7 @@ impl Writer {
         let (key, fingerprint) = idempotency.unzip();
         let row = sqlx::query!(
             r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                      created_at, fingerprint
+                      created_at, refund_state, refunded, fingerprint
                FROM orders WHERE user_id = $1 AND idempotency_key = $2"#,
             user_id,
             key,
@@ -165,6 +184,8 @@ impl Writer {
                 status: row.status,
                 request_id: row.request_id,
                 created_at: row.created_at,
+                refund_state: row.refund_state,
+                refunded: row.refunded,
             },
         })
     }
@@ -201,7 +222,7 @@ async fn insert_pending(
                        $7::text[]) AS n(id, user_id, title, price, key, fingerprint, request_id)
            ON CONFLICT (user_id, idempotency_key) DO NOTHING
            RETURNING id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                     created_at"#,
+                     created_at, refund_state, refunded"#,
         &ids,
         &user_ids,
         &titles as &[&str],
@@ -233,6 +254,9 @@ async fn record_outcomes(
                 EventType::OrderNotCreated,
                 Some("insufficient_funds".to_owned()),
             ),
+            // The order was cancelled (its refund voided it) before billing saw the charge:
+            // nothing to record (its answer is None, as for an order no longer pending).
+            Payment::Voided => continue,
         };
         let envelope = Envelope::new(
             event_type,
@@ -242,6 +266,7 @@ async fn record_outcomes(
                 title: order.title.clone(),
                 price: order.price,
                 reason,
+                refunded: None,
             },
         );
         ids.push(order.id);
@@ -259,14 +284,14 @@ async fn record_outcomes(
                UPDATE orders SET status = outcome.status, updated_at = now() FROM outcome
                WHERE orders.id = outcome.id AND orders.status = 'pending'
                RETURNING orders.id, orders.user_id, orders.title, orders.price, orders.status,
-                         orders.request_id, orders.created_at,
-                         outcome.event_id, outcome.payload, outcome.n),
+                         orders.request_id, orders.created_at, orders.refund_state,
+                         orders.refunded, outcome.event_id, outcome.payload, outcome.n),
            event AS (
                INSERT INTO outbox (event_id, topic, key, payload, request_id)
                SELECT event_id, $5, user_id::text, payload, request_id FROM settled ORDER BY n)
            SELECT id AS "id!", user_id AS "user_id!", title AS "title!", price AS "price!",
                   status AS "status!: OrderStatus", request_id AS "request_id!",
-                  created_at AS "created_at!"
+                  created_at AS "created_at!", refund_state, refunded
            FROM settled"#,
         &ids,
         &statuses as &[&str],
@@ -277,14 +302,17 @@ async fn record_outcomes(
     .fetch_all(&pool)
     .await?;
     let mut settled: HashMap<Uuid, Order> = settled.into_iter().map(|o| (o.id, o)).collect();
-    Ok(ids.iter().map(|id| settled.remove(id)).collect())
+    Ok(outcomes
+        .iter()
+        .map(|(order, _)| settled.remove(&order.id))
+        .collect())
 }
 
 pub async fn find(pool: &PgPool, order_id: Uuid) -> sqlx::Result<Option<Order>> {
     sqlx::query_as!(
         Order,
         r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                  created_at
+                  created_at, refund_state, refunded
            FROM orders WHERE id = $1"#,
         order_id,
     )
@@ -298,7 +326,7 @@ pub async fn list(pool: &PgPool, user_id: Uuid, page: PageRequest) -> sqlx::Resu
     sqlx::query_as!(
         Order,
         r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                  created_at
+                  created_at, refund_state, refunded
            FROM orders WHERE user_id = $1
            AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
            ORDER BY created_at DESC, id DESC LIMIT $4"#,
@@ -330,7 +358,153 @@ pub async fn claim_due(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Order>> {
            WHERE id IN (SELECT id FROM orders WHERE status = 'pending' AND next_settle_at <= now()
                         ORDER BY next_settle_at LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                     created_at"#,
+                     created_at, refund_state, refunded"#,
+        limit,
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// The result of a cancel request.
+pub enum Cancel {
+    /// Cancelled now: its refund is due.
+    Cancelled(Order),
+    /// Cancelled earlier by a request with the same Idempotency-Key: replay its answer.
+    Replayed(Order),
+    /// Not the caller's order.
+    Forbidden,
+    NotFound,
+    /// Rejected, or already cancelled (without this key): nothing to cancel.
+    Conflict(Order),
+    /// The Idempotency-Key was used to cancel another order.
+    KeyReused,
+}
+
+/// Cancels a created or pending order of `user_id`: `cancelled` with its refund due, to be
+/// asked of billing by the caller now and by the settler after `settle_delay` until confirmed.
+/// The row's lock orders it with a concurrent cancel, and with the settler recording a payment
+/// (which only changes a still pending order).
+pub async fn cancel(
+    pool: &PgPool,
+    user_id: Uuid,
+    order_id: Uuid,
+    key: Option<&str>,
+    settle_delay: Duration,
+) -> sqlx::Result<Cancel> {
+    let cancelled = sqlx::query_as!(
+        Order,
+        r#"UPDATE orders SET status = 'cancelled', refund_state = 'due', cancel_key = $3,
+               settle_attempts = 0, next_settle_at = now() + make_interval(secs => $4),
+               updated_at = now()
+           WHERE id = $1 AND user_id = $2 AND status IN ('pending', 'created')
+           RETURNING id, user_id, title, price, status AS "status: OrderStatus", request_id,
+                     created_at, refund_state, refunded"#,
+        order_id,
+        user_id,
+        key,
+        settle_delay.as_secs_f64(),
+    )
+    .fetch_optional(pool)
+    .await;
+    match cancelled {
+        Ok(Some(order)) => return Ok(Cancel::Cancelled(order)),
+        Ok(None) => {}
+        Err(e)
+            if e.as_database_error()
+                .is_some_and(|d| d.is_unique_violation()) =>
+        {
+            return Ok(Cancel::KeyReused)
+        }
+        Err(e) => return Err(e),
+    }
+    let row = sqlx::query!(
+        r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
+                  created_at, refund_state, refunded, cancel_key
+           FROM orders WHERE id = $1"#,
+        order_id,
+    )
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Cancel::NotFound);
+    };
+    if row.user_id != user_id {
+        return Ok(Cancel::Forbidden);
+    }
+    let same_key = key.is_some() && row.cancel_key.as_deref() == key;
+    let order = Order {
+        id: row.id,
+        user_id: row.user_id,
+        title: row.title,
+        price: row.price,
+        status: row.status,
+        request_id: row.request_id,
+        created_at: row.created_at,
+        refund_state: row.refund_state,
+        refunded: row.refunded,
+    };
+    Ok(if same_key {
+        Cancel::Replayed(order)
+    } else {
+        Cancel::Conflict(order)
+    })
+}
+
+/// Records billing's confirmed refund of a cancelled order with its OrderCancelled event, in one
+/// statement. `None` when it was recorded already (by the settler or the request).
+pub async fn record_refund(
+    pool: &PgPool,
+    order: &Order,
+    refunded: i64,
+    topic: &str,
+) -> sqlx::Result<Option<Order>> {
+    let envelope = Envelope::new(
+        EventType::OrderCancelled,
+        OrderEvent {
+            order_id: order.id,
+            user_id: order.user_id,
+            title: order.title.clone(),
+            price: order.price,
+            reason: None,
+            refunded: Some(refunded),
+        },
+    );
+    let payload = serde_json::to_string(&envelope).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query_as!(
+        Order,
+        r#"WITH done AS (
+               UPDATE orders SET refund_state = 'done', refunded = $2, updated_at = now()
+               WHERE id = $1 AND refund_state = 'due'
+               RETURNING id, user_id, title, price, status, request_id, created_at,
+                         refund_state, refunded),
+           event AS (
+               INSERT INTO outbox (event_id, topic, key, payload, request_id)
+               SELECT $3, $4, user_id::text, $5, request_id FROM done)
+           SELECT id AS "id!", user_id AS "user_id!", title AS "title!", price AS "price!",
+                  status AS "status!: OrderStatus", request_id AS "request_id!",
+                  created_at AS "created_at!", refund_state, refunded
+           FROM done"#,
+        order.id,
+        refunded,
+        envelope.event_id,
+        topic,
+        payload,
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// Takes up to `limit` cancelled orders whose refund is due, pushing each one's next attempt
+/// back as [`claim_due`] does.
+pub async fn claim_due_refunds(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Order>> {
+    sqlx::query_as!(
+        Order,
+        r#"UPDATE orders SET settle_attempts = settle_attempts + 1,
+               next_settle_at = now() + make_interval(secs => least(power(2, settle_attempts), 60))
+           WHERE id IN (SELECT id FROM orders WHERE refund_state = 'due' AND next_settle_at <= now()
+                        ORDER BY next_settle_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+           RETURNING id, user_id, title, price, status AS "status: OrderStatus", request_id,
+                     created_at, refund_state, refunded"#,
         limit,
     )
     .fetch_all(pool)
@@ -342,6 +516,8 @@ pub async fn claim_due(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Order>> {
 pub struct Backlog {
     pub pending: i64,
     pub oldest_pending: f64,
+    /// Cancelled orders whose refund billing has not confirmed yet.
+    pub refunds_due: i64,
     pub unsent: i64,
     pub oldest_unsent: f64,
     pub parked: i64,
@@ -353,6 +529,7 @@ pub async fn backlog(pool: &PgPool) -> sqlx::Result<Backlog> {
         r#"SELECT (SELECT count(*) FROM orders WHERE status = 'pending') AS "pending!",
                   COALESCE((SELECT extract(epoch FROM now() - min(created_at))::float8
                             FROM orders WHERE status = 'pending'), 0) AS "oldest_pending!",
+                  (SELECT count(*) FROM orders WHERE refund_state = 'due') AS "refunds_due!",
                   (SELECT count(*) FROM outbox WHERE sent_at IS NULL AND parked_at IS NULL)
                       AS "unsent!",
                   COALESCE((SELECT extract(epoch FROM now() - min(created_at))::float8
@@ -374,6 +551,7 @@ mod tests {
             OrderStatus::Pending,
             OrderStatus::Created,
             OrderStatus::Rejected,
+            OrderStatus::Cancelled,
         ] {
             assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
             assert_eq!(serde_json::to_value(status).expect("json"), status.as_str());

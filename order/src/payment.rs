@@ -1,9 +1,10 @@
-//! Paying a pending order: the one path both a new order's request and the settler take.
+//! Paying a pending order, and refunding a cancelled one: the paths both a request and the
+//! settler take.
 
 use common::http::RequestId;
 use common::money::Amount;
 
-use crate::clients::billing::Refused;
+use crate::clients::billing::{Payment, Refused};
 use crate::orders::{self, Order};
 use crate::AppState;
 
@@ -38,6 +39,11 @@ pub async fn pay(state: &AppState, order: Order) -> Order {
             return order;
         }
     };
+    if payment == Payment::Voided {
+        // Cancelled meanwhile, and its refund reached billing first: nothing was charged.
+        tracing::info!(order_id = %order.id, "order cancelled before its charge, nothing charged");
+        return current(state, order).await;
+    }
     let settled = {
         let _timer = state.metrics.db_query.start("settle_order");
         state.orders.settle(&order, payment).await
@@ -52,15 +58,60 @@ pub async fn pay(state: &AppState, order: Order) -> Order {
             tracing::info!(order_id = %settled.id, status = settled.status.as_str(), "payment recorded");
             settled
         }
-        // Someone else recorded the outcome first; show what they recorded.
-        Ok(None) => orders::find(&state.db, order.id)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or(order),
+        // Someone else recorded the outcome first, or the order was cancelled meanwhile (its
+        // refund gives back what this charge took); show how it stands.
+        Ok(None) => current(state, order).await,
         Err(e) => {
             tracing::error!(order_id = %order.id, error = %e, "recording the payment failed, order left pending");
             order
         }
     }
+}
+
+/// Asks billing to give back what a cancelled order was charged (idempotent by order id: it
+/// voids an order never charged, so a charge still in flight cannot land), and records the
+/// refund with the OrderCancelled event. Returns the order as it now stands: its refund done,
+/// or still due when billing's answer is unknown, for the settler to try again.
+pub async fn refund(state: &AppState, order: Order) -> Order {
+    let request_id = RequestId(order.request_id.clone());
+    let refunded = match state
+        .billing
+        .refund(order.user_id, order.id, &request_id)
+        .await
+    {
+        Ok(refunded) => refunded,
+        Err(e) if e.downcast_ref::<Refused>().is_some() => {
+            state.metrics.payment_refusals.inc();
+            tracing::error!(order_id = %order.id, error = format!("{e:#}"), "billing refused the refund, refund left due");
+            return order;
+        }
+        Err(e) => {
+            tracing::warn!(order_id = %order.id, error = format!("{e:#}"), "refund outcome unknown, refund left due");
+            return order;
+        }
+    };
+    let recorded = {
+        let _timer = state.metrics.db_query.start("record_refund");
+        orders::record_refund(&state.db, &order, refunded, &state.topic).await
+    };
+    match recorded {
+        Ok(Some(done)) => {
+            tracing::info!(order_id = %done.id, refunded, "refund recorded");
+            done
+        }
+        Ok(None) => current(state, order).await,
+        Err(e) => {
+            tracing::error!(order_id = %order.id, error = %e, "recording the refund failed, refund left due");
+            order
+        }
+    }
+}
+
+/// The order as stored now, or as given when it cannot be read.
+async fn current(state: &AppState, order: Order) -> Order {
+    orders::find(&state.db, order.id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(order)
 }

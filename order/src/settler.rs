@@ -1,5 +1,6 @@
 //! Settles orders left `pending` because billing could not be reached or timed out: retries
-//! the idempotent withdraw with backoff, then records the outcome and its event.
+//! the idempotent withdraw with backoff, then records the outcome and its event. Likewise for
+//! cancelled orders whose refund is still due.
 
 use std::time::Duration;
 
@@ -25,6 +26,11 @@ async fn settle_due(state: &AppState) -> anyhow::Result<()> {
         let span =
             tracing::info_span!("settle", request_id = %order.request_id, order_id = %order.id);
         payment::pay(state, order).instrument(span).await;
+    }
+    for order in orders::claim_due_refunds(&state.db, 50).await? {
+        let span =
+            tracing::info_span!("refund", request_id = %order.request_id, order_id = %order.id);
+        payment::refund(state, order).instrument(span).await;
     }
     Ok(())
 }

@@ -45,6 +45,7 @@ impl TestApp {
                 price: 1250,
                 reason: (event_type == EventType::OrderNotCreated)
                     .then(|| "insufficient_funds".to_owned()),
+                refunded: (event_type == EventType::OrderCancelled).then_some(1250),
             },
         );
         let stored = notifications::store_all(&self.db, &[&envelope])

@@ -1,4 +1,4 @@
-//! The typed client for billing's internal withdraw endpoint.
+//! The typed client for billing's internal withdraw and refund endpoints.
 
 use common::http::RequestId;
 use common::internal_client::InternalClient;
@@ -12,6 +12,8 @@ use uuid::Uuid;
 pub enum Payment {
     Charged,
     InsufficientFunds,
+    /// The order was cancelled before it was charged: billing voided it and charged nothing.
+    Voided,
 }
 
 #[derive(Clone)]
@@ -47,6 +49,36 @@ impl BillingClient {
         let body: Value = response.json().await.unwrap_or_default();
         if status == StatusCode::CONFLICT && body["code"] == "insufficient_funds" {
             return Ok(Payment::InsufficientFunds);
+        }
+        if status == StatusCode::CONFLICT && body["code"] == "order_voided" {
+            return Ok(Payment::Voided);
+        }
+        if status.is_client_error() {
+            return Err(Refused { status, body }.into());
+        }
+        anyhow::bail!("billing answered {status}: {body}")
+    }
+
+    /// Gives back what a cancelled order was charged (idempotent per order id; an order never
+    /// charged is voided so that a charge still in flight cannot land). Returns the minor units
+    /// given back. An `Err` means the outcome is unknown, or a [`Refused`] as for withdraw.
+    pub async fn refund(
+        &self,
+        user_id: Uuid,
+        order_id: Uuid,
+        request_id: &RequestId,
+    ) -> anyhow::Result<i64> {
+        let body = json!({ "userId": user_id, "orderId": order_id });
+        let response = self
+            .client
+            .post("/api/v1/billing/account/refund", &body, request_id)
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or_default();
+        if status == StatusCode::OK {
+            return body["data"]["refunded"]
+                .as_i64()
+                .ok_or_else(|| anyhow::anyhow!("billing's refund answer names no amount: {body}"));
         }
         if status.is_client_error() {
             return Err(Refused { status, body }.into());

@@ -12,8 +12,9 @@ use crate::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Shop order API", version = "1.0.0",
-         description = "Orders paid from the caller's billing account. Each outcome is also \
-                        published as an OrderCreated or OrderNotCreated event."),
+         description = "Orders paid from the caller's billing account, and cancelled with their \
+                        money given back. Each outcome is also published as an OrderCreated, \
+                        OrderNotCreated or OrderCancelled event."),
     modifiers(&SecuritySchemes),
     tags((name = "orders", description = "The caller's orders"))
 )]
@@ -28,6 +29,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(health::health))
         .routes(routes!(orders::list_orders, orders::create_order))
         .routes(routes!(orders::get_order))
+        .routes(routes!(orders::cancel_order))
 }
 
 /// The service's OpenAPI document.

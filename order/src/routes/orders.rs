@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::orders::{self, NewOrder, OrderStatus, Placed};
+use crate::orders::{self, Cancel, NewOrder, OrderStatus, Placed};
 use crate::{payment, AppState};
 
 /// An order as the API shows it.
@@ -134,7 +134,74 @@ fn respond(order: orders::Order) -> ApiResult<Response> {
             details: Some(json!({ "order": order })),
         }),
         OrderStatus::Pending => Ok((StatusCode::ACCEPTED, data(order)).into_response()),
+        // A repeat of the request that placed an order cancelled since.
+        OrderStatus::Cancelled => Ok((StatusCode::OK, data(order)).into_response()),
     }
+}
+
+/// Cancels one of the caller's orders, created or pending, and gives its money back through
+/// billing: 200 with the order cancelled and refunded, or 202 when billing's answer is not known
+/// yet (the service settles the refund later; a pending order's charge, should it land, is given
+/// back too). A rejected or already cancelled order is 409. With an `Idempotency-Key`, a repeat
+/// replays the first answer's order in its current state.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders",
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The order's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; makes retries safe"),
+    ),
+    responses(
+        (status = 200, description = "Cancelled, its money given back", body = Data<Order>),
+        (status = 202, description = "Cancelled; the refund is settled later", body = Data<Order>),
+        (status = 400, description = "The id is not a UUID, or a malformed Idempotency-Key", body = ErrorBody),
+        (status = 403, description = "Another user's order", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 409, description = "The order is rejected or already cancelled, or the Idempotency-Key was used to cancel another order (code conflict)", body = ErrorBody),
+    ))]
+pub async fn cancel_order(
+    State(state): State<AppState>,
+    user: AuthUser,
+    MaybeIdempotencyKey(key): MaybeIdempotencyKey,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let outcome = {
+        let _timer = state.metrics.db_query.start("cancel_order");
+        orders::cancel(
+            &state.db,
+            user.user_id,
+            id,
+            key.as_ref().map(|k| k.as_str()),
+            state.settle_delay,
+        )
+        .await?
+    };
+    match outcome {
+        Cancel::Cancelled(order) => {
+            state.metrics.orders.with_label_values(&["cancelled"]).inc();
+            tracing::info!(order_id = %order.id, "order cancelled");
+            Ok(respond_cancelled(payment::refund(&state, order).await))
+        }
+        Cancel::Replayed(order) => Ok(idempotency::replayed(respond_cancelled(order))),
+        Cancel::Conflict(order) => Err(ApiError::Conflict(format!(
+            "the order is {}: only a created or pending order can be cancelled",
+            order.status.as_str()
+        ))),
+        Cancel::KeyReused => Err(idempotency::reused_key()),
+        Cancel::Forbidden => Err(ApiError::Forbidden(
+            "this order belongs to another user".to_owned(),
+        )),
+        Cancel::NotFound => Err(ApiError::NotFound("order not found".to_owned())),
+    }
+}
+
+/// A cancelled order: 200 once its refund is done, 202 while it is due.
+fn respond_cancelled(order: orders::Order) -> Response {
+    let status = if order.refund_due() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    (status, data(Order::from(order))).into_response()
 }
 
 /// The caller's orders, newest first, paginated.

@@ -27,6 +27,12 @@ impl std::ops::Deref for TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        // Long enough that the settler never races these tests' own requests.
+        Self::spawn_settling_after(Duration::from_secs(3600)).await
+    }
+
+    /// With the settler taking over pending payments and due refunds after `settle_delay`.
+    pub async fn spawn_settling_after(settle_delay: Duration) -> Self {
         let billing = MockServer::start().await;
         let test = TestBase::new("order").await;
         let config = Config {
@@ -37,8 +43,7 @@ impl TestApp {
             billing_timeout: Duration::from_millis(500),
             service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
             settle_interval: Duration::from_millis(100),
-            // Long enough that the settler never races these tests' own requests.
-            settle_delay: Duration::from_secs(3600),
+            settle_delay,
             outbox_poll: Duration::from_secs(1),
         };
         let service = test
@@ -65,6 +70,55 @@ impl TestApp {
             json!({ "data": { "id": Uuid::new_v4(), "userId": Uuid::new_v4(), "balance": 0 } }),
         )
         .await;
+    }
+
+    /// Billing answers every refund with `status` and `body`, at most `times` times when given
+    /// (mounted later answers take over then).
+    pub async fn billing_refunds(&self, status: u16, body: Value, times: Option<u64>) {
+        let mut mock = Mock::given(method("POST"))
+            .and(path("/api/v1/billing/account/refund"))
+            .respond_with(ResponseTemplate::new(status).set_body_json(body));
+        if let Some(times) = times {
+            mock = mock.up_to_n_times(times).with_priority(1);
+        }
+        mock.mount(&self.billing).await;
+    }
+
+    pub async fn billing_refunded(&self, refunded: i64) {
+        self.billing_refunds(
+            200,
+            json!({ "data": { "id": Uuid::new_v4(), "userId": Uuid::new_v4(), "balance": 0, "refunded": refunded } }),
+            None,
+        )
+        .await;
+    }
+
+    pub async fn cancel(&self, token: &str, id: &str, key: Option<&str>) -> Response {
+        let mut request = self
+            .http
+            .post(self.url(&format!("/{id}/cancel")))
+            .bearer_auth(token);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// The outbox events of `kind` for order `id`, as JSON.
+    pub async fn events(&self, id: &str, kind: &str) -> Vec<Value> {
+        sqlx::query_scalar!(
+            r#"SELECT payload FROM outbox
+               WHERE payload::jsonb -> 'data' ->> 'orderId' = $1 AND payload::jsonb ->> 'type' = $2
+               ORDER BY id"#,
+            id,
+            kind,
+        )
+        .fetch_all(&self.db)
+        .await
+        .expect("outbox")
+        .iter()
+        .map(|payload| serde_json::from_str(payload).expect("an event's JSON"))
+        .collect()
     }
 
     pub async fn create(

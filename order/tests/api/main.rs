@@ -2,6 +2,7 @@
 //! a wiremock stand-in here, used to inject its answers and faults; the e2e crate runs the real
 //! billing and broker.
 
+mod cancel;
 mod create;
 mod helpers;
 mod read;
