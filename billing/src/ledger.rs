@@ -351,7 +351,9 @@ struct RefundAttempt {
 /// the charge and gives it back; a withdrawal sees the void and charges nothing). Two refunds
 /// racing collide on the refund's primary key the same way.
 pub async fn refund(pool: &PgPool, user_id: Uuid, order_id: Uuid) -> sqlx::Result<Refund> {
-    for _ in 0..3 {
+    // Each pass that does not answer was undone by a change that stays: the account made, a
+    // concurrent withdrawal committed, a concurrent refund committed. Four passes cover all.
+    for _ in 0..4 {
         let attempt: RefundAttempt = match sqlx::query_as!(
             RefundAttempt,
             "WITH prior AS ( \

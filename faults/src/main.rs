@@ -6,7 +6,6 @@
 //! request hung and no answer broke the contract. One line per scenario, then `N passed, M
 //! failed`. Every wait is bounded. `FAULTS_ONLY=name,name` runs some of them.
 
-mod proxy;
 mod shop;
 
 use std::time::{Duration, Instant};
@@ -14,8 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 use futures::future::BoxFuture;
 
-use proxy::SlowProxy;
 use shop::{burst, place, service_url, Customer, Stack, Totals, SERVICES};
+use testkit::proxy::{Held, SlowProxy};
 
 type Scenario = for<'a> fn(&'a Stack) -> BoxFuture<'a, anyhow::Result<String>>;
 
@@ -206,7 +205,12 @@ async fn consumer_sigkill(stack: &Stack) -> anyhow::Result<String> {
 /// Billing answers later than order waits (through a proxy that holds its answers back): the
 /// orders go pending, and once billing is fast again each settles exactly once.
 async fn slow_billing(stack: &Stack) -> anyhow::Result<String> {
-    let proxy = SlowProxy::start("127.0.0.1:8082".parse()?, Duration::from_secs(5)).await?;
+    let proxy = SlowProxy::start(
+        "127.0.0.1:8082".parse()?,
+        Duration::from_secs(5),
+        Held::Answers,
+    )
+    .await?;
     let url = format!("http://{}", proxy.addr);
     stack
         .ctl_with("restart", "order", &[("ORDER_BILLING_URL", &url)])

@@ -53,11 +53,20 @@ pub fn describe(envelope: &Envelope) -> (&'static str, String) {
         }
         EventType::OrderCancelled => (
             "order_cancelled",
-            format!(
-                "Your order \"{}\" was cancelled; {} was returned to your account.",
-                order.title,
-                money(order.refunded.unwrap_or(0))
-            ),
+            match order.refunded.unwrap_or(0) {
+                // A pending order cancelled before billing charged it.
+                0 => format!(
+                    "Your order \"{}\" for {} was cancelled; nothing had been charged.",
+                    order.title,
+                    money(order.price)
+                ),
+                refunded => format!(
+                    "Your order \"{}\" for {} was cancelled; {} was returned to your account.",
+                    order.title,
+                    money(order.price),
+                    money(refunded)
+                ),
+            },
         ),
     }
 }
@@ -168,9 +177,14 @@ mod tests {
             describe(&envelope),
             (
                 "order_cancelled",
-                "Your order \"Blue mug\" was cancelled; 12.05 was returned to your account."
+                "Your order \"Blue mug\" for 12.05 was cancelled; 12.05 was returned to your account."
                     .to_owned()
             )
+        );
+        envelope.data.refunded = Some(0);
+        assert_eq!(
+            describe(&envelope).1,
+            "Your order \"Blue mug\" for 12.05 was cancelled; nothing had been charged."
         );
     }
 }

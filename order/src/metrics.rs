@@ -15,8 +15,11 @@ pub struct OrderMetrics {
     pub outbox_unsent: IntGauge,
     pub outbox_oldest_age: Gauge,
     pub outbox_parked: IntGauge,
-    /// Cancelled orders whose refund billing has not confirmed yet.
+    /// Cancelled orders whose refund billing has not confirmed yet, and the oldest one's age.
     pub refunds_due: IntGauge,
+    pub refund_due_oldest_age: Gauge,
+    /// Billing's definite refusals to refund (401, 409 …): the refund stays due.
+    pub refund_refusals: IntCounter,
 }
 
 impl OrderMetrics {
@@ -65,6 +68,16 @@ impl OrderMetrics {
                 "Cancelled orders whose refund billing has not confirmed yet",
             )
             .expect("static metric"),
+            refund_due_oldest_age: Gauge::new(
+                "order_refund_due_oldest_age_seconds",
+                "Time since the cancel of the oldest order whose refund is not confirmed yet",
+            )
+            .expect("static metric"),
+            refund_refusals: IntCounter::new(
+                "order_refund_refusals_total",
+                "Billing's answers to a refund that are not a refund (a wrong credential, another user's order)",
+            )
+            .expect("static metric"),
         };
         // Every status exists from the start at 0, so increase() sees the first one.
         for status in ["created", "rejected", "cancelled"] {
@@ -79,6 +92,8 @@ impl OrderMetrics {
         metrics.register(Box::new(this.payment_refusals.clone()));
         metrics.register(Box::new(this.outbox_parked.clone()));
         metrics.register(Box::new(this.refunds_due.clone()));
+        metrics.register(Box::new(this.refund_due_oldest_age.clone()));
+        metrics.register(Box::new(this.refund_refusals.clone()));
         this
     }
 
@@ -89,5 +104,6 @@ impl OrderMetrics {
         self.outbox_oldest_age.set(backlog.oldest_unsent);
         self.outbox_parked.set(backlog.parked);
         self.refunds_due.set(backlog.refunds_due);
+        self.refund_due_oldest_age.set(backlog.oldest_refund_due);
     }
 }

@@ -382,6 +382,7 @@ pub enum Cancel {
 
 /// Cancels a created or pending order of `user_id`: `cancelled` with its refund due, to be
 /// asked of billing by the caller now and by the settler after `settle_delay` until confirmed.
+/// The order returned carries the cancel's `request_id` (for billing and the event).
 /// The row's lock orders it with a concurrent cancel, and with the settler recording a payment
 /// (which only changes a still pending order).
 pub async fn cancel(
@@ -389,20 +390,23 @@ pub async fn cancel(
     user_id: Uuid,
     order_id: Uuid,
     key: Option<&str>,
+    request_id: &str,
     settle_delay: Duration,
 ) -> sqlx::Result<Cancel> {
     let cancelled = sqlx::query_as!(
         Order,
         r#"UPDATE orders SET status = 'cancelled', refund_state = 'due', cancel_key = $3,
+               cancel_request_id = $5, cancelled_at = now(),
                settle_attempts = 0, next_settle_at = now() + make_interval(secs => $4),
                updated_at = now()
            WHERE id = $1 AND user_id = $2 AND status IN ('pending', 'created')
-           RETURNING id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                     created_at, refund_state, refunded"#,
+           RETURNING id, user_id, title, price, status AS "status: OrderStatus",
+                     cancel_request_id AS "request_id!", created_at, refund_state, refunded"#,
         order_id,
         user_id,
         key,
         settle_delay.as_secs_f64(),
+        request_id,
     )
     .fetch_optional(pool)
     .await;
@@ -475,7 +479,8 @@ pub async fn record_refund(
         r#"WITH done AS (
                UPDATE orders SET refund_state = 'done', refunded = $2, updated_at = now()
                WHERE id = $1 AND refund_state = 'due'
-               RETURNING id, user_id, title, price, status, request_id, created_at,
+               RETURNING id, user_id, title, price, status,
+                         COALESCE(cancel_request_id, request_id) AS request_id, created_at,
                          refund_state, refunded),
            event AS (
                INSERT INTO outbox (event_id, topic, key, payload, request_id)
@@ -495,7 +500,7 @@ pub async fn record_refund(
 }
 
 /// Takes up to `limit` cancelled orders whose refund is due, pushing each one's next attempt
-/// back as [`claim_due`] does.
+/// back as [`claim_due`] does. Their `request_id` is the cancel request's.
 pub async fn claim_due_refunds(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Order>> {
     sqlx::query_as!(
         Order,
@@ -503,8 +508,9 @@ pub async fn claim_due_refunds(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Or
                next_settle_at = now() + make_interval(secs => least(power(2, settle_attempts), 60))
            WHERE id IN (SELECT id FROM orders WHERE refund_state = 'due' AND next_settle_at <= now()
                         ORDER BY next_settle_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                     created_at, refund_state, refunded"#,
+           RETURNING id, user_id, title, price, status AS "status: OrderStatus",
+                     COALESCE(cancel_request_id, request_id) AS "request_id!", created_at,
+                     refund_state, refunded"#,
         limit,
     )
     .fetch_all(pool)
@@ -516,8 +522,9 @@ pub async fn claim_due_refunds(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Or
 pub struct Backlog {
     pub pending: i64,
     pub oldest_pending: f64,
-    /// Cancelled orders whose refund billing has not confirmed yet.
+    /// Cancelled orders whose refund billing has not confirmed yet, and the oldest one's age.
     pub refunds_due: i64,
+    pub oldest_refund_due: f64,
     pub unsent: i64,
     pub oldest_unsent: f64,
     pub parked: i64,
@@ -530,6 +537,8 @@ pub async fn backlog(pool: &PgPool) -> sqlx::Result<Backlog> {
                   COALESCE((SELECT extract(epoch FROM now() - min(created_at))::float8
                             FROM orders WHERE status = 'pending'), 0) AS "oldest_pending!",
                   (SELECT count(*) FROM orders WHERE refund_state = 'due') AS "refunds_due!",
+                  COALESCE((SELECT extract(epoch FROM now() - min(cancelled_at))::float8
+                            FROM orders WHERE refund_state = 'due'), 0) AS "oldest_refund_due!",
                   (SELECT count(*) FROM outbox WHERE sent_at IS NULL AND parked_at IS NULL)
                       AS "unsent!",
                   COALESCE((SELECT extract(epoch FROM now() - min(created_at))::float8

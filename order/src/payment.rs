@@ -81,7 +81,7 @@ pub async fn refund(state: &AppState, order: Order) -> Order {
     {
         Ok(refunded) => refunded,
         Err(e) if e.downcast_ref::<Refused>().is_some() => {
-            state.metrics.payment_refusals.inc();
+            state.metrics.refund_refusals.inc();
             tracing::error!(order_id = %order.id, error = format!("{e:#}"), "billing refused the refund, refund left due");
             return order;
         }

@@ -1,9 +1,12 @@
 //! What the services' tests share: a fresh Postgres database per test (dropped afterwards),
 //! throwaway Ed25519 signing keys, a service's settings for a test, and assertions on the
-//! contract's error shape. A dev-dependency only: no service binary links it.
+//! contract's error shape, and a TCP proxy that slows one direction (`proxy`). A dev-dependency
+//! only: no service binary links it (the fault suite's binary does).
 //!
 //! Test logs are off unless asked for: `TEST_LOG=debug cargo test -p order` (any `RUST_LOG`
 //! filter) prints the services' logs, captured per test by the test harness.
+
+pub mod proxy;
 
 use std::sync::{Arc, Once};
 use std::time::Duration;

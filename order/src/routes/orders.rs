@@ -75,6 +75,7 @@ fn parse_title(raw: &str) -> Result<String, ApiError> {
     request_body = CreateOrderRequest,
     responses(
         (status = 201, description = "Paid and created", body = Data<Order>),
+        (status = 200, description = "A repeat (same Idempotency-Key) of an order cancelled since: the order as it stands", body = Data<Order>),
         (status = 202, description = "Payment outcome not known yet; the order is pending", body = Data<Order>),
         (status = 400, description = "Malformed body or invalid field (code invalid_request), or not enough money (code insufficient_funds, with the rejected order)", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with a different body", body = ErrorBody),
@@ -161,6 +162,7 @@ fn respond(order: orders::Order) -> ApiResult<Response> {
 pub async fn cancel_order(
     State(state): State<AppState>,
     user: AuthUser,
+    request_id: RequestId,
     MaybeIdempotencyKey(key): MaybeIdempotencyKey,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
@@ -171,6 +173,7 @@ pub async fn cancel_order(
             user.user_id,
             id,
             key.as_ref().map(|k| k.as_str()),
+            &request_id.0,
             state.settle_delay,
         )
         .await?
