@@ -12,9 +12,6 @@ ALTER TABLE orders
     ADD COLUMN refunded bigint CHECK (refunded >= 0),
     -- The Idempotency-Key of the cancel request: a repeat with it replays the cancel.
     ADD COLUMN cancel_key text,
-    -- The cancel request, whose id goes to billing's refund and on the OrderCancelled event.
-    ADD COLUMN cancel_request_id text,
-    ADD COLUMN cancelled_at timestamptz,
     ADD CONSTRAINT orders_cancel_key UNIQUE (user_id, cancel_key),
     ADD CONSTRAINT orders_cancel_refund CHECK ((status = 'cancelled') = (refund_state IS NOT NULL)),
     ADD CONSTRAINT orders_refund_done CHECK ((refund_state = 'done') = (refunded IS NOT NULL));
