@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 use futures::future::BoxFuture;
 
-use shop::{burst, place, service_url, Customer, Stack, Totals, SERVICES};
+use shop::{burst, cancel, place, service_url, Customer, Stack, Totals, SERVICES};
 use testkit::proxy::{Held, SlowProxy};
 
 type Scenario = for<'a> fn(&'a Stack) -> BoxFuture<'a, anyhow::Result<String>>;
@@ -30,6 +30,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("postgres-restart", |s| Box::pin(postgres_restart(s))),
     ("slow-billing", |s| Box::pin(slow_billing(s))),
     ("sigterm-each", |s| Box::pin(sigterm_each(s))),
+    ("cancel-sigkill", |s| Box::pin(cancel_sigkill(s))),
 ];
 
 #[tokio::main]
@@ -65,11 +66,100 @@ async fn main() -> anyhow::Result<()> {
 
 /// The order, money and event figures of a checked scenario.
 fn figures(t: &Totals) -> String {
+    let cancelled = if t.cancelled > 0 {
+        format!(", {} cancelled", t.cancelled)
+    } else {
+        String::new()
+    };
     format!(
-        "{} orders ({} created, {} rejected), {} repeats with the same key, {} refused with 503; \
-         {} events, {} notifications",
+        "{} orders ({} created, {} rejected{cancelled}), {} repeats with the same key, {} refused \
+         with 503; {} events, {} notifications",
         t.orders, t.created, t.rejected, t.retries, t.refused, t.events, t.notifications
     )
+}
+
+/// Customers cancel every order they placed, all at once, while billing is SIGKILLed and then
+/// order (each restarted a second later): every order ends cancelled with all its money back
+/// (the refunds billing missed are settled later), each cancel answered 200 or 202 (clients
+/// repeat with the same key), one OrderCancelled notification each.
+async fn cancel_sigkill(stack: &Stack) -> anyhow::Result<String> {
+    let customers = stack.customers(6, 6_000).await?;
+    let placements = burst(&stack.http, &stack.gateway, &customers, 40, 100).await;
+    let mut orders = Vec::new();
+    for who in &customers {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT id FROM orders WHERE user_id = $1 AND status IN ('created', 'pending')",
+        )
+        .bind(who.id)
+        .fetch_all(&stack.order_db)
+        .await?;
+        orders.extend(ids.into_iter().map(|id| (who.clone(), id)));
+    }
+    // 10 clients, each cancelling its share one after another with a pause between: the
+    // cancels outlast the start of the fault.
+    let share = orders.len().div_ceil(10);
+    let load = async {
+        let runs = orders.chunks(share).map(|chunk| async move {
+            let mut done = Vec::with_capacity(chunk.len());
+            for (who, id) in chunk {
+                let patience = Duration::from_secs(90);
+                done.push(cancel(&stack.http, &stack.gateway, who, *id, patience).await);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            done
+        });
+        let cancels: Vec<_> = futures::future::join_all(runs)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        (cancels, Instant::now())
+    };
+    let fault = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let billing_killed = Instant::now();
+        stack.ctl("kill", "billing").await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stack.ctl("start", "billing").await?;
+        let order_killed = Instant::now();
+        stack.ctl("kill", "order").await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stack.ctl("start", "order").await?;
+        anyhow::Ok([billing_killed, order_killed])
+    };
+    let ((cancels, cancels_ended), fault) = tokio::join!(load, fault);
+    ensure!(
+        fault?.iter().all(|began| *began < cancels_ended),
+        "a fault began after the cancels had ended: it proved nothing"
+    );
+    let mut broken = Vec::new();
+    let (mut retries, mut accepted) = (0, 0);
+    for c in &cancels {
+        retries += c.retries;
+        accepted += usize::from(c.answer == Some(202));
+        broken.extend(c.violations.iter().cloned());
+        if c.answer.is_none() {
+            broken.push(format!("a client gave up cancelling order {}", c.order));
+        }
+        if c.hung > 0 {
+            broken.push(format!("{} cancel requests hung", c.hung));
+        }
+    }
+    ensure!(broken.is_empty(), "{}", broken.join("; "));
+    let totals = stack
+        .check(&customers, &placements, Duration::from_secs(150))
+        .await?;
+    ensure!(
+        totals.cancelled == orders.len(),
+        "{} of {} orders cancelled",
+        totals.cancelled,
+        orders.len()
+    );
+    Ok(format!(
+        "{} cancels ({accepted} answered 202, {retries} repeats with the same key); {}",
+        cancels.len(),
+        figures(&totals)
+    ))
 }
 
 /// Customers who can afford 25 orders of 100.

@@ -329,6 +329,74 @@ pub async fn place(
     placement
 }
 
+/// How a cancel ended, as the client saw it.
+#[derive(Debug, Default)]
+pub struct Cancellation {
+    pub order: Uuid,
+    /// 200 or 202 (the order is cancelled); `None` if the client gave up.
+    pub answer: Option<u16>,
+    /// Answers that break the contract.
+    pub violations: Vec<String>,
+    pub hung: u32,
+    /// Attempts repeated with the same key (outcome unknown or unavailable).
+    pub retries: u32,
+}
+
+/// Cancels one order the way a careful client does: with an `Idempotency-Key`, repeated with
+/// that same key until a definite answer (200 or 202 with the order cancelled), so that a
+/// repeat of a cancel that did happen replays it instead of answering 409.
+pub async fn cancel(
+    http: &reqwest::Client,
+    base: &str,
+    who: &Customer,
+    order: Uuid,
+    patience: Duration,
+) -> Cancellation {
+    let give_up = Instant::now() + patience;
+    let key = Uuid::new_v4().to_string();
+    let mut cancellation = Cancellation {
+        order,
+        ..Cancellation::default()
+    };
+    while Instant::now() < give_up {
+        let started = Instant::now();
+        let sent = http
+            .post(format!("{base}/api/v1/orders/{order}/cancel"))
+            .bearer_auth(&who.token)
+            .header("Idempotency-Key", &key)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => {
+                if e.is_timeout() || started.elapsed() >= HANG {
+                    cancellation.hung += 1;
+                }
+                cancellation.retries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        match (status, body["code"].as_str()) {
+            (200 | 202, _) if body["data"]["status"] == "cancelled" => {
+                cancellation.answer = Some(status);
+                return cancellation;
+            }
+            (503, Some("unavailable")) | (502 | 504, Some("outcome_unknown")) | (429, _) => {
+                cancellation.retries += 1
+            }
+            _ => cancellation
+                .violations
+                .push(format!("cancel answered {status}: {text:.120}")),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cancellation
+}
+
 /// Each customer places `per_customer` orders of `price` one after another (their events stay
 /// in order per customer), all customers at once, through `base`.
 pub async fn burst(
@@ -358,6 +426,7 @@ pub struct Totals {
     pub orders: usize,
     pub created: usize,
     pub rejected: usize,
+    pub cancelled: usize,
     pub events: usize,
     pub notifications: usize,
     pub retries: u32,
@@ -394,7 +463,8 @@ impl Stack {
     /// `None` once nothing of these users waits any more, else what still does.
     async fn backlog(&self, users: &[Uuid]) -> anyhow::Result<Option<String>> {
         let pending: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM orders WHERE user_id = ANY($1) AND status = 'pending'",
+            "SELECT count(*) FROM orders WHERE user_id = ANY($1) \
+             AND (status = 'pending' OR refund_state = 'due')",
         )
         .bind(users)
         .fetch_one(&self.order_db)
@@ -414,7 +484,8 @@ impl Stack {
             return Ok(None);
         }
         Ok(Some(format!(
-            "{pending} orders pending, {unsent} events unsent, {notes} of {events} notifications"
+            "{pending} orders pending or awaiting their refund, {unsent} events unsent, \
+             {notes} of {events} notifications"
         )))
     }
 
@@ -436,10 +507,11 @@ impl Stack {
         .bind(users)
         .fetch_all(&self.order_db)
         .await?;
+        // What each order keeps of the customer's money: its charge minus its refund.
         let charges: HashMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
             "SELECT l.order_id, -sum(l.amount)::bigint FROM ledger_entries l
              JOIN accounts a ON a.id = l.account_id
-             WHERE a.user_id = ANY($1) AND l.kind = 'withdrawal' GROUP BY l.order_id",
+             WHERE a.user_id = ANY($1) AND l.kind IN ('withdrawal', 'refund') GROUP BY l.order_id",
         )
         .bind(users)
         .fetch_all(&self.billing_db)
@@ -450,17 +522,21 @@ impl Stack {
             orders: orders.len(),
             ..Totals::default()
         };
-        // Charged = price if and only if created, else 0; no charge for an unknown order.
+        // Charged - refunded = price if and only if created, else 0; no charge for an unknown
+        // order.
         for (id, _, price, status, _) in &orders {
             let charged = charges.get(id).copied().unwrap_or(0);
             let expected = if status == "created" { *price } else { 0 };
             match status.as_str() {
                 "created" => totals.created += 1,
                 "rejected" => totals.rejected += 1,
+                "cancelled" => totals.cancelled += 1,
                 other => broken.push(format!("order {id} is still {other}")),
             }
             if charged != expected {
-                broken.push(format!("order {id} is {status} and was charged {charged}"));
+                broken.push(format!(
+                    "order {id} is {status} and keeps {charged} of its price"
+                ));
             }
         }
         let known: HashSet<Uuid> = orders.iter().map(|o| o.0).collect();
@@ -529,7 +605,7 @@ impl Stack {
                 .copied();
             match (placement.answer, stored) {
                 (None, _) => broken.push("a client gave up placing an order".to_owned()),
-                (Some(201), Some("created"))
+                (Some(201), Some("created" | "cancelled"))
                 | (Some(400), Some("rejected"))
                 | (Some(202), Some(_)) => {}
                 (Some(answer), stored) => {
