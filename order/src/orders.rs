@@ -421,32 +421,17 @@ pub async fn cancel(
         }
         Err(e) => return Err(e),
     }
-    let row = sqlx::query!(
-        r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                  created_at, refund_state, refunded, cancel_key
-           FROM orders WHERE id = $1"#,
-        order_id,
-    )
-    .fetch_optional(pool)
-    .await?;
-    let Some(row) = row else {
+    let Some(order) = find(pool, order_id).await? else {
         return Ok(Cancel::NotFound);
     };
-    if row.user_id != user_id {
+    if order.user_id != user_id {
         return Ok(Cancel::Forbidden);
     }
-    let same_key = key.is_some() && row.cancel_key.as_deref() == key;
-    let order = Order {
-        id: row.id,
-        user_id: row.user_id,
-        title: row.title,
-        price: row.price,
-        status: row.status,
-        request_id: row.request_id,
-        created_at: row.created_at,
-        refund_state: row.refund_state,
-        refunded: row.refunded,
-    };
+    // Set once, by the cancel, and never changed after.
+    let cancel_key = sqlx::query_scalar!("SELECT cancel_key FROM orders WHERE id = $1", order_id)
+        .fetch_one(pool)
+        .await?;
+    let same_key = key.is_some() && cancel_key.as_deref() == key;
     Ok(if same_key {
         Cancel::Replayed(order)
     } else {
