@@ -257,6 +257,35 @@ pub struct Placement {
     pub retries: u32,
 }
 
+/// One attempt of a client's request, as the client sees it.
+enum Attempt {
+    /// An answer: its status, text and JSON body (`Null` when the text is not JSON).
+    Answered {
+        status: u16,
+        text: String,
+        body: Value,
+    },
+    /// No answer. `hung`: it took longer than any deadline; `sent`: it may have reached the
+    /// service (anything but a refused connection).
+    Unanswered { hung: bool, sent: bool },
+}
+
+async fn attempt(request: reqwest::RequestBuilder) -> Attempt {
+    let started = Instant::now();
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+            Attempt::Answered { status, text, body }
+        }
+        Err(e) => Attempt::Unanswered {
+            hung: e.is_timeout() || started.elapsed() >= HANG,
+            sent: !e.is_connect(),
+        },
+    }
+}
+
 /// Places one order the way a careful client does: repeats it with the same
 /// `Idempotency-Key` while the outcome is unknown (no answer, 502, 504, 429). A 503 says this
 /// attempt did not happen: the first attempt of a key answered 503 is given up for a new key,
@@ -277,30 +306,22 @@ pub async fn place(
     };
     let mut uncertain = false;
     while Instant::now() < give_up {
-        let started = Instant::now();
-        let sent = http
+        let request = http
             .post(format!("{base}/api/v1/orders"))
             .bearer_auth(&who.token)
             .header("Idempotency-Key", &placement.key)
-            .json(&json!({ "title": "Faults mug", "price": price }))
-            .send()
-            .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(e) => {
-                if e.is_timeout() || started.elapsed() >= HANG {
-                    placement.hung += 1;
-                }
+            .json(&json!({ "title": "Faults mug", "price": price }));
+        let (status, text, body) = match attempt(request).await {
+            Attempt::Answered { status, text, body } => (status, text, body),
+            Attempt::Unanswered { hung, sent } => {
+                placement.hung += u32::from(hung);
                 // Refused before it was sent changes nothing; anything else may have.
-                uncertain |= !e.is_connect();
+                uncertain |= sent;
                 placement.retries += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if !body.is_object() {
             placement
                 .violations
@@ -359,27 +380,19 @@ pub async fn cancel(
         ..Cancellation::default()
     };
     while Instant::now() < give_up {
-        let started = Instant::now();
-        let sent = http
+        let request = http
             .post(format!("{base}/api/v1/orders/{order}/cancel"))
             .bearer_auth(&who.token)
-            .header("Idempotency-Key", &key)
-            .send()
-            .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(e) => {
-                if e.is_timeout() || started.elapsed() >= HANG {
-                    cancellation.hung += 1;
-                }
+            .header("Idempotency-Key", &key);
+        let (status, text, body) = match attempt(request).await {
+            Attempt::Answered { status, text, body } => (status, text, body),
+            Attempt::Unanswered { hung, .. } => {
+                cancellation.hung += u32::from(hung);
                 cancellation.retries += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         match (status, body["code"].as_str()) {
             (200 | 202, _) if body["data"]["status"] == "cancelled" => {
                 cancellation.answer = Some(status);

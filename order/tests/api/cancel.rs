@@ -41,15 +41,7 @@ async fn a_created_order_is_cancelled_refunded_and_announced() {
     .await;
     assert_eq!(read["data"]["status"], "cancelled");
     // Billing was asked to refund this order of this user.
-    let asked: Vec<serde_json::Value> = app
-        .billing
-        .received_requests()
-        .await
-        .expect("recorded")
-        .iter()
-        .filter(|r| r.url.path() == "/api/v1/billing/account/refund")
-        .map(|r| serde_json::from_slice(&r.body).expect("json"))
-        .collect();
+    let asked = app.refunds_asked().await;
     assert_eq!(asked, vec![json!({ "userId": user, "orderId": id })]);
     // One OrderCancelled event, saying what came back.
     let events = app.events(&id, "OrderCancelled").await;
@@ -186,14 +178,7 @@ async fn with_billing_down_the_cancel_is_202_and_the_refund_settles_later() {
     let events = app.events(&id, "OrderCancelled").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["data"]["refunded"], 1_250);
-    let refunds = app
-        .billing
-        .received_requests()
-        .await
-        .expect("recorded")
-        .iter()
-        .filter(|r| r.url.path() == "/api/v1/billing/account/refund")
-        .count();
+    let refunds = app.refunds_asked().await.len();
     assert!(refunds >= 4, "asked until billing answered: {refunds}");
     // Settled: a keyless repeat is a plain conflict, and nothing is due any more.
     assert_error(

@@ -93,6 +93,18 @@ impl TestApp {
         .await;
     }
 
+    /// The bodies of the refund requests billing received, in order.
+    pub async fn refunds_asked(&self) -> Vec<Value> {
+        self.billing
+            .received_requests()
+            .await
+            .expect("recorded")
+            .iter()
+            .filter(|r| r.url.path() == "/api/v1/billing/account/refund")
+            .map(|r| serde_json::from_slice(&r.body).expect("json"))
+            .collect()
+    }
+
     pub async fn cancel(&self, token: &str, id: &str, key: Option<&str>) -> Response {
         let mut request = self
             .http
