@@ -1,5 +1,5 @@
 # The two commands of the README, and their helpers. Scripts under scripts/ do the work.
-.PHONY: up down test bench faults logs images deploy
+.PHONY: up down test bench faults logs redrive images deploy
 
 up:      ## start the whole shop locally on http://localhost:8080
 	@bash scripts/up.sh
@@ -18,6 +18,9 @@ faults:  ## crash, restart and slow pieces of the running stack under load; chec
 
 logs:    ## follow the services' logs
 	@tail -F .local/log/*.log
+
+redrive: ## list dead letters, or republish them: make redrive ARGS="--all" (monitoring/runbooks/dead-letters.md)
+	@ARGS="$(ARGS)" bash scripts/redrive.sh
 
 images:  ## build the images (needs a Docker engine): make images [REGISTRY=ghcr.io/acme] [TAG=..] [PUSH=1]
 	@REGISTRY="$(REGISTRY)" TAG="$(TAG)" PLATFORM="$(PLATFORM)" PUSH="$(PUSH)" bash scripts/images.sh

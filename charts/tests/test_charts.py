@@ -260,3 +260,41 @@ def test_a_slow_start_waiting_for_the_database_is_not_killed(rendered):
     startup = containers(deployment)[0]["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
     assert startup["httpGet"]["path"].endswith("/health/live")
+
+
+def test_the_service_routes_to_serving_pods_only(rendered):
+    """A Job's pods (migrate, redrive) carry the selector labels too; a Service selecting them
+    would send requests to a pod that does not listen."""
+    (service,) = of_kind(rendered["docs"], "Service")
+    (deployment,) = of_kind(rendered["docs"], "Deployment")
+    selector = service["spec"]["selector"].items()
+    assert selector <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    for job in of_kind(rendered["docs"], "Job"):
+        assert not selector <= job["spec"]["template"]["metadata"]["labels"].items(), job["metadata"]["name"]
+
+
+def test_the_redrive_job_runs_the_command_with_its_own_kafka_login(tmp_path):
+    chart = chart_copy("notification", tmp_path)
+    values = deep_merge(values_of("notification", "production"),
+                        {"redrive": {"enabled": True, "args": ["--newer-than", "2h"]}})
+    docs = render(chart, values, "notification")
+    report = helm.lint(str(chart), values, strict=True, kube_version=f"v{KUBE_VERSION}")
+    assert not report.get("errors"), report
+    (job,) = [j for j in of_kind(docs, "Job") if j["metadata"]["name"] == "notification-redrive"]
+    kubernetes_validate.validate(job, KUBE_VERSION, strict=True)
+    hooks = job["metadata"]["annotations"]["helm.sh/hook"].split(",")
+    assert sorted(hooks) == ["post-install", "post-upgrade"], "after the new pods, never before"
+    assert job["spec"]["backoffLimit"] == 0
+    (container,) = containers(job)
+    assert container["args"] == ["redrive", "--newer-than", "2h"]
+    env = env_of(job)
+    users = {d["metadata"]["name"] for d in kafka_docs() if d["kind"] == "KafkaUser"}
+    user = env["KAFKA_SASL_USERNAME"]["value"]
+    assert user == "notification-redrive" and user in users
+    assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": user, "key": "password"}
+    assert "secretKeyRef" in env["DATABASE_URL"]["valueFrom"]
+    assert container["envFrom"] == [{"configMapRef": {"name": "notification"}}]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # Off by default: no redrive happens unless an operator asks for one.
+    assert not [j for j in of_kind(render(chart, values_of("notification", "production"), "notification"), "Job")
+                if j["metadata"]["name"] == "notification-redrive"]

@@ -105,7 +105,7 @@ def acls(user):
 
 def test_only_order_writes_order_events_and_notification_only_reads_them():
     users = {d["metadata"]["name"] for d in KAFKA if d["kind"] == "KafkaUser"}
-    assert users == {"order", "notification"}
+    assert users == {"order", "notification", "notification-redrive"}
     for user in users:
         spec = one(KAFKA, "KafkaUser", user)["spec"]
         assert spec["authentication"]["type"] == "scram-sha-512"
@@ -114,6 +114,11 @@ def test_only_order_writes_order_events_and_notification_only_reads_them():
     assert acls("notification") == {
         ("topic", "order-events", "Read"), ("topic", "order-events", "Describe"), ("group", "notification", "Read"),
         ("topic", "order-events.dlq", "Write"), ("topic", "order-events.dlq", "Describe")}
+    # The operator's redrive reads the dead letters and republishes them; it joins no group.
+    assert acls("notification-redrive") == {
+        ("topic", "order-events.dlq", "Read"), ("topic", "order-events.dlq", "Describe"),
+        ("group", "notification-redrive", "Describe"),
+        ("topic", "order-events", "Write"), ("topic", "order-events", "Describe")}
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 /// The topic of order events (key: the user id, for per-user ordering).
 pub const ORDER_EVENTS_TOPIC: &str = "order-events";
-/// Where consumers move messages they cannot parse.
+/// Where consumers move messages they cannot handle.
 pub fn dead_letter_topic(topic: &str) -> String {
     format!("{topic}.dlq")
 }
@@ -20,8 +20,14 @@ pub fn dead_letter_topic(topic: &str) -> String {
 pub const EVENT_VERSION: u32 = 1;
 /// Kafka header carrying the request id across the hop.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-/// Kafka header naming why a message was dead-lettered.
-pub const DLQ_REASON_HEADER: &str = "dlq-reason";
+/// Header a dead letter gets: why it was refused.
+pub const DLQ_REASON_HEADER: &str = "dlq_reason";
+/// Header a dead letter gets: when it was dead-lettered (RFC 3339).
+pub const DLQ_AT_HEADER: &str = "dlq_at";
+/// Header a dead letter gets: where it was read (`topic/partition/offset`).
+pub const DLQ_ORIGIN_HEADER: &str = "dlq_origin";
+/// Header of a redriven event: the dead letter it was republished from.
+pub const REDRIVEN_FROM_HEADER: &str = "redriven_from";
 
 /// What happened to an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

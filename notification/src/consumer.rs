@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use common::backoff::Backoff;
 use events::kafka::KafkaConfig;
-use events::{dead_letter_topic, Envelope, DLQ_REASON_HEADER, REQUEST_ID_HEADER};
+use events::{
+    dead_letter_topic, Envelope, DLQ_AT_HEADER, DLQ_ORIGIN_HEADER, DLQ_REASON_HEADER,
+    REDRIVEN_FROM_HEADER, REQUEST_ID_HEADER,
+};
 use futures::FutureExt as _;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer};
@@ -271,6 +274,12 @@ impl Consumer {
             .events_consumed
             .with_label_values(&[outcome])
             .inc();
+        if header(message, REDRIVEN_FROM_HEADER).is_some() {
+            self.metrics
+                .redriven_events
+                .with_label_values(&[outcome])
+                .inc();
+        }
         if let Err(e) = self.consumer.store_offset_from_message(message) {
             // The event is stored; a redelivery after this is deduplicated.
             tracing::warn!(error = %e, "storing the offset failed");
@@ -328,6 +337,8 @@ impl Consumer {
         }
     }
 
+    /// Publishes `message` to the dead-letter topic as it came (key, value, headers) plus why
+    /// and when, for `notification redrive` to list and republish.
     async fn dead_letter(&self, message: &BorrowedMessage<'_>, reason: &str) -> anyhow::Result<()> {
         let origin = format!(
             "{}/{}/{}",
@@ -335,19 +346,20 @@ impl Consumer {
             message.partition(),
             message.offset()
         );
-        let mut headers = OwnedHeaders::new()
-            .insert(Header {
-                key: DLQ_REASON_HEADER,
-                value: Some(reason),
-            })
-            .insert(Header {
-                key: "dlq-origin",
-                value: Some(origin.as_str()),
-            });
-        if let Some(request_id) = header(message, REQUEST_ID_HEADER) {
+        let at = chrono::Utc::now().to_rfc3339();
+        let original = message.headers();
+        let mut headers = OwnedHeaders::new_with_capacity(original.map_or(0, |h| h.count()) + 3);
+        for h in original.iter().flat_map(|h| h.iter()) {
+            headers = headers.insert(h);
+        }
+        for (key, value) in [
+            (DLQ_REASON_HEADER, reason),
+            (DLQ_AT_HEADER, at.as_str()),
+            (DLQ_ORIGIN_HEADER, origin.as_str()),
+        ] {
             headers = headers.insert(Header {
-                key: REQUEST_ID_HEADER,
-                value: Some(request_id.as_str()),
+                key,
+                value: Some(value),
             });
         }
         let mut record = FutureRecord::to(&self.dlq_topic)

@@ -3,6 +3,7 @@
 mod consumer;
 mod metrics;
 pub mod notifications;
+pub mod redrive;
 mod routes;
 
 use std::sync::Arc;

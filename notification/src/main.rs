@@ -1,5 +1,10 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some("redrive") {
+        common::telemetry::init();
+        return notification::redrive::command(args).await;
+    }
     common::server::main("notification", &notification::MIGRATOR, || async {
         notification::build(notification::Config::from_env()?).await
     })

@@ -7,6 +7,8 @@ pub struct NotificationMetrics {
     pub db_query: common::metrics::QueryTimes,
     /// Events handled, by outcome: stored, duplicate, dead_lettered.
     pub events_consumed: IntCounterVec,
+    /// Redriven events (`notification redrive`) handled, by the same outcomes.
+    pub redriven_events: IntCounterVec,
     /// Time from the event's occurrence (the order's outcome) to its notification being stored.
     pub event_delay: Histogram,
     /// Messages not yet consumed, per partition, from the Kafka client's statistics.
@@ -23,6 +25,14 @@ impl NotificationMetrics {
                 Opts::new(
                     "notification_events_consumed_total",
                     "Order events handled, by outcome",
+                ),
+                &["outcome"],
+            )
+            .expect("static metric"),
+            redriven_events: IntCounterVec::new(
+                Opts::new(
+                    "notification_redriven_events_total",
+                    "Events republished from the dead-letter topic and handled again, by outcome",
                 ),
                 &["outcome"],
             )
@@ -54,8 +64,10 @@ impl NotificationMetrics {
         // Every outcome exists from the start at 0, so increase() sees the first one.
         for outcome in ["stored", "duplicate", "dead_lettered"] {
             this.events_consumed.with_label_values(&[outcome]);
+            this.redriven_events.with_label_values(&[outcome]);
         }
         metrics.register(Box::new(this.events_consumed.clone()));
+        metrics.register(Box::new(this.redriven_events.clone()));
         metrics.register(Box::new(this.event_delay.clone()));
         metrics.register(Box::new(this.consumer_lag.clone()));
         metrics.register(Box::new(this.assigned_partitions.clone()));

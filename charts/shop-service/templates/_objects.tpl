@@ -82,6 +82,7 @@ spec:
     metadata:
       labels:
         {{- include "shop-service.labels" . | nindent 8 }}
+        app.kubernetes.io/component: server
       annotations:
         # Any change of the ConfigMap rolls the pods.
         checksum/config: {{ include "shop-service.configmap" . | sha256sum }}
@@ -164,8 +165,10 @@ metadata:
     {{- include "shop-service.labels" . | nindent 4 }}
 spec:
   type: ClusterIP
+  # The serving pods only: a Job's pods (migrate, redrive) carry the selector labels too.
   selector:
     {{- include "shop-service.selectorLabels" . | nindent 4 }}
+    app.kubernetes.io/component: server
   ports:
     - name: http
       port: {{ .Values.service.port }}
