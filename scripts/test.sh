@@ -45,10 +45,13 @@ say "unit and integration tests (real Postgres, one database per test; real Kafk
 cargo test --workspace
 
 # The stack-level suites run against the stack (restarted here with the binaries just tested).
+# Its services export their spans to the OTLP collector the gateway tests' tracing test runs
+# on this address (while nobody listens there, the exporter drops them).
+export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:${OTLP_PORT:-4318}" OTEL_BSP_SCHEDULE_DELAY=200
 WITH_PROMETHEUS=1 "$ROOT/scripts/up.sh"
 
 say "gateway tests against the running stack"
-GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" LOG_DIR="$LOG_DIR" \
+GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" LOG_DIR="$LOG_DIR" OTLP_COLLECTOR_ADDR="127.0.0.1:${OTLP_PORT:-4318}" \
   cargo test -p e2e --test gateway -- --ignored
 
 say "Newman collection through the gateway"

@@ -1,5 +1,5 @@
-//! HTTP calls to another service's internal endpoints: base URL, timeout, service credential
-//! and the current request id, set in one place. Each service wraps it in a typed client.
+//! HTTP calls to another service's internal endpoints: base URL, timeout, service credential,
+//! the current request id and trace context, set in one place. Each service wraps it in a typed client.
 
 use std::time::Duration;
 
@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::auth::{ServiceToken, SERVICE_TOKEN_HEADER};
 use crate::http::{RequestId, REQUEST_ID_HEADER};
+use crate::telemetry::{self, TRACEPARENT};
 
 #[derive(Clone)]
 pub struct InternalClient {
@@ -35,12 +36,15 @@ impl InternalClient {
         body: &impl Serialize,
         request_id: &RequestId,
     ) -> reqwest::Result<reqwest::Response> {
-        self.http
+        let mut request = self
+            .http
             .post(format!("{}{path}", self.base_url))
             .header(SERVICE_TOKEN_HEADER, self.token.as_str())
-            .header(REQUEST_ID_HEADER, &request_id.0)
-            .json(body)
-            .send()
-            .await
+            .header(REQUEST_ID_HEADER, &request_id.0);
+        // The callee's request span becomes a child of the caller's current span.
+        if let Some(traceparent) = telemetry::current_traceparent() {
+            request = request.header(TRACEPARENT, traceparent);
+        }
+        request.json(body).send().await
     }
 }

@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::health::Liveness;
 use crate::http::{RequestId, REQUEST_ID_HEADER};
 use crate::metrics::Metrics;
+use crate::telemetry::{self, TRACEPARENT};
 
 /// The liveness probe's path under a service's prefix (documented by `crate::openapi`).
 pub const LIVE_PATH: &str = "/health/live";
@@ -108,9 +109,15 @@ async fn observe(State(observer): State<Observer>, mut req: Request, next: Next)
         .map_or("unmatched", |p| p.as_str())
         .to_owned();
     let method = req.method().clone();
-    // The span carries only the request id (what ties a request's log lines together across
-    // services); its fields are formatted on every request, logged or not.
-    let span = tracing::info_span!("request", request_id = %request_id.0);
+    // The span carries only the request id and the trace id (what ties a request's log lines
+    // together across services); its fields are formatted on every request, logged or not.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id.0,
+        trace_id = tracing::field::Empty
+    );
+    let traceparent = req.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok());
+    telemetry::continue_trace(&span, traceparent);
 
     metrics.http_in_flight.inc();
     let started = Instant::now();
@@ -121,6 +128,9 @@ async fn observe(State(observer): State<Observer>, mut req: Request, next: Next)
     metrics.http_in_flight.dec();
 
     let status = response.status();
+    if telemetry::exporting() {
+        telemetry::describe_request(&span, method.as_str(), &route, status.as_u16());
+    }
     let labels = [method.as_str(), route.as_str(), status.as_str()];
     metrics.http_requests.with_label_values(&labels).inc();
     metrics
@@ -230,17 +240,28 @@ impl Server {
 /// Kubernetes pre-install Job); otherwise it builds the service from its environment and
 /// serves until SIGTERM or SIGINT.
 pub async fn main<F>(
-    service: &str,
+    service: &'static str,
     migrator: &sqlx::migrate::Migrator,
     build: impl FnOnce() -> F,
 ) -> anyhow::Result<()>
 where
     F: std::future::Future<Output = anyhow::Result<Server>>,
 {
-    crate::telemetry::init();
-    if std::env::args().nth(1).as_deref() == Some("migrate") {
-        return crate::db::migrate_command(migrator).await;
-    }
+    let telemetry = crate::telemetry::init(service);
+    let result = if std::env::args().nth(1).as_deref() == Some("migrate") {
+        crate::db::migrate_command(migrator).await
+    } else {
+        serve(service, build).await
+    };
+    // Blocks until the last spans are sent (when exporting): off the async workers.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    result
+}
+
+async fn serve<F>(service: &str, build: impl FnOnce() -> F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<Server>>,
+{
     let app = build().await?;
     tracing::info!(service, addr = %app.local_addr(), "service listening");
     app.run_until(shutdown_signal()).await?;

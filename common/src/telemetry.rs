@@ -1,27 +1,234 @@
-//! Tracing setup: human-readable locally, JSON lines when `LOG_FORMAT=json`.
+//! Tracing setup: logs (human-readable locally, JSON lines when `LOG_FORMAT=json`) and W3C trace
+//! context. Every span is also an OpenTelemetry span, so a request's trace is continued from its
+//! `traceparent`, its `trace_id` is on its log lines, and it is passed on to billing and in
+//! Kafka headers. With `OTEL_EXPORTER_OTLP_ENDPOINT` set the spans are exported over OTLP/HTTP
+//! in batches; unset, they are dropped when they end and nothing leaves the process.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use tracing_subscriber::EnvFilter;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
-/// Installs the global subscriber once; `RUST_LOG` filters (default `info`).
-pub fn init() {
+/// The W3C trace context header, on HTTP requests and Kafka messages alike.
+pub const TRACEPARENT: &str = "traceparent";
+
+/// Whether spans are exported: what only an exported span needs (its attributes) is skipped
+/// otherwise.
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// True when this process exports its spans.
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
+/// The HTTP attributes of a server span (OpenTelemetry's semantic conventions).
+pub fn describe_request(span: &tracing::Span, method: &str, route: &str, status: u16) {
+    span.set_attribute("http.request.method", method.to_owned());
+    span.set_attribute("http.route", route.to_owned());
+    span.set_attribute("http.response.status_code", i64::from(status));
+}
+
+/// Keeps the span exporter of a process; [`Telemetry::shutdown`] sends what is still queued.
+#[must_use = "dropping it does not flush the spans still queued: call shutdown"]
+pub struct Telemetry(Option<SdkTracerProvider>);
+
+impl Telemetry {
+    /// Exports the spans still queued (when exporting) and stops the exporter.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.0 {
+            if let Err(e) = provider.shutdown() {
+                tracing::warn!(error = %e, "flushing the last spans failed");
+            }
+        }
+    }
+}
+
+/// Installs the global subscriber once; `RUST_LOG` filters (default `info`). `service` names
+/// the exported spans (`service.name`).
+pub fn init(service: &'static str) -> Telemetry {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn,reqwest=warn"));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_ansi(std::io::stdout().is_terminal());
-    // A second init (tests spawning several apps) is harmless, so its error is ignored.
-    let _ = if json {
-        builder
-            .json()
+    let fmt = if json {
+        fmt.json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .try_init()
+            .boxed()
     } else {
-        builder.compact().try_init()
+        fmt.compact().boxed()
     };
+    let (provider, exporting) = tracer_provider(service);
+    let tracer = provider.tracer(service);
+    // Only what the spans are: no per-poll bookkeeping (inactivity timings, an OpenTelemetry
+    // context attached on every enter), no thread or source attributes.
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false)
+        .with_threads(false)
+        .with_location(false)
+        .with_target(false);
+    // A second init (tests spawning several apps) is harmless, so its error is ignored.
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init();
+    if exporting {
+        EXPORTING.store(true, Ordering::Relaxed);
+        tracing::info!("exporting spans over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT)");
+    }
+    Telemetry(exporting.then_some(provider))
+}
+
+/// A provider exporting over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; else one
+/// with no exporter, whose spans still get their ids (and so propagate) but go nowhere.
+fn tracer_provider(service: &'static str) -> (SdkTracerProvider, bool) {
+    let builder = SdkTracerProvider::builder()
+        .with_resource(Resource::builder().with_service_name(service).build());
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_default();
+    if endpoint.trim().is_empty() {
+        return (builder.build(), false);
+    }
+    // The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT (adding /v1/traces), _HEADERS and
+    // _TIMEOUT itself; the batch processor OTEL_BSP_* (queue, batch size, delay).
+    match opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+    {
+        Ok(exporter) => (builder.with_batch_exporter(exporter).build(), true),
+        Err(e) => {
+            eprintln!("OTEL_EXPORTER_OTLP_ENDPOINT is set but the exporter cannot be built ({e}); spans are not exported");
+            (builder.build(), false)
+        }
+    }
+}
+
+/// Makes `span` continue the trace of a `traceparent` header value (a new trace when there is
+/// none or it is malformed), and records its trace id in the span's `trace_id` field. Call it
+/// before the span is first entered.
+pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
+    if let Some(value) = traceparent {
+        let parent = TraceContextPropagator::new().extract(&One(value));
+        if parent.span().span_context().is_valid() {
+            let _ = span.set_parent(parent);
+        }
+    }
+    let context = span.context();
+    let trace_id = context.span().span_context().trace_id();
+    span.record("trace_id", tracing::field::display(trace_id));
+}
+
+/// The `traceparent` header value that makes the receiver a child of `span`; `None` when
+/// tracing is not set up (a test without [`init`]).
+pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    let mut carrier = Carrier(None);
+    TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
+    carrier.0
+}
+
+/// The `traceparent` of the current span.
+pub fn current_traceparent() -> Option<String> {
+    traceparent_of(&tracing::Span::current())
+}
+
+/// A carrier holding just the `traceparent` value.
+struct One<'a>(&'a str);
+
+impl Extractor for One<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        (key == TRACEPARENT).then_some(self.0)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec![TRACEPARENT]
+    }
+}
+
+/// Receives the `traceparent` value (and ignores the rest: no `tracestate` is kept).
+struct Carrier(Option<String>);
+
+impl Injector for Carrier {
+    fn set(&mut self, key: &str, value: String) {
+        if key == TRACEPARENT {
+            self.0 = Some(value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn request_span() -> tracing::Span {
+        tracing::info_span!("request", trace_id = tracing::field::Empty)
+    }
+
+    #[test]
+    fn a_span_continues_the_callers_trace_and_passes_on_its_own_id() {
+        let _telemetry = init("test");
+        let span = request_span();
+        continue_trace(&span, Some(PARENT));
+        let passed_on = traceparent_of(&span).expect("a traceparent");
+        let parts: Vec<&str> = passed_on.split('-').collect();
+        assert_eq!(parts[0], "00");
+        assert_eq!(
+            parts[1], "4bf92f3577b34da6a3ce929d0e0e4736",
+            "the same trace"
+        );
+        assert_ne!(
+            parts[2], "00f067aa0ba902b7",
+            "this span's id, not the caller's"
+        );
+        assert_eq!(parts[3], "01");
+        // What is passed on is continued in turn: one trace across any number of hops.
+        let next = request_span();
+        continue_trace(&next, Some(&passed_on));
+        let again = traceparent_of(&next).expect("a traceparent");
+        assert!(again.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert_ne!(again, passed_on);
+    }
+
+    #[test]
+    fn without_a_valid_traceparent_a_new_trace_starts() {
+        let _telemetry = init("test");
+        let mut traces = Vec::new();
+        for header in [
+            None,
+            Some("garbage"),
+            Some("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+        ] {
+            let span = request_span();
+            continue_trace(&span, header);
+            let traceparent = traceparent_of(&span).expect("a traceparent");
+            let trace = traceparent.split('-').nth(1).expect("trace id").to_owned();
+            assert_eq!(trace.len(), 32);
+            assert_ne!(trace, "0".repeat(32));
+            traces.push(trace);
+        }
+        traces.dedup();
+        assert_eq!(traces.len(), 3, "each one a trace of its own");
+    }
+
+    #[test]
+    fn nothing_is_exported_unless_an_endpoint_is_set() {
+        // This test process sets no OTEL_EXPORTER_OTLP_ENDPOINT.
+        assert!(std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_err());
+        init("test").shutdown();
+        assert!(!exporting());
+    }
 }

@@ -18,8 +18,11 @@ pub fn dead_letter_topic(topic: &str) -> String {
 }
 /// The envelope version this code writes and reads.
 pub const EVENT_VERSION: u32 = 1;
-/// Kafka header carrying the request id across the hop.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Kafka header carrying the request id across the hop (the trace context goes in
+/// `common::telemetry::TRACEPARENT`).
+pub const REQUEST_ID_HEADER: &str = "request_id";
+/// The request id header's name before it followed the contract; still read.
+pub const LEGACY_REQUEST_ID_HEADER: &str = "x-request-id";
 /// Header a dead letter gets: why it was refused.
 pub const DLQ_REASON_HEADER: &str = "dlq_reason";
 /// Header a dead letter gets: when it was dead-lettered (RFC 3339).

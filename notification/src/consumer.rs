@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::backoff::Backoff;
+use common::telemetry::{self, TRACEPARENT};
 use events::kafka::KafkaConfig;
 use events::{
     dead_letter_topic, Envelope, DLQ_AT_HEADER, DLQ_ORIGIN_HEADER, DLQ_REASON_HEADER,
-    REDRIVEN_FROM_HEADER, REQUEST_ID_HEADER,
+    LEGACY_REQUEST_ID_HEADER, REDRIVEN_FROM_HEADER, REQUEST_ID_HEADER,
 };
 use futures::FutureExt as _;
 use rdkafka::client::ClientContext;
@@ -376,10 +377,20 @@ impl Consumer {
     }
 }
 
-/// The span of one event's log lines: the request that caused it, and where it was read.
+/// The span of one event's log lines: the request that caused it, where it was read, and the
+/// trace it continues (the relay's publish span is its parent).
 fn span_of(message: &BorrowedMessage<'_>) -> tracing::Span {
-    let request_id = header(message, REQUEST_ID_HEADER).unwrap_or_default();
-    tracing::info_span!("event", request_id = %request_id, offset = message.offset())
+    let request_id = header(message, REQUEST_ID_HEADER)
+        .or_else(|| header(message, LEGACY_REQUEST_ID_HEADER))
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "event",
+        request_id = %request_id,
+        trace_id = tracing::field::Empty,
+        offset = message.offset()
+    );
+    telemetry::continue_trace(&span, header(message, TRACEPARENT).as_deref());
+    span
 }
 
 /// A header's value as text.

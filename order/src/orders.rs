@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use common::money::Amount;
 use common::pagination::{Cursor, Listed, PageRequest};
+use common::telemetry;
 use events::{Envelope, EventType, OrderEvent};
 use serde::Serialize;
 use sqlx::encode::IsNull;
@@ -92,6 +93,10 @@ pub struct Order {
     pub status: OrderStatus,
     /// The request that placed it; its events carry it.
     pub request_id: String,
+    /// That request's trace context (W3C `traceparent`), for the work that continues it
+    /// later (the settler). A cancelled order's reads name the cancel request's, as for
+    /// `request_id`.
+    pub traceparent: Option<String>,
     pub created_at: DateTime<Utc>,
     /// A cancelled order's refund: `due` until billing confirmed it, then `done`.
     pub refund_state: Option<String>,
@@ -113,6 +118,7 @@ pub struct NewOrder {
     pub title: String,
     pub price: Amount,
     pub request_id: String,
+    pub traceparent: Option<String>,
     /// The client's idempotency key and the fingerprint of its request.
     pub idempotency: Option<(String, Vec<u8>)>,
 }
@@ -133,7 +139,7 @@ pub enum Placed {
 pub struct Writer {
     pool: PgPool,
     pending: Batcher<NewOrder, Option<Order>>,
-    outcomes: Batcher<(Order, Payment), Option<Order>>,
+    outcomes: Batcher<(Order, Payment, Option<String>), Option<Order>>,
 }
 
 /// Groups of each kind written at once, and the most items in one group.
@@ -167,7 +173,7 @@ impl Writer {
         let (key, fingerprint) = idempotency.unzip();
         let row = sqlx::query!(
             r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                      created_at, refund_state, refunded, fingerprint
+                      traceparent, created_at, refund_state, refunded, fingerprint
                FROM orders WHERE user_id = $1 AND idempotency_key = $2"#,
             user_id,
             key,
@@ -183,6 +189,7 @@ impl Writer {
                 price: row.price,
                 status: row.status,
                 request_id: row.request_id,
+                traceparent: row.traceparent,
                 created_at: row.created_at,
                 refund_state: row.refund_state,
                 refunded: row.refunded,
@@ -194,7 +201,11 @@ impl Writer {
     /// transaction (the outbox's trigger wakes the relay at commit). `None` when the order was
     /// no longer pending (someone settled it first).
     pub async fn settle(&self, order: &Order, payment: Payment) -> sqlx::Result<Option<Order>> {
-        self.outcomes.submit((order.clone(), payment)).await
+        // The event's trace context is the caller's (the request, or the settler's span).
+        let traceparent = telemetry::current_traceparent();
+        self.outcomes
+            .submit((order.clone(), payment, traceparent))
+            .await
     }
 }
 
@@ -212,17 +223,19 @@ async fn insert_pending(
     let titles: Vec<&str> = news.iter().map(|n| n.title.as_str()).collect();
     let prices: Vec<i64> = news.iter().map(|n| n.price.minor_units()).collect();
     let request_ids: Vec<&str> = news.iter().map(|n| n.request_id.as_str()).collect();
+    let traceparents: Vec<Option<String>> = news.iter().map(|n| n.traceparent.clone()).collect();
     let inserted = sqlx::query_as!(
         Order,
         r#"INSERT INTO orders (id, user_id, title, price, status, idempotency_key, fingerprint,
-                               request_id, next_settle_at)
-           SELECT id, user_id, title, price, 'pending', key, fingerprint, request_id,
+                               request_id, traceparent, next_settle_at)
+           SELECT id, user_id, title, price, 'pending', key, fingerprint, request_id, traceparent,
                   now() + make_interval(secs => $8)
            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::text[], $6::bytea[],
-                       $7::text[]) AS n(id, user_id, title, price, key, fingerprint, request_id)
+                       $7::text[], $9::text[])
+                AS n(id, user_id, title, price, key, fingerprint, request_id, traceparent)
            ON CONFLICT (user_id, idempotency_key) DO NOTHING
            RETURNING id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                     created_at, refund_state, refunded"#,
+                     traceparent, created_at, refund_state, refunded"#,
         &ids,
         &user_ids,
         &titles as &[&str],
@@ -231,6 +244,7 @@ async fn insert_pending(
         &fingerprints as &[Option<Vec<u8>>],
         &request_ids as &[&str],
         settle_delay.as_secs_f64(),
+        &traceparents as &[Option<String>],
     )
     .fetch_all(&pool)
     .await?;
@@ -242,11 +256,12 @@ async fn insert_pending(
 /// the order as settled now, or `None` when it was no longer pending.
 async fn record_outcomes(
     pool: PgPool,
-    outcomes: Arc<[(Order, Payment)]>,
+    outcomes: Arc<[(Order, Payment, Option<String>)]>,
     topic: Arc<str>,
 ) -> sqlx::Result<Vec<Option<Order>>> {
     let (mut ids, mut statuses, mut event_ids, mut payloads) = (vec![], vec![], vec![], vec![]);
-    for (order, payment) in outcomes.iter() {
+    let mut traceparents = vec![];
+    for (order, payment, traceparent) in outcomes.iter() {
         let (status, event_type, reason) = match payment {
             Payment::Charged => (OrderStatus::Created, EventType::OrderCreated, None),
             Payment::InsufficientFunds => (
@@ -270,6 +285,7 @@ async fn record_outcomes(
             },
         );
         ids.push(order.id);
+        traceparents.push(traceparent.clone());
         statuses.push(status.as_str());
         event_ids.push(envelope.event_id);
         payloads
@@ -278,19 +294,21 @@ async fn record_outcomes(
     let settled = sqlx::query_as!(
         Order,
         r#"WITH outcome AS (
-               SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[])
-               WITH ORDINALITY AS o(id, status, event_id, payload, n)),
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $6::text[])
+               WITH ORDINALITY AS o(id, status, event_id, payload, event_traceparent, n)),
            settled AS (
                UPDATE orders SET status = outcome.status, updated_at = now() FROM outcome
                WHERE orders.id = outcome.id AND orders.status = 'pending'
                RETURNING orders.id, orders.user_id, orders.title, orders.price, orders.status,
-                         orders.request_id, orders.created_at, orders.refund_state,
-                         orders.refunded, outcome.event_id, outcome.payload, outcome.n),
+                         orders.request_id, orders.traceparent, orders.created_at,
+                         orders.refund_state, orders.refunded, outcome.event_id,
+                         outcome.payload, outcome.event_traceparent, outcome.n),
            event AS (
-               INSERT INTO outbox (event_id, topic, key, payload, request_id)
-               SELECT event_id, $5, user_id::text, payload, request_id FROM settled ORDER BY n)
+               INSERT INTO outbox (event_id, topic, key, payload, request_id, traceparent)
+               SELECT event_id, $5, user_id::text, payload, request_id, event_traceparent
+               FROM settled ORDER BY n)
            SELECT id AS "id!", user_id AS "user_id!", title AS "title!", price AS "price!",
-                  status AS "status!: OrderStatus", request_id AS "request_id!",
+                  status AS "status!: OrderStatus", request_id AS "request_id!", traceparent,
                   created_at AS "created_at!", refund_state, refunded
            FROM settled"#,
         &ids,
@@ -298,13 +316,14 @@ async fn record_outcomes(
         &event_ids,
         &payloads,
         &*topic,
+        &traceparents as &[Option<String>],
     )
     .fetch_all(&pool)
     .await?;
     let mut settled: HashMap<Uuid, Order> = settled.into_iter().map(|o| (o.id, o)).collect();
     Ok(outcomes
         .iter()
-        .map(|(order, _)| settled.remove(&order.id))
+        .map(|(order, _, _)| settled.remove(&order.id))
         .collect())
 }
 
@@ -312,7 +331,7 @@ pub async fn find(pool: &PgPool, order_id: Uuid) -> sqlx::Result<Option<Order>> 
     sqlx::query_as!(
         Order,
         r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                  created_at, refund_state, refunded
+                  traceparent, created_at, refund_state, refunded
            FROM orders WHERE id = $1"#,
         order_id,
     )
@@ -326,7 +345,7 @@ pub async fn list(pool: &PgPool, user_id: Uuid, page: PageRequest) -> sqlx::Resu
     sqlx::query_as!(
         Order,
         r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                  created_at, refund_state, refunded
+                  traceparent, created_at, refund_state, refunded
            FROM orders WHERE user_id = $1
            AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
            ORDER BY created_at DESC, id DESC LIMIT $4"#,
@@ -358,7 +377,7 @@ pub async fn claim_due(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Order>> {
            WHERE id IN (SELECT id FROM orders WHERE status = 'pending' AND next_settle_at <= now()
                         ORDER BY next_settle_at LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                     created_at, refund_state, refunded"#,
+                     traceparent, created_at, refund_state, refunded"#,
         limit,
     )
     .fetch_all(pool)
@@ -391,22 +410,25 @@ pub async fn cancel(
     order_id: Uuid,
     key: Option<&str>,
     request_id: &str,
+    traceparent: Option<&str>,
     settle_delay: Duration,
 ) -> sqlx::Result<Cancel> {
     let cancelled = sqlx::query_as!(
         Order,
         r#"UPDATE orders SET status = 'cancelled', refund_state = 'due', cancel_key = $3,
-               cancel_request_id = $5, cancelled_at = now(),
+               cancel_request_id = $5, cancel_traceparent = $6, cancelled_at = now(),
                settle_attempts = 0, next_settle_at = now() + make_interval(secs => $4),
                updated_at = now()
            WHERE id = $1 AND user_id = $2 AND status IN ('pending', 'created')
            RETURNING id, user_id, title, price, status AS "status: OrderStatus",
-                     cancel_request_id AS "request_id!", created_at, refund_state, refunded"#,
+                     cancel_request_id AS "request_id!", cancel_traceparent AS traceparent,
+                     created_at, refund_state, refunded"#,
         order_id,
         user_id,
         key,
         settle_delay.as_secs_f64(),
         request_id,
+        traceparent,
     )
     .fetch_optional(pool)
     .await;
@@ -459,19 +481,22 @@ pub async fn record_refund(
         },
     );
     let payload = serde_json::to_string(&envelope).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    // The event's trace context is the caller's (the cancel request, or the settler's span).
+    let event_traceparent = telemetry::current_traceparent();
     sqlx::query_as!(
         Order,
         r#"WITH done AS (
                UPDATE orders SET refund_state = 'done', refunded = $2, updated_at = now()
                WHERE id = $1 AND refund_state = 'due'
                RETURNING id, user_id, title, price, status,
-                         COALESCE(cancel_request_id, request_id) AS request_id, created_at,
+                         COALESCE(cancel_request_id, request_id) AS request_id,
+                         COALESCE(cancel_traceparent, traceparent) AS traceparent, created_at,
                          refund_state, refunded),
            event AS (
-               INSERT INTO outbox (event_id, topic, key, payload, request_id)
-               SELECT $3, $4, user_id::text, $5, request_id FROM done)
+               INSERT INTO outbox (event_id, topic, key, payload, request_id, traceparent)
+               SELECT $3, $4, user_id::text, $5, request_id, $6 FROM done)
            SELECT id AS "id!", user_id AS "user_id!", title AS "title!", price AS "price!",
-                  status AS "status!: OrderStatus", request_id AS "request_id!",
+                  status AS "status!: OrderStatus", request_id AS "request_id!", traceparent,
                   created_at AS "created_at!", refund_state, refunded
            FROM done"#,
         order.id,
@@ -479,6 +504,7 @@ pub async fn record_refund(
         envelope.event_id,
         topic,
         payload,
+        event_traceparent,
     )
     .fetch_optional(pool)
     .await
@@ -494,7 +520,8 @@ pub async fn claim_due_refunds(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Or
            WHERE id IN (SELECT id FROM orders WHERE refund_state = 'due' AND next_settle_at <= now()
                         ORDER BY next_settle_at LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING id, user_id, title, price, status AS "status: OrderStatus",
-                     COALESCE(cancel_request_id, request_id) AS "request_id!", created_at,
+                     COALESCE(cancel_request_id, request_id) AS "request_id!",
+                     COALESCE(cancel_traceparent, traceparent) AS traceparent, created_at,
                      refund_state, refunded"#,
         limit,
     )

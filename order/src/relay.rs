@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::backoff::Backoff;
+use common::telemetry::{self, TRACEPARENT};
 use events::REQUEST_ID_HEADER;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -30,6 +31,7 @@ struct OutboxRow {
     key: String,
     payload: String,
     request_id: String,
+    traceparent: Option<String>,
 }
 
 /// How the relay's last pass went, for the readiness check.
@@ -142,7 +144,7 @@ async fn relay_batch(
     }
     let rows = sqlx::query_as!(
         OutboxRow,
-        "SELECT id, topic, key, payload, request_id FROM outbox \
+        "SELECT id, topic, key, payload, request_id, traceparent FROM outbox \
          WHERE sent_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT $1",
         BATCH,
     )
@@ -154,10 +156,16 @@ async fn relay_batch(
     // Enqueue all, then await acknowledgements in order; one request in flight keeps order.
     let mut deliveries = Vec::with_capacity(rows.len());
     for row in &rows {
-        let headers = OwnedHeaders::new().insert(Header {
+        let mut headers = OwnedHeaders::new_with_capacity(2).insert(Header {
             key: REQUEST_ID_HEADER,
             value: Some(row.request_id.as_str()),
         });
+        if let Some(traceparent) = publish_traceparent(row) {
+            headers = headers.insert(Header {
+                key: TRACEPARENT,
+                value: Some(traceparent.as_str()),
+            });
+        }
         let record = FutureRecord::to(&row.topic)
             .key(&row.key)
             .payload(&row.payload)
@@ -215,6 +223,15 @@ async fn relay_batch(
         Some(e) => Err(e),
         None => Ok(sent.len() + parked.len()),
     }
+}
+
+/// The `traceparent` of an event's message: a `publish` span, child of the span that wrote the
+/// event (the request, or the settler), so the consumer's span joins the same trace.
+fn publish_traceparent(row: &OutboxRow) -> Option<String> {
+    let written_by = row.traceparent.as_deref()?;
+    let span = tracing::info_span!("publish", trace_id = tracing::field::Empty);
+    telemetry::continue_trace(&span, Some(written_by));
+    telemetry::traceparent_of(&span)
 }
 
 /// What became of one row's event.

@@ -13,7 +13,10 @@ image:
 replicaCount: 2
 logLevel: info
 
-# Plain settings (a ConfigMap). Credentials never go here: see secrets.
+# Plain settings (a ConfigMap). Credentials never go here: see secrets. For example, to export
+# the service's spans to an OpenTelemetry Collector (OTLP over HTTP):
+#   config:
+#     OTEL_EXPORTER_OTLP_ENDPOINT: http://otel-collector.observability:4318
 config: {}
 
 # The service's own Postgres: the Secret CloudNativePG keeps the login in (<service>-db-app

@@ -8,6 +8,7 @@ use common::http::{data, Data, Json, Path, Query, RequestId};
 use common::idempotency::{self, fingerprint, MaybeIdempotencyKey};
 use common::money::Amount;
 use common::pagination::{Page, PageQuery};
+use common::telemetry;
 use common::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -94,6 +95,7 @@ pub async fn create_order(
         title,
         price,
         request_id: request_id.0.clone(),
+        traceparent: telemetry::current_traceparent(),
         idempotency: match key {
             Some(k) => Some((k.as_str().to_owned(), fingerprint(&request)?)),
             None => None,
@@ -174,6 +176,7 @@ pub async fn cancel_order(
             id,
             key.as_ref().map(|k| k.as_str()),
             &request_id.0,
+            telemetry::current_traceparent().as_deref(),
             state.settle_delay,
         )
         .await?
