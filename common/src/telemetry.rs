@@ -13,6 +13,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -51,10 +52,10 @@ impl Telemetry {
     }
 }
 
-/// Installs the global subscriber once; `RUST_LOG` filters (default `info`). `service` names
-/// the exported spans (`service.name`).
+/// Installs the global subscriber once: log lines filtered by `RUST_LOG` (default `info`), and
+/// the spans of [`traces`]. `service` names the exported spans (`service.name`).
 pub fn init(service: &'static str) -> Telemetry {
-    let filter = EnvFilter::try_from_default_env()
+    let logs = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn,reqwest=warn"));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let fmt = tracing_subscriber::fmt::layer()
@@ -69,28 +70,41 @@ pub fn init(service: &'static str) -> Telemetry {
     } else {
         fmt.compact().boxed()
     };
+    let (spans, telemetry) = traces(service);
+    // A second init (tests spawning several apps) is harmless, so its error is ignored.
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(logs))
+        .with(spans)
+        .try_init();
+    if telemetry.0.is_some() {
+        tracing::info!("exporting spans over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT)");
+    }
+    telemetry
+}
+
+/// The layer that makes spans OpenTelemetry spans (exported when `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// is set), for a subscriber's own log layer to sit beside. It takes the spans at info and
+/// above whatever the log level, so a quieter log never breaks a trace, and no log events
+/// (they are log lines, with the trace id, not span events).
+pub fn traces<S>(service: &'static str) -> (Box<dyn Layer<S> + Send + Sync>, Telemetry)
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
+{
     let (provider, exporting) = tracer_provider(service);
-    let tracer = provider.tracer(service);
+    EXPORTING.store(exporting, Ordering::Relaxed);
     // Only what the spans are: no per-poll bookkeeping (inactivity timings, an OpenTelemetry
     // context attached on every enter), no thread or source attributes.
-    let otel = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(service))
         .with_tracked_inactivity(false)
         .with_context_activation(false)
         .with_threads(false)
         .with_location(false)
-        .with_target(false);
-    // A second init (tests spawning several apps) is harmless, so its error is ignored.
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(otel)
-        .try_init();
-    if exporting {
-        EXPORTING.store(true, Ordering::Relaxed);
-        tracing::info!("exporting spans over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT)");
-    }
-    Telemetry(exporting.then_some(provider))
+        .with_target(false)
+        .with_filter(filter_fn(|meta| {
+            meta.is_span() && *meta.level() <= tracing::Level::INFO
+        }));
+    (layer.boxed(), Telemetry(exporting.then_some(provider)))
 }
 
 /// A provider exporting over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; else one

@@ -25,17 +25,29 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://shop:shop@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// Installs a log subscriber writing to the test's captured output when `TEST_LOG` is set
-/// (its value is the filter, as `RUST_LOG`'s would be); does nothing otherwise.
+/// Installs the subscriber of the in-process services once: log lines to the test's captured
+/// output when `TEST_LOG` is set (its value is the filter, as `RUST_LOG`'s would be), none
+/// otherwise, and the services' spans with their trace context, as in production.
 pub fn init_logs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        if let Ok(filter) = std::env::var("TEST_LOG") {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-                .with_test_writer()
-                .try_init();
-        }
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        use tracing_subscriber::Layer;
+
+        let logs = tracing_subscriber::EnvFilter::new(
+            std::env::var("TEST_LOG").unwrap_or_else(|_| "off".to_owned()),
+        );
+        // Spans are traced as in the services, logged or not: trace context propagates.
+        let (spans, _no_exporter) = common::telemetry::traces("test");
+        let _ = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_test_writer()
+                    .with_filter(logs),
+            )
+            .with(spans)
+            .try_init();
     });
 }
 

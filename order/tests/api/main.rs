@@ -6,3 +6,4 @@ mod cancel;
 mod create;
 mod helpers;
 mod read;
+mod trace;
