@@ -94,6 +94,8 @@ def test_every_manifest_matches_the_kubernetes_schemas(rendered):
 def test_the_expected_objects_are_rendered(rendered):
     kinds = sorted(d["kind"] for d in rendered["docs"])
     expected = ["ConfigMap", "Deployment", "Job", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceMonitor"]
+    if rendered["service"] == "notification":
+        expected.append("CronJob")  # the template of redrive Jobs
     if rendered["variant"] == "production":
         expected.append("HorizontalPodAutoscaler")
     assert kinds == sorted(expected)
@@ -262,32 +264,37 @@ def test_a_slow_start_waiting_for_the_database_is_not_killed(rendered):
     assert startup["httpGet"]["path"].endswith("/health/live")
 
 
-def test_the_service_routes_to_serving_pods_only(rendered):
-    """A Job's pods (migrate, redrive) carry the selector labels too; a Service selecting them
-    would send requests to a pod that does not listen."""
+def test_the_service_and_its_budget_count_serving_pods_only(rendered):
+    """A Service selecting a Job's pod (migrate, redrive) would send it requests it does not
+    listen for, and a PodDisruptionBudget would count it as serving."""
     (service,) = of_kind(rendered["docs"], "Service")
     (deployment,) = of_kind(rendered["docs"], "Deployment")
-    selector = service["spec"]["selector"].items()
-    assert selector <= deployment["spec"]["template"]["metadata"]["labels"].items()
-    for job in of_kind(rendered["docs"], "Job"):
-        assert not selector <= job["spec"]["template"]["metadata"]["labels"].items(), job["metadata"]["name"]
+    (budget,) = of_kind(rendered["docs"], "PodDisruptionBudget")
+    jobs = [j["spec"]["template"] for j in of_kind(rendered["docs"], "Job")]
+    jobs += [c["spec"]["jobTemplate"]["spec"]["template"] for c in of_kind(rendered["docs"], "CronJob")]
+    assert jobs
+    for selector in [service["spec"]["selector"], budget["spec"]["selector"]["matchLabels"]]:
+        assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+        for pod in jobs:
+            assert not selector.items() <= pod["metadata"]["labels"].items()
 
 
-def test_the_redrive_job_runs_the_command_with_its_own_kafka_login(tmp_path):
+def test_redrive_jobs_are_made_on_demand_with_their_own_kafka_login(tmp_path):
     chart = chart_copy("notification", tmp_path)
-    values = deep_merge(values_of("notification", "production"),
-                        {"redrive": {"enabled": True, "args": ["--newer-than", "2h"]}})
+    values = deep_merge(values_of("notification", "production"), {"redrive": {"args": ["--newer-than", "2h"]}})
     docs = render(chart, values, "notification")
     report = helm.lint(str(chart), values, strict=True, kube_version=f"v{KUBE_VERSION}")
     assert not report.get("errors"), report
-    (job,) = [j for j in of_kind(docs, "Job") if j["metadata"]["name"] == "notification-redrive"]
-    kubernetes_validate.validate(job, KUBE_VERSION, strict=True)
-    hooks = job["metadata"]["annotations"]["helm.sh/hook"].split(",")
-    assert sorted(hooks) == ["post-install", "post-upgrade"], "after the new pods, never before"
+    (cron,) = of_kind(docs, "CronJob")
+    kubernetes_validate.validate(cron, KUBE_VERSION, strict=True)
+    assert cron["metadata"]["name"] == "notification-redrive"
+    assert cron["spec"]["suspend"] is True, "it never runs by itself"
+    assert "annotations" not in cron["metadata"], "not a helm hook: a redrive never fails a release"
+    job = cron["spec"]["jobTemplate"]
     assert job["spec"]["backoffLimit"] == 0
-    (container,) = containers(job)
+    (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["args"] == ["redrive", "--newer-than", "2h"]
-    env = env_of(job)
+    env = {e["name"]: e for e in container["env"]}
     users = {d["metadata"]["name"] for d in kafka_docs() if d["kind"] == "KafkaUser"}
     user = env["KAFKA_SASL_USERNAME"]["value"]
     assert user == "notification-redrive" and user in users
@@ -295,6 +302,8 @@ def test_the_redrive_job_runs_the_command_with_its_own_kafka_login(tmp_path):
     assert "secretKeyRef" in env["DATABASE_URL"]["valueFrom"]
     assert container["envFrom"] == [{"configMapRef": {"name": "notification"}}]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    # Off by default: no redrive happens unless an operator asks for one.
-    assert not [j for j in of_kind(render(chart, values_of("notification", "production"), "notification"), "Job")
-                if j["metadata"]["name"] == "notification-redrive"]
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/name"] == "notification", "Kafka's network policy admits it"
+    # By default the Jobs only list.
+    (cron,) = of_kind(render(chart, values_of("notification", "production"), "notification"), "CronJob")
+    assert cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["redrive"]

@@ -13,7 +13,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::filter::{filter_fn, LevelFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -101,9 +101,12 @@ where
         .with_threads(false)
         .with_location(false)
         .with_target(false)
-        .with_filter(filter_fn(|meta| {
-            meta.is_span() && *meta.level() <= tracing::Level::INFO
-        }));
+        .with_filter(
+            filter_fn(|meta| meta.is_span() && *meta.level() <= tracing::Level::INFO)
+                // Without the hint the subscriber's maximum level would be TRACE, and every
+                // debug or trace callsite (sqlx's per-query log check) would ask the filters.
+                .with_max_level_hint(LevelFilter::INFO),
+        );
     (layer.boxed(), Telemetry(exporting.then_some(provider)))
 }
 
@@ -234,6 +237,7 @@ mod tests {
             assert_ne!(trace, "0".repeat(32));
             traces.push(trace);
         }
+        traces.sort();
         traces.dedup();
         assert_eq!(traces.len(), 3, "each one a trace of its own");
     }

@@ -423,3 +423,55 @@ impl Shop {
         customer
     }
 }
+
+/// An `OrderCreated` event of `user`'s order `title`, as order publishes it.
+pub fn order_created(user: Uuid, title: &str) -> events::Envelope {
+    events::Envelope::new(
+        events::EventType::OrderCreated,
+        events::OrderEvent {
+            order_id: Uuid::new_v4(),
+            user_id: user,
+            title: title.to_owned(),
+            price: 100,
+            reason: None,
+            refunded: None,
+        },
+    )
+}
+
+/// Publishes `payload` under `key` with a `request_id` header, as the outbox relay does.
+pub async fn publish(
+    producer: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+    request_id: &str,
+) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    let headers = OwnedHeaders::new().insert(Header {
+        key: events::REQUEST_ID_HEADER,
+        value: Some(request_id),
+    });
+    producer
+        .send(
+            rdkafka::producer::FutureRecord::to(topic)
+                .key(key)
+                .payload(payload)
+                .headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("publish");
+}
+
+/// Publishes `envelope` keyed by its user, its request id `req-<event id>`.
+pub async fn publish_event(
+    producer: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    envelope: &events::Envelope,
+) {
+    let payload = serde_json::to_vec(envelope).expect("json");
+    let request_id = format!("req-{}", envelope.event_id.simple());
+    let key = envelope.data.user_id.to_string();
+    publish(producer, topic, &key, &payload, &request_id).await;
+}

@@ -2,48 +2,15 @@
 
 use std::time::Duration;
 
-use e2e::{kafka_brokers, own_topic, start_notification, start_notification_on, Api, Customer};
-use events::{dead_letter_topic, Envelope, EventType, OrderEvent, DLQ_REASON_HEADER};
+use e2e::{
+    kafka_brokers, order_created, own_topic, publish, publish_event, start_notification,
+    start_notification_on, Api, Customer,
+};
+use events::{dead_letter_topic, DLQ_REASON_HEADER};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use testkit::TestKeys;
 use uuid::Uuid;
-
-fn event(user: Uuid, title: &str) -> Envelope {
-    Envelope::new(
-        EventType::OrderCreated,
-        OrderEvent {
-            order_id: Uuid::new_v4(),
-            user_id: user,
-            title: title.to_owned(),
-            price: 100,
-            reason: None,
-            refunded: None,
-        },
-    )
-}
-
-async fn publish(producer: &FutureProducer, topic: &str, key: &str, payload: &[u8]) {
-    producer
-        .send(
-            FutureRecord::to(topic).key(key).payload(payload),
-            Duration::from_secs(10),
-        )
-        .await
-        .expect("publish");
-}
-
-async fn publish_event(producer: &FutureProducer, topic: &str, envelope: &Envelope) {
-    let payload = serde_json::to_vec(envelope).expect("json");
-    publish(
-        producer,
-        topic,
-        &envelope.data.user_id.to_string(),
-        &payload,
-    )
-    .await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_event_delivered_twice_gives_one_notification() {
@@ -52,10 +19,10 @@ async fn the_same_event_delivered_twice_gives_one_notification() {
     let notification = start_notification(&keys, &kafka).await;
     let producer = kafka.producer().expect("producer");
     let who = Customer::new(&keys);
-    let envelope = event(who.id, "Duplicated");
+    let envelope = order_created(who.id, "Duplicated");
     publish_event(&producer, &kafka.topic, &envelope).await;
     publish_event(&producer, &kafka.topic, &envelope).await;
-    let follow_up = event(who.id, "After");
+    let follow_up = order_created(who.id, "After");
     publish_event(&producer, &kafka.topic, &follow_up).await;
 
     let notes = Api::default()
@@ -79,8 +46,15 @@ async fn a_poison_message_goes_to_the_dlq_and_the_next_ones_are_still_processed(
     let producer = kafka.producer().expect("producer");
     let who = Customer::new(&keys);
     let key = who.id.to_string();
-    publish(&producer, &kafka.topic, &key, b"{ this is not json").await;
-    let after = event(who.id, "After poison");
+    publish(
+        &producer,
+        &kafka.topic,
+        &key,
+        b"{ this is not json",
+        "req-garbage",
+    )
+    .await;
+    let after = order_created(who.id, "After poison");
     publish_event(&producer, &kafka.topic, &after).await;
 
     let notes = Api::default()
@@ -131,7 +105,7 @@ async fn a_consumer_restart_mid_stream_loses_and_doubles_nothing() {
         publish_event(
             &producer,
             &kafka.topic,
-            &event(who.id, &format!("first {i}")),
+            &order_created(who.id, &format!("first {i}")),
         )
         .await;
     }
@@ -145,7 +119,7 @@ async fn a_consumer_restart_mid_stream_loses_and_doubles_nothing() {
         publish_event(
             &producer,
             &kafka.topic,
-            &event(who.id, &format!("second {i}")),
+            &order_created(who.id, &format!("second {i}")),
         )
         .await;
     }

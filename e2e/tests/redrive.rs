@@ -4,52 +4,15 @@
 
 use std::time::Duration;
 
-use e2e::{eventually, kafka_brokers, own_topic, start_notification, Api, Customer, Service};
+use e2e::{
+    eventually, kafka_brokers, order_created, own_topic, publish, publish_event,
+    start_notification, Api, Customer, Service,
+};
 use events::kafka::KafkaConfig;
-use events::{Envelope, EventType, OrderEvent, REQUEST_ID_HEADER};
+use events::{Envelope, REQUEST_ID_HEADER};
 use notification::redrive::{self, Command, Filter, Outcome, Report};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use testkit::TestKeys;
 use uuid::Uuid;
-
-fn event(user: Uuid, title: &str) -> Envelope {
-    Envelope::new(
-        EventType::OrderCreated,
-        OrderEvent {
-            order_id: Uuid::new_v4(),
-            user_id: user,
-            title: title.to_owned(),
-            price: 100,
-            reason: None,
-            refunded: None,
-        },
-    )
-}
-
-async fn publish(producer: &FutureProducer, topic: &str, key: Uuid, payload: &[u8], request: &str) {
-    let key = key.to_string();
-    let headers = OwnedHeaders::new().insert(Header {
-        key: REQUEST_ID_HEADER,
-        value: Some(request),
-    });
-    producer
-        .send(
-            FutureRecord::to(topic)
-                .key(&key)
-                .payload(payload)
-                .headers(headers),
-            Duration::from_secs(10),
-        )
-        .await
-        .expect("publish");
-}
-
-async fn publish_event(producer: &FutureProducer, topic: &str, envelope: &Envelope) {
-    let payload = serde_json::to_vec(envelope).expect("json");
-    let request = format!("req-{}", envelope.event_id.simple());
-    publish(producer, topic, envelope.data.user_id, &payload, &request).await;
-}
 
 /// The cause: a rule of the notification database that refuses these titles, so their
 /// events are dead-lettered (SQLSTATE 23514) as data the database will never accept would be.
@@ -108,17 +71,17 @@ async fn a_redriven_dead_letter_notifies_once_and_redriving_again_changes_nothin
     let who = Customer::new(&keys);
     refuse_titles_with(&notification, "Poison").await;
 
-    let poison = event(who.id, "Poison mug");
+    let poison = order_created(who.id, "Poison mug");
     publish_event(&producer, &kafka.topic, &poison).await;
     publish(
         &producer,
         &kafka.topic,
-        who.id,
+        &who.id.to_string(),
         b"{ not json",
         "req-garbage",
     )
     .await;
-    let after = event(who.id, "After");
+    let after = order_created(who.id, "After");
     publish_event(&producer, &kafka.topic, &after).await;
     let api = Api::default();
     let notes = api.await_notifications(&notification, &who, 1).await;
@@ -173,7 +136,7 @@ async fn a_redriven_dead_letter_notifies_once_and_redriving_again_changes_nothin
     let again = run(&notification, &kafka, all()).await;
     assert_eq!(redriven(&again), 0);
     assert_eq!(again.count(|o| *o == Outcome::AlreadyRedriven), 1);
-    let sentinel = event(who.id, "Sentinel");
+    let sentinel = order_created(who.id, "Sentinel");
     publish_event(&producer, &kafka.topic, &sentinel).await;
     let notes = api.await_notifications(&notification, &who, 3).await;
     assert_eq!(notes.len(), 3, "{notes:?}");
@@ -205,8 +168,8 @@ async fn a_redrive_by_event_id_republishes_only_that_event() {
     let producer = kafka.producer().expect("producer");
     let who = Customer::new(&keys);
     refuse_titles_with(&notification, "Poison").await;
-    let chosen = event(who.id, "Poison lamp");
-    let left = event(who.id, "Poison chair");
+    let chosen = order_created(who.id, "Poison lamp");
+    let left = order_created(who.id, "Poison chair");
     publish_event(&producer, &kafka.topic, &chosen).await;
     publish_event(&producer, &kafka.topic, &left).await;
     await_dead_letters(&notification, &kafka, 2).await;
@@ -226,7 +189,7 @@ async fn a_redrive_by_event_id_republishes_only_that_event() {
     assert_eq!(report.lines.len(), 1, "only the chosen event is selected");
     assert_eq!(report.not_found, vec![unknown]);
 
-    let sentinel = event(who.id, "Sentinel");
+    let sentinel = order_created(who.id, "Sentinel");
     publish_event(&producer, &kafka.topic, &sentinel).await;
     let notes = Api::default()
         .await_notifications(&notification, &who, 2)

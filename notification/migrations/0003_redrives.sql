@@ -1,6 +1,7 @@
 -- What `notification redrive` republished: one row per dead letter (its place in the
--- dead-letter topic), written in the transaction that waits for the broker's acknowledgement,
--- so a dead letter is redriven at most once however many operators run the command at once.
+-- dead-letter topic, and its event: a topic made anew reuses offsets), written in the
+-- transaction that waits for the broker's acknowledgement, so a dead letter is recorded as
+-- redriven once however many operators run the command at once.
 CREATE TABLE redrives (
     dlq_topic     text        NOT NULL,
     dlq_partition integer     NOT NULL,
@@ -8,5 +9,5 @@ CREATE TABLE redrives (
     event_id      uuid        NOT NULL,
     reason        text        NOT NULL,
     redriven_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (dlq_topic, dlq_partition, dlq_offset)
+    PRIMARY KEY (dlq_topic, dlq_partition, dlq_offset, event_id)
 );

@@ -1,11 +1,12 @@
 //! `notification redrive`: the operator's command for dead letters. It lists the messages of
 //! `order-events.dlq` with why each was refused, and republishes the chosen ones to
-//! `order-events` with their original key, value and headers, at most once each: the
-//! `redrives` row of a dead letter is inserted in the transaction that waits for the broker's
-//! acknowledgement, so a failed publish records nothing and two operators at once redrive a
-//! dead letter once. (A crash between the acknowledgement and the commit leaves it unrecorded;
-//! a second redrive then republishes it, and the consumer's event-id check still gives one
-//! notification.)
+//! `order-events` with their original key, value and headers, each recorded as redriven at most
+//! once: the `redrives` row of a dead letter is inserted in the transaction that waits for the
+//! broker's acknowledgement, so a failed publish records nothing and two operators at once
+//! redrive a dead letter once. The message itself may still reach the topic twice (the
+//! producer's retry of a send whose acknowledgement was lost; a send that timed out, reported
+//! failed, but was written, then redriven again; a crash between the acknowledgement and the
+//! commit): the consumer's event-id check makes any of them one notification.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,8 +20,10 @@ use events::{
     REDRIVEN_FROM_HEADER,
 };
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers as _, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -58,7 +61,7 @@ pub const USAGE: &str = "\
 usage: notification redrive [--all | --event-id <uuid>... | --older-than <age> | --newer-than <age>] [--dry-run]
 
 Lists the dead letters of the order-events dead-letter topic with why each was refused, and
-republishes the selected ones to order-events, at most once each.
+republishes the selected ones to order-events, each recorded as redriven once.
 
   (no option)          list every dead letter and whether it was redriven; change nothing
   --all                redrive every dead letter that was not redriven yet
@@ -211,20 +214,30 @@ pub async fn read_dead_letters(kafka: &KafkaConfig) -> anyhow::Result<Vec<DeadLe
         .client()
         .set("group.id", "notification-redrive")
         .set("enable.auto.commit", "false")
+        // The end of each partition is reported, so a gap at its last offset cannot hang the
+        // read; an offset retention removed meanwhile restarts at the first one still there.
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
+        // What it prefetches stays small: the letters themselves are held in memory.
+        .set("queued.max.messages.kbytes", "8192")
         .set("fetch.wait.max.ms", kafka.fetch_wait_ms.to_string())
         .create()?;
     let metadata = consumer
         .fetch_metadata(Some(&topic), BROKER_TIMEOUT)
         .context("reading the dead-letter topic's partitions")?;
-    let Some(partitions) = metadata
-        .topics()
-        .first()
-        .filter(|t| t.error().is_none())
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
-    else {
-        // No dead-letter topic: nothing was ever dead-lettered.
+    let Some(described) = metadata.topics().first() else {
         return Ok(Vec::new());
     };
+    match described.error() {
+        None => {}
+        // No dead-letter topic: nothing was ever dead-lettered.
+        Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) => return Ok(Vec::new()),
+        Some(e) => anyhow::bail!(
+            "the broker cannot describe {topic}: {}",
+            RDKafkaErrorCode::from(e)
+        ),
+    }
+    let partitions: Vec<i32> = described.partitions().iter().map(|p| p.id()).collect();
     let mut ends = HashMap::new();
     let mut assignment = TopicPartitionList::new();
     for partition in partitions {
@@ -242,9 +255,17 @@ pub async fn read_dead_letters(kafka: &KafkaConfig) -> anyhow::Result<Vec<DeadLe
     }
     consumer.assign(&assignment)?;
     while !ends.is_empty() {
-        let message = tokio::time::timeout(BROKER_TIMEOUT, consumer.recv())
+        let received = tokio::time::timeout(BROKER_TIMEOUT, consumer.recv())
             .await
-            .with_context(|| format!("{topic} sent nothing for {BROKER_TIMEOUT:?}"))??;
+            .with_context(|| format!("{topic} sent nothing for {BROKER_TIMEOUT:?}"))?;
+        let message = match received {
+            Ok(message) => message,
+            Err(KafkaError::PartitionEOF(partition)) => {
+                ends.remove(&partition);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let Some(&end) = ends.get(&message.partition()) else {
             continue;
         };
@@ -263,21 +284,22 @@ pub async fn read_dead_letters(kafka: &KafkaConfig) -> anyhow::Result<Vec<DeadLe
 }
 
 /// When each dead letter of `dlq_topic` was redriven.
-async fn redriven(
-    db: &PgPool,
-    dlq_topic: &str,
-) -> sqlx::Result<HashMap<(i32, i64), DateTime<Utc>>> {
+async fn redriven(db: &PgPool, dlq_topic: &str) -> sqlx::Result<HashMap<Place, DateTime<Utc>>> {
     let rows = sqlx::query!(
-        "SELECT dlq_partition, dlq_offset, redriven_at FROM redrives WHERE dlq_topic = $1",
+        "SELECT dlq_partition, dlq_offset, event_id, redriven_at FROM redrives \
+         WHERE dlq_topic = $1",
         dlq_topic
     )
     .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|r| ((r.dlq_partition, r.dlq_offset), r.redriven_at))
+        .map(|r| ((r.dlq_partition, r.dlq_offset, r.event_id), r.redriven_at))
         .collect())
 }
+
+/// A dead letter's partition, offset and event id.
+type Place = (i32, i64, Uuid);
 
 /// What happened to one selected dead letter.
 #[derive(Debug, Clone, PartialEq)]
@@ -431,7 +453,10 @@ pub async fn run(
         .collect();
     let mut lines = Vec::new();
     for letter in letters.into_iter().filter(|l| filter.matches(l, now)) {
-        let redriven_at = before.get(&(letter.partition, letter.offset)).copied();
+        let redriven_at = letter
+            .event_id()
+            .and_then(|id| before.get(&(letter.partition, letter.offset, id)))
+            .copied();
         let outcome = match (redrive, redriven_at) {
             (false, _) => None,
             (true, Some(_)) => Some(Outcome::AlreadyRedriven),

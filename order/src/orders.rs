@@ -490,7 +490,8 @@ pub async fn record_refund(
                WHERE id = $1 AND refund_state = 'due'
                RETURNING id, user_id, title, price, status,
                          COALESCE(cancel_request_id, request_id) AS request_id,
-                         COALESCE(cancel_traceparent, traceparent) AS traceparent, created_at,
+                         CASE WHEN cancel_request_id IS NULL THEN traceparent
+                              ELSE cancel_traceparent END AS traceparent, created_at,
                          refund_state, refunded),
            event AS (
                INSERT INTO outbox (event_id, topic, key, payload, request_id, traceparent)
@@ -521,7 +522,8 @@ pub async fn claim_due_refunds(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Or
                         ORDER BY next_settle_at LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING id, user_id, title, price, status AS "status: OrderStatus",
                      COALESCE(cancel_request_id, request_id) AS "request_id!",
-                     COALESCE(cancel_traceparent, traceparent) AS traceparent, created_at,
+                     CASE WHEN cancel_request_id IS NULL THEN traceparent
+                              ELSE cancel_traceparent END AS traceparent, created_at,
                      refund_state, refunded"#,
         limit,
     )

@@ -8,6 +8,17 @@ app.kubernetes.io/name: {{ .Values.service.name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/*
+A Job's pods: the service's name (what the database's and Kafka's network policies admit) but
+not the instance, so that neither the Service, the PodDisruptionBudget nor the NetworkPolicy of
+the serving pods selects them.
+*/}}
+{{- define "shop-service.jobPodLabels" -}}
+app.kubernetes.io/name: {{ .root.Values.service.name }}
+app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/part-of: shop
+{{- end -}}
+
 {{- define "shop-service.labels" -}}
 {{ include "shop-service.selectorLabels" . }}
 app.kubernetes.io/part-of: shop

@@ -82,7 +82,6 @@ spec:
     metadata:
       labels:
         {{- include "shop-service.labels" . | nindent 8 }}
-        app.kubernetes.io/component: server
       annotations:
         # Any change of the ConfigMap rolls the pods.
         checksum/config: {{ include "shop-service.configmap" . | sha256sum }}
@@ -165,10 +164,8 @@ metadata:
     {{- include "shop-service.labels" . | nindent 4 }}
 spec:
   type: ClusterIP
-  # The serving pods only: a Job's pods (migrate, redrive) carry the selector labels too.
   selector:
     {{- include "shop-service.selectorLabels" . | nindent 4 }}
-    app.kubernetes.io/component: server
   ports:
     - name: http
       port: {{ .Values.service.port }}
@@ -197,8 +194,7 @@ spec:
   template:
     metadata:
       labels:
-        {{- include "shop-service.selectorLabels" . | nindent 8 }}
-        app.kubernetes.io/component: migration
+        {{- include "shop-service.jobPodLabels" (dict "root" . "component" "migration") | nindent 8 }}
     spec:
       restartPolicy: Never
       automountServiceAccountToken: false
