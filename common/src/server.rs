@@ -111,13 +111,12 @@ async fn observe(State(observer): State<Observer>, mut req: Request, next: Next)
     let method = req.method().clone();
     // The span carries only the request id and the trace id (what ties a request's log lines
     // together across services); its fields are formatted on every request, logged or not.
-    let span = tracing::info_span!(
-        "request",
-        request_id = %request_id.0,
-        trace_id = tracing::field::Empty
-    );
     let traceparent = req.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok());
-    telemetry::continue_trace(&span, traceparent);
+    let span = crate::traced_span!(
+        "request",
+        telemetry::Parent::of(traceparent),
+        request_id = %request_id.0
+    );
 
     metrics.http_in_flight.inc();
     let started = Instant::now();

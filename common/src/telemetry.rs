@@ -7,13 +7,15 @@
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry::propagation::{Injector, TextMapPropagator};
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider as _,
+};
+use opentelemetry::Context;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::{filter_fn, LevelFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -52,10 +54,12 @@ impl Telemetry {
     }
 }
 
-/// Installs the global subscriber once: log lines filtered by `RUST_LOG` (default `info`), and
-/// the spans of [`traces`]. `service` names the exported spans (`service.name`).
+/// Installs the global subscriber once: log lines and spans, both filtered by `RUST_LOG`
+/// (default `info`: the spans that carry the trace context are at info, so a level above it
+/// also ends the service's part in traces). `service` names the exported spans
+/// (`service.name`).
 pub fn init(service: &'static str) -> Telemetry {
-    let logs = EnvFilter::try_from_default_env()
+    let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn,reqwest=warn"));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let fmt = tracing_subscriber::fmt::layer()
@@ -71,9 +75,11 @@ pub fn init(service: &'static str) -> Telemetry {
         fmt.compact().boxed()
     };
     let (spans, telemetry) = traces(service);
-    // A second init (tests spawning several apps) is harmless, so its error is ignored.
+    // One filter for both layers: a per-layer filter costs every span and event a lookup per
+    // layer. A second init (tests spawning several apps) is harmless: its error is ignored.
     let _ = tracing_subscriber::registry()
-        .with(fmt.with_filter(logs))
+        .with(filter)
+        .with(fmt)
         .with(spans)
         .try_init();
     if telemetry.0.is_some() {
@@ -83,9 +89,7 @@ pub fn init(service: &'static str) -> Telemetry {
 }
 
 /// The layer that makes spans OpenTelemetry spans (exported when `OTEL_EXPORTER_OTLP_ENDPOINT`
-/// is set), for a subscriber's own log layer to sit beside. It takes the spans at info and
-/// above whatever the log level, so a quieter log never breaks a trace, and no log events
-/// (they are log lines, with the trace id, not span events).
+/// is set), for a subscriber to put beside its log layer.
 pub fn traces<S>(service: &'static str) -> (Box<dyn Layer<S> + Send + Sync>, Telemetry)
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
@@ -100,13 +104,7 @@ where
         .with_context_activation(false)
         .with_threads(false)
         .with_location(false)
-        .with_target(false)
-        .with_filter(
-            filter_fn(|meta| meta.is_span() && *meta.level() <= tracing::Level::INFO)
-                // Without the hint the subscriber's maximum level would be TRACE, and every
-                // debug or trace callsite (sqlx's per-query log check) would ask the filters.
-                .with_max_level_hint(LevelFilter::INFO),
-        );
+        .with_target(false);
     (layer.boxed(), Telemetry(exporting.then_some(provider)))
 }
 
@@ -133,19 +131,84 @@ fn tracer_provider(service: &'static str) -> (SdkTracerProvider, bool) {
     }
 }
 
-/// Makes `span` continue the trace of a `traceparent` header value (a new trace when there is
-/// none or it is malformed), and records its trace id in the span's `trace_id` field. Call it
-/// before the span is first entered.
-pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
-    if let Some(value) = traceparent {
-        let parent = TraceContextPropagator::new().extract(&One(value));
-        if parent.span().span_context().is_valid() {
-            let _ = span.set_parent(parent);
+/// Opens an info span that continues the trace of a `traceparent` header value (a [`Parent`];
+/// a new trace when there is none or it is malformed), with a `trace_id` field beside the
+/// given ones:
+/// `common::traced_span!("request", Parent::of(header), request_id = %id)`.
+#[macro_export]
+macro_rules! traced_span {
+    ($name:literal, $parent:expr, $($fields:tt)*) => {{
+        let parent: $crate::telemetry::Parent<'_> = $parent;
+        let span = match parent.trace_id() {
+            Some(trace_id) => ::tracing::info_span!($name, $($fields)*, trace_id = %trace_id),
+            None => ::tracing::info_span!($name, $($fields)*, trace_id = ::tracing::field::Empty),
+        };
+        $crate::telemetry::adopt(&span, parent);
+        span
+    }};
+}
+
+/// The trace a span continues: a well-formed W3C `traceparent` (version 00, lowercase hex,
+/// neither id all zeros), or none.
+pub struct Parent<'a> {
+    header: &'a str,
+    context: Option<SpanContext>,
+}
+
+impl<'a> Parent<'a> {
+    /// Parses a `traceparent` value; anything malformed starts a new trace instead.
+    pub fn of(value: Option<&'a str>) -> Self {
+        let value = value.unwrap_or_default();
+        Self {
+            header: value,
+            context: parse_traceparent(value),
         }
     }
-    let context = span.context();
-    let trace_id = context.span().span_context().trace_id();
-    span.record("trace_id", tracing::field::display(trace_id));
+
+    /// The trace id, as the header spells it, when it is continued.
+    pub fn trace_id(&self) -> Option<&'a str> {
+        self.context.as_ref().map(|_| &self.header[3..35])
+    }
+}
+
+fn parse_traceparent(value: &str) -> Option<SpanContext> {
+    let bytes = value.as_bytes();
+    let hex = |range: std::ops::Range<usize>| {
+        bytes[range.clone()]
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+            .then(|| &value[range])
+    };
+    if bytes.len() != 55 || !value.starts_with("00-") || bytes[35] != b'-' || bytes[52] != b'-' {
+        return None;
+    }
+    let trace = u128::from_str_radix(hex(3..35)?, 16).ok()?;
+    let span = u64::from_str_radix(hex(36..52)?, 16).ok()?;
+    let flags = u8::from_str_radix(hex(53..55)?, 16).ok()?;
+    (trace != 0 && span != 0).then(|| {
+        SpanContext::new(
+            TraceId::from(trace),
+            SpanId::from(span),
+            TraceFlags::new(flags),
+            true,
+            TraceState::NONE,
+        )
+    })
+}
+
+/// Makes `span` (opened by [`traced_span!`]) a child of `parent`, or records the id of the
+/// trace it starts. Before the span is first entered.
+pub fn adopt(span: &tracing::Span, parent: Parent<'_>) {
+    match parent.context {
+        Some(context) => {
+            let _ = span.set_parent(Context::new().with_remote_span_context(context));
+        }
+        None => {
+            let context = span.context();
+            let trace_id = context.span().span_context().trace_id();
+            span.record("trace_id", tracing::field::display(trace_id));
+        }
+    }
 }
 
 /// The `traceparent` header value that makes the receiver a child of `span`; `None` when
@@ -159,19 +222,6 @@ pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
 /// The `traceparent` of the current span.
 pub fn current_traceparent() -> Option<String> {
     traceparent_of(&tracing::Span::current())
-}
-
-/// A carrier holding just the `traceparent` value.
-struct One<'a>(&'a str);
-
-impl Extractor for One<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        (key == TRACEPARENT).then_some(self.0)
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        vec![TRACEPARENT]
-    }
 }
 
 /// Receives the `traceparent` value (and ignores the rest: no `tracestate` is kept).
@@ -191,15 +241,14 @@ mod tests {
 
     const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-    fn request_span() -> tracing::Span {
-        tracing::info_span!("request", trace_id = tracing::field::Empty)
+    fn request_span(traceparent: Option<&str>) -> tracing::Span {
+        crate::traced_span!("request", Parent::of(traceparent), request_id = "r")
     }
 
     #[test]
     fn a_span_continues_the_callers_trace_and_passes_on_its_own_id() {
         let _telemetry = init("test");
-        let span = request_span();
-        continue_trace(&span, Some(PARENT));
+        let span = request_span(Some(PARENT));
         let passed_on = traceparent_of(&span).expect("a traceparent");
         let parts: Vec<&str> = passed_on.split('-').collect();
         assert_eq!(parts[0], "00");
@@ -213,11 +262,31 @@ mod tests {
         );
         assert_eq!(parts[3], "01");
         // What is passed on is continued in turn: one trace across any number of hops.
-        let next = request_span();
-        continue_trace(&next, Some(&passed_on));
+        let next = request_span(Some(&passed_on));
         let again = traceparent_of(&next).expect("a traceparent");
         assert!(again.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
         assert_ne!(again, passed_on);
+    }
+
+    #[test]
+    fn only_a_well_formed_traceparent_is_continued() {
+        assert_eq!(
+            Parent::of(Some(PARENT)).trace_id(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        for malformed in [
+            "garbage",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-+bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
+        ] {
+            assert_eq!(Parent::of(Some(malformed)).trace_id(), None, "{malformed}");
+        }
+        assert_eq!(Parent::of(None).trace_id(), None);
     }
 
     #[test]
@@ -229,8 +298,7 @@ mod tests {
             Some("garbage"),
             Some("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
         ] {
-            let span = request_span();
-            continue_trace(&span, header);
+            let span = request_span(header);
             let traceparent = traceparent_of(&span).expect("a traceparent");
             let trace = traceparent.split('-').nth(1).expect("trace id").to_owned();
             assert_eq!(trace.len(), 32);
@@ -240,13 +308,5 @@ mod tests {
         traces.sort();
         traces.dedup();
         assert_eq!(traces.len(), 3, "each one a trace of its own");
-    }
-
-    #[test]
-    fn nothing_is_exported_unless_an_endpoint_is_set() {
-        // This test process sets no OTEL_EXPORTER_OTLP_ENDPOINT.
-        assert!(std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_err());
-        init("test").shutdown();
-        assert!(!exporting());
     }
 }

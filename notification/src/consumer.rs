@@ -383,14 +383,13 @@ fn span_of(message: &BorrowedMessage<'_>) -> tracing::Span {
     let request_id = header(message, REQUEST_ID_HEADER)
         .or_else(|| header(message, LEGACY_REQUEST_ID_HEADER))
         .unwrap_or_default();
-    let span = tracing::info_span!(
+    let traceparent = header(message, TRACEPARENT);
+    common::traced_span!(
         "event",
+        telemetry::Parent::of(traceparent.as_deref()),
         request_id = %request_id,
-        trace_id = tracing::field::Empty,
         offset = message.offset()
-    );
-    telemetry::continue_trace(&span, header(message, TRACEPARENT).as_deref());
-    span
+    )
 }
 
 /// A header's value as text.

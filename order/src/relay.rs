@@ -229,8 +229,11 @@ async fn relay_batch(
 /// event (the request, or the settler), so the consumer's span joins the same trace.
 fn publish_traceparent(row: &OutboxRow) -> Option<String> {
     let written_by = row.traceparent.as_deref()?;
-    let span = tracing::info_span!("publish", trace_id = tracing::field::Empty);
-    telemetry::continue_trace(&span, Some(written_by));
+    let span = common::traced_span!(
+        "publish",
+        telemetry::Parent::of(Some(written_by)),
+        outbox_id = row.id
+    );
     telemetry::traceparent_of(&span)
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use common::telemetry;
+use common::telemetry::Parent;
 use tracing::Instrument;
 
 use crate::AppState;
@@ -24,17 +24,17 @@ pub async fn run(state: AppState, interval: Duration) {
 
 async fn settle_due(state: &AppState) -> anyhow::Result<()> {
     for order in orders::claim_due(&state.db, 50).await? {
-        let span = tracing::info_span!("settle", request_id = %order.request_id,
-            trace_id = tracing::field::Empty, order_id = %order.id);
         // Part of the trace of the request that placed the order.
-        telemetry::continue_trace(&span, order.traceparent.as_deref());
+        let parent = Parent::of(order.traceparent.as_deref());
+        let span = common::traced_span!("settle", parent, request_id = %order.request_id,
+            order_id = %order.id);
         payment::pay(state, order).instrument(span).await;
     }
     for order in orders::claim_due_refunds(&state.db, 50).await? {
-        let span = tracing::info_span!("refund", request_id = %order.request_id,
-            trace_id = tracing::field::Empty, order_id = %order.id);
         // Part of the trace of the request that cancelled the order.
-        telemetry::continue_trace(&span, order.traceparent.as_deref());
+        let parent = Parent::of(order.traceparent.as_deref());
+        let span = common::traced_span!("refund", parent, request_id = %order.request_id,
+            order_id = %order.id);
         payment::refund(state, order).instrument(span).await;
     }
     Ok(())

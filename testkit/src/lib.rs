@@ -38,9 +38,11 @@ pub fn init_logs() {
         let logs = tracing_subscriber::EnvFilter::new(
             std::env::var("TEST_LOG").unwrap_or_else(|_| "off".to_owned()),
         );
-        // Spans are traced as in the services, logged or not: trace context propagates.
+        // Spans are traced as in the services (at info), logged or not: trace context
+        // propagates.
         let (spans, _no_exporter) = common::telemetry::traces("test");
         let _ = tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::INFO)
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_test_writer()
