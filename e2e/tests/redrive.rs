@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use e2e::{
     eventually, kafka_brokers, order_created, own_topic, publish, publish_event,
-    start_notification, Api, Customer, Service,
+    start_notification, Api, Customer, Service, TestTopic,
 };
 use events::kafka::KafkaConfig;
 use events::{Envelope, REQUEST_ID_HEADER};
 use notification::redrive::{self, Command, Filter, Outcome, Report};
+use rdkafka::producer::FutureProducer;
 use testkit::TestKeys;
 use uuid::Uuid;
 
@@ -62,14 +63,37 @@ fn of_order(notes: &[serde_json::Value], envelope: &Envelope) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redriven_dead_letter_notifies_once_and_redriving_again_changes_nothing() {
+/// A notification service on a topic of its own whose database refuses titles with "Poison",
+/// a producer for that topic, and a customer.
+struct Refusing {
+    kafka: TestTopic,
+    notification: Service,
+    producer: FutureProducer,
+    who: Customer,
+}
+
+async fn refusing_poison() -> Refusing {
     let keys = TestKeys::new();
     let kafka = own_topic(&kafka_brokers());
     let notification = start_notification(&keys, &kafka).await;
     let producer = kafka.producer().expect("producer");
-    let who = Customer::new(&keys);
     refuse_titles_with(&notification, "Poison").await;
+    Refusing {
+        kafka,
+        notification,
+        producer,
+        who: Customer::new(&keys),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redriven_dead_letter_notifies_once_and_redriving_again_changes_nothing() {
+    let Refusing {
+        kafka,
+        notification,
+        producer,
+        who,
+    } = refusing_poison().await;
 
     let poison = order_created(who.id, "Poison mug");
     publish_event(&producer, &kafka.topic, &poison).await;
@@ -162,12 +186,12 @@ async fn a_redriven_dead_letter_notifies_once_and_redriving_again_changes_nothin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redrive_by_event_id_republishes_only_that_event() {
-    let keys = TestKeys::new();
-    let kafka = own_topic(&kafka_brokers());
-    let notification = start_notification(&keys, &kafka).await;
-    let producer = kafka.producer().expect("producer");
-    let who = Customer::new(&keys);
-    refuse_titles_with(&notification, "Poison").await;
+    let Refusing {
+        kafka,
+        notification,
+        producer,
+        who,
+    } = refusing_poison().await;
     let chosen = order_created(who.id, "Poison lamp");
     let left = order_created(who.id, "Poison chair");
     publish_event(&producer, &kafka.topic, &chosen).await;
