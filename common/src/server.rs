@@ -1,9 +1,11 @@
 //! Assembles a service's router with the shared layers and serves it until a shutdown signal.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::header::CONNECTION;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -32,6 +34,7 @@ fn finish(
     metrics: Arc<Metrics>,
     request_timeout: Duration,
     liveness: Liveness,
+    draining: Arc<AtomicBool>,
 ) -> Router {
     let render = {
         let metrics = metrics.clone();
@@ -57,16 +60,19 @@ fn finish(
             Observer {
                 metrics,
                 request_timeout,
+                draining,
             },
             observe,
         ))
 }
 
-/// What `observe` needs: where to record, and the request deadline.
+/// What `observe` needs: where to record, the request deadline, and whether the server is
+/// draining (shutting down: every answer then closes its connection).
 #[derive(Clone)]
 struct Observer {
     metrics: Arc<Metrics>,
     request_timeout: Duration,
+    draining: Arc<AtomicBool>,
 }
 
 /// Ends a request that takes longer than `limit` with a JSON 504 `outcome_unknown`. The limit is
@@ -92,6 +98,7 @@ async fn observe(State(observer): State<Observer>, mut req: Request, next: Next)
     let Observer {
         metrics,
         request_timeout,
+        draining,
     } = observer;
     let request_id = req
         .headers()
@@ -151,6 +158,13 @@ async fn observe(State(observer): State<Observer>, mut req: Request, next: Next)
         }
     });
     response.headers_mut().insert(REQUEST_ID_HEADER, header);
+    if draining.load(Ordering::Relaxed) {
+        // The client learns with this answer that the connection ends, so it never writes
+        // its next request onto a connection the server is about to close.
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 
@@ -162,6 +176,8 @@ pub struct Server {
     router: Router,
     background: Vec<(&'static str, Task)>,
     liveness: Liveness,
+    draining: Arc<AtomicBool>,
+    drain: Duration,
 }
 
 impl Server {
@@ -175,12 +191,32 @@ impl Server {
         request_timeout: Duration,
     ) -> std::io::Result<Self> {
         let liveness = Liveness::default();
+        let draining = Arc::new(AtomicBool::new(false));
         Ok(Self {
             listener: TcpListener::bind(addr).await?,
-            router: finish(routes, prefix, metrics, request_timeout, liveness.clone()),
+            router: finish(
+                routes,
+                prefix,
+                metrics,
+                request_timeout,
+                liveness.clone(),
+                draining.clone(),
+            ),
             background: Vec::new(),
             liveness,
+            draining,
+            drain: Duration::ZERO,
         })
+    }
+
+    /// After the shutdown signal, keeps serving for `drain`, every answer closing its
+    /// connection, before it stops accepting and closes the idle connections. Without it, a
+    /// request a client has just written on an idle keep-alive connection can meet the
+    /// server closing that connection and is lost unanswered (the client cannot tell whether
+    /// it was applied). Clients that send a request during the drain get its answer.
+    pub fn with_drain(mut self, drain: Duration) -> Self {
+        self.drain = drain;
+        self
     }
 
     /// Adds a loop that runs while the service serves and is stopped with it; it must be safe
@@ -225,6 +261,18 @@ impl Server {
                 }
             });
         }
+        let (draining, drain) = (self.draining, self.drain);
+        let shutdown = async move {
+            shutdown.await;
+            if !drain.is_zero() {
+                draining.store(true, Ordering::Relaxed);
+                tracing::info!(
+                    drain_ms = drain.as_millis() as u64,
+                    "draining: serving on, every answer closes its connection"
+                );
+                tokio::time::sleep(drain).await;
+            }
+        };
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
@@ -261,7 +309,10 @@ async fn serve<F>(service: &str, build: impl FnOnce() -> F) -> anyhow::Result<()
 where
     F: std::future::Future<Output = anyhow::Result<Server>>,
 {
-    let app = build().await?;
+    // After SIGTERM, serve on for this long, closing each connection as it answers (see
+    // `Server::with_drain`); the Kubernetes grace period allows for it.
+    let drain_ms: u64 = crate::config::or("SHUTDOWN_DRAIN_MS", 1000)?;
+    let app = build().await?.with_drain(Duration::from_millis(drain_ms));
     tracing::info!(service, addr = %app.local_addr(), "service listening");
     app.run_until(shutdown_signal()).await?;
     Ok(())
@@ -335,6 +386,47 @@ mod tests {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.text().await.expect("body"), "done");
         serving.await.expect("join").expect("clean shutdown");
+    }
+
+    #[tokio::test]
+    async fn after_the_signal_a_draining_server_answers_and_closes_each_connection_then_stops() {
+        let hello = Router::new().route("/hello", get(|| async { "hello" }));
+        let server = bind(hello, Duration::from_secs(5))
+            .await
+            .with_drain(Duration::from_millis(800));
+        let url = format!("http://{}/hello", server.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.run_until(async {
+            let _ = stopped.await;
+        }));
+        // One client, so its connection is kept alive between requests.
+        let http = reqwest::Client::new();
+        let before = http
+            .get(&url)
+            .send()
+            .await
+            .expect("served before the signal");
+        assert!(before.headers().get(CONNECTION).is_none());
+        stop.send(()).expect("signal shutdown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        // Draining: the idle connection was not cut, the request on it is answered, and the
+        // answer tells the client to close it.
+        let during = http
+            .get(&url)
+            .send()
+            .await
+            .expect("answered while draining");
+        assert_eq!(during.status(), StatusCode::OK);
+        assert_eq!(during.headers()[CONNECTION], "close");
+        assert_eq!(during.text().await.expect("body"), "hello");
+
+        serving.await.expect("join").expect("clean shutdown");
+        let after = http.get(&url).send().await;
+        assert!(
+            after.as_ref().is_err_and(reqwest::Error::is_connect),
+            "after the drain nothing listens: {after:?}"
+        );
     }
 
     #[tokio::test]
