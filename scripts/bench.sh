@@ -6,14 +6,20 @@
 # generator, which prints the table and writes .local/bench/report.{md,html,json}.
 #   BENCH_SMOKE=1   a few seconds per scenario and 10 customers (what CI runs)
 #   BENCH_SECONDS, BENCH_USERS, BENCH_CONNECTIONS override the defaults (15, 100, 32)
+#   REPLICAS=2      against two instances of every service (the stack is restarted so if it
+#                   runs another number); without it, against the stack as it runs
+WANTED_REPLICAS="${REPLICAS:-}"
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 cd "$ROOT"
 
 ensure_packages wrk:wrk pgbench:postgresql-client nginx:nginx
 
-if ! is_running "$RUN_DIR/user.pid" || ! is_running "$NGINX_DIR/nginx.pid" nginx; then
-  "$ROOT/scripts/up.sh"
+running_replicas="$(cat "$RUN_DIR/replicas" 2>/dev/null || echo 1)"
+if ! is_running "$RUN_DIR/user.pid" || ! is_running "$NGINX_DIR/nginx.pid" nginx \
+   || { [ -n "$WANTED_REPLICAS" ] && [ "$WANTED_REPLICAS" != "$running_replicas" ]; }; then
+  REPLICAS="${WANTED_REPLICAS:-1}" "$ROOT/scripts/up.sh"
+  REPLICAS="$(cat "$RUN_DIR/replicas")"
 fi
 
 say "building the load generator (cargo build --profile $BUILD_PROFILE -p bench)"

@@ -10,6 +10,7 @@ for pidfile in "$RUN_DIR"/*.pid; do
   name="$(basename "$pidfile" .pid)"
   stop_pid "$name" "$pidfile"
 done
+rm -f "$RUN_DIR/replicas"
 if [ -s "$RUN_DIR/postgres.started" ]; then
   say "stopping Postgres (make up started it)"
   as_root pg_ctlcluster --skip-systemctl-redirect "$(cat "$RUN_DIR/postgres.started")" main stop || true

@@ -24,6 +24,28 @@ case "$BUILD_PROFILE" in dev) BUILD_DIR=debug ;; *) BUILD_DIR="$BUILD_PROFILE" ;
 # name:port of each service
 SERVICES=(user:8081 billing:8082 order:8083 notification:8084)
 
+# How many instances of each service run: `make up REPLICAS=2` starts a second one of each on
+# its port + 100 (user 8181, billing 8182, ...), all behind the gateway. The scripts that act on
+# a running stack (stack.sh, faults, bench) use the count it was started with.
+REPLICAS="${REPLICAS:-$(cat "$RUN_DIR/replicas" 2>/dev/null || echo 1)}"
+case "$REPLICAS" in [1-9]) ;; *) echo "REPLICAS must be 1 to 9, not '$REPLICAS'" >&2; exit 2 ;; esac
+# With replicas, user and order reach billing through this local stand-in for the Kubernetes
+# Service in front of billing's pods (a listener of the gateway's nginx, not public).
+BILLING_LB_PORT="${BILLING_LB_PORT:-8089}"
+
+# Replica k of a service: named after the service (k = 1) or <service>-k.
+instance_name() { if [ "$2" = 1 ]; then echo "$1"; else echo "$1-$2"; fi; }
+service_of() { echo "${1%-[0-9]}"; }
+# Every instance of every service as name:port, replica 1 of each first.
+instances() {
+  local k entry
+  for k in $(seq 1 "$REPLICAS"); do
+    for entry in "${SERVICES[@]}"; do
+      echo "$(instance_name "${entry%%:*}" "$k"):$(( ${entry#*:} + 100 * (k - 1) ))"
+    done
+  done
+}
+
 # The local broker (tansu) unless KAFKA_BROKERS points at another Kafka.
 LOCAL_KAFKA="127.0.0.1:9092"
 TANSU_VERSION="0.6.0"
@@ -64,9 +86,10 @@ ensure_build_deps() {
 }
 
 # Whether the pid file names a live process running the program `comm` (by default the pid
-# file's name): a pid left by a process that died may since belong to another program.
+# file's name, less a replica's -k): a pid left by a process that died may since belong to
+# another program.
 is_running() { # pidfile [comm]
-  local pidfile="$1" comm="${2:-$(basename "$1" .pid)}"
+  local pidfile="$1" comm="${2:-$(service_of "$(basename "$1" .pid)")}"
   [ -s "$pidfile" ] || return 1
   local pid; pid="$(cat "$pidfile")"
   [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ]

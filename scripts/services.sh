@@ -7,11 +7,17 @@ service_env() { # name port
   echo "JWT_PUBLIC_KEY_FILE=$LOCAL/keys/jwt-public.pem SERVICE_TOKEN=$(cat "$LOCAL/keys/service-token")"
   echo "LOG_FORMAT=${LOG_FORMAT:-pretty} RUST_LOG=${RUST_LOG:-info}"
   case "$name" in
-    user) echo "JWT_PRIVATE_KEY_FILE=$LOCAL/keys/jwt-private.pem BILLING_URL=http://127.0.0.1:8082" ;;
+    user) echo "JWT_PRIVATE_KEY_FILE=$LOCAL/keys/jwt-private.pem BILLING_URL=$(billing_url)" ;;
     # ORDER_BILLING_URL: make faults puts a fault-injecting proxy between order and billing.
-    order) echo "BILLING_URL=${ORDER_BILLING_URL:-http://127.0.0.1:8082} KAFKA_BROKERS=${KAFKA_BROKERS:-$LOCAL_KAFKA}" ;;
+    order) echo "BILLING_URL=${ORDER_BILLING_URL:-$(billing_url)} KAFKA_BROKERS=${KAFKA_BROKERS:-$LOCAL_KAFKA}" ;;
     notification) echo "KAFKA_BROKERS=${KAFKA_BROKERS:-$LOCAL_KAFKA}" ;;
   esac
+}
+
+# Where user and order call billing: its one instance, or all of them through the gateway's
+# internal listener (which retries on the other replica only what is safe, as the gateway does).
+billing_url() {
+  if [ "$REPLICAS" -gt 1 ]; then echo "http://127.0.0.1:$BILLING_LB_PORT"; else echo "http://127.0.0.1:8082"; fi
 }
 
 # Ends the process of a pid file and waits until it is gone: TERM stops it gracefully (KILL
@@ -54,15 +60,25 @@ signal_pid() { # name pidfile pause|resume [comm]
   esac
 }
 
-start_service() { # name port
-  local name="$1" port="$2" pidfile="$RUN_DIR/$1.pid"
+start_service() { # instance port
+  local name="$1" port="$2" pidfile="$RUN_DIR/$1.pid" service
+  service="$(service_of "$1")"
   stop_pid "$name" "$pidfile"
   require_free_port "$port" "$name"
   say "starting $name on 127.0.0.1:$port (log: $LOG_DIR/$name.log)"
   # shellcheck disable=SC2046
-  nohup env $(service_env "$name" "$port") "$CARGO_TARGET_DIR/$BUILD_DIR/$name" \
+  nohup env $(service_env "$service" "$port") "$CARGO_TARGET_DIR/$BUILD_DIR/$service" \
     >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
   echo $! >"$pidfile"
+}
+
+# The gateway's upstream servers of a service: every instance of it.
+upstream_servers() { # service
+  local entry servers=""
+  for entry in $(instances); do
+    [ "$(service_of "${entry%%:*}")" = "$1" ] && servers+="server 127.0.0.1:${entry#*:}; "
+  done
+  echo "$servers"
 }
 
 NGINX_DIR="$LOCAL/nginx"
@@ -78,6 +94,11 @@ render_gateway_conf() {
       -e "s|__DOCS_DIR__|$LOCAL/docs|g" \
       -e "s|__LOGIN_RATE__|${LOGIN_RATE:-10r/m}|g" \
       -e "s|__REGISTER_RATE__|${REGISTER_RATE:-30r/m}|g" \
+      -e "s|__BILLING_LB_PORT__|$BILLING_LB_PORT|g" \
+      -e "s|__USER_SERVERS__|$(upstream_servers user)|g" \
+      -e "s|__BILLING_SERVERS__|$(upstream_servers billing)|g" \
+      -e "s|__ORDER_SERVERS__|$(upstream_servers order)|g" \
+      -e "s|__NOTIFICATION_SERVERS__|$(upstream_servers notification)|g" \
       "$ROOT/api-gateway/nginx.conf.template" >"$NGINX_DIR/nginx.conf"
   nginx -t -q -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf"
 }

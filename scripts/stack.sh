@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
 # Starts, stops, restarts, kills, pauses or resumes one piece of the running local stack, for
 # operators and for make faults:   scripts/stack.sh <action> <piece>
-# Pieces: user billing order notification (the services), gateway, kafka (the local broker),
-# postgres. stop is graceful (SIGTERM; nginx quits after its requests; Postgres shuts down
+# Pieces: user billing order notification (the services; with REPLICAS, user-2 ... are the
+# other replicas), gateway, kafka (the local broker), postgres. stop is graceful (SIGTERM; nginx quits after its requests; Postgres shuts down
 # fast), kill is SIGKILL (a crash: no shutdown at all), pause/resume (services and kafka) is
 # SIGSTOP/SIGCONT (a process that hangs, then goes on). start of a service uses the binaries of
 # the last make up (BUILD_PROFILE).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 
-usage() { echo "usage: stack.sh start|stop|restart|kill|pause|resume user|billing|order|notification|gateway|kafka|postgres" >&2; exit 2; }
+usage() { echo "usage: stack.sh start|stop|restart|kill|pause|resume user|billing|order|notification[-k]|gateway|kafka|postgres" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 action="$1" piece="$2"
 
-port_of() { # service name -> its port
+port_of() { # instance name -> its port
   local entry
-  for entry in "${SERVICES[@]}"; do
+  for entry in $(instances); do
     [ "${entry%%:*}" = "$1" ] && { echo "${entry#*:}"; return 0; }
   done
+  echo "no instance $1 in this stack of $REPLICAS replica(s)" >&2
   return 1
 }
 
@@ -27,12 +28,12 @@ postgres_ctl() { # start|stop|restart
 }
 
 case "$piece" in
-  user|billing|order|notification)
+  user|billing|order|notification|user-[2-9]|billing-[2-9]|order-[2-9]|notification-[2-9])
     port="$(port_of "$piece")"
     pidfile="$RUN_DIR/$piece.pid"
     case "$action" in
       start) start_service "$piece" "$port"
-             wait_healthy "$piece" "http://127.0.0.1:$port/api/v1/$(prefix_of "$piece")/health/live" ;;
+             wait_healthy "$piece" "http://127.0.0.1:$port/api/v1/$(prefix_of "$(service_of "$piece")")/health/live" ;;
       stop) stop_pid "$piece" "$pidfile" ;;
       kill) kill_pid "$piece" "$pidfile" ;;
       pause|resume) signal_pid "$piece" "$pidfile" "$action" ;;
@@ -61,10 +62,14 @@ case "$piece" in
       pause|resume) signal_pid kafka "$RUN_DIR/tansu.pid" "$action" tansu ;;
       restart)
         say "the in-memory broker loses its topics, offsets and undelivered events; order and notification restart with it"
-        "$0" stop notification; "$0" stop order
+        clients=()
+        for entry in $(instances); do
+          case "$(service_of "${entry%%:*}")" in order|notification) clients+=("${entry%%:*}") ;; esac
+        done
+        for client in "${clients[@]}"; do "$0" stop "$client"; done
         stop_pid kafka "$RUN_DIR/tansu.pid" tansu
         "$ROOT/scripts/kafka.sh"
-        "$0" start order; "$0" start notification ;;
+        for client in "${clients[@]}"; do "$0" start "$client"; done ;;
       *) usage ;;
     esac ;;
   postgres)

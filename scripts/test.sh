@@ -44,10 +44,12 @@ promtool test rules "$ROOT/monitoring/rules/shop.rules.test.yaml"
 say "unit and integration tests (real Postgres, one database per test; real Kafka, one topic per test)"
 cargo test --workspace
 
-# The stack-level suites run against the stack (restarted here with the binaries just tested).
+# The stack-level suites run against the stack (restarted here with the binaries just tested),
+# two replicas of every service behind the gateway, as Kubernetes runs them.
 # Its services export their spans to the OTLP collector the gateway tests' tracing test runs
 # on this address (while nobody listens there, the exporter drops them).
 export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:${OTLP_PORT:-4318}" OTEL_BSP_SCHEDULE_DELAY=200
+export REPLICAS=2
 WITH_PROMETHEUS=1 "$ROOT/scripts/up.sh"
 
 say "gateway tests against the running stack"
@@ -72,12 +74,15 @@ say "benchmark smoke: every scenario runs and answers without errors (timings ar
 BENCH_SMOKE=1 "$ROOT/scripts/bench.sh"
 
 say "monitoring: every metric the dashboards and alerts use is exported; Prometheus scrapes all"
-SHOP_METRICS_URLS="http://127.0.0.1:8081/metrics,http://127.0.0.1:8082/metrics,http://127.0.0.1:8083/metrics,http://127.0.0.1:8084/metrics" \
+SHOP_METRICS_URLS="$(instances | sed 's|^[^:]*:\(.*\)|http://127.0.0.1:\1/metrics|' | paste -sd,)" \
 PROMETHEUS_URL="http://127.0.0.1:${PROMETHEUS_PORT:-9091}" \
   "$LOCAL/venv/bin/python" -m pytest -q "$ROOT/monitoring/tests/stack_metrics_test.py"
 
-# Last: it kills and restarts pieces of the stack (Postgres too).
-say "fault suite: crashes, restarts and a slow billing under load (make faults)"
+# Last: it kills and restarts pieces of the stack (Postgres too). Its scenarios stage outages
+# of a service's one instance: against one replica each.
+say "fault suite: crashes, restarts and a slow billing under load (make faults), one replica each"
+export REPLICAS=1
+WITH_PROMETHEUS=1 "$ROOT/scripts/up.sh"
 "$ROOT/scripts/faults.sh"
 
 say "all test suites passed"

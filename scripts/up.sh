@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make up: installs what is missing, builds, prepares Postgres, starts every service and the
 # gateway in the background, waits until healthy, and prints where everything is.
+# REPLICAS=n: n instances of each service (default 1), whatever ran before.
+REPLICAS="${REPLICAS:-1}"
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 
@@ -13,12 +15,19 @@ ensure_build_deps
 say "building the services (cargo build --profile $BUILD_PROFILE)"
 cargo build --workspace --bins --quiet --profile "$BUILD_PROFILE"
 
-for entry in "${SERVICES[@]}"; do
+# Replicas beyond the number asked for (left by an earlier make up REPLICAS=n) stop.
+for pidfile in "$RUN_DIR"/*-[0-9].pid; do
+  [ -e "$pidfile" ] || continue
+  name="$(basename "$pidfile" .pid)"
+  [ "${name##*-}" -gt "$REPLICAS" ] && stop_pid "$name" "$pidfile"
+done
+echo "$REPLICAS" >"$RUN_DIR/replicas"
+for entry in $(instances); do
   start_service "${entry%%:*}" "${entry#*:}"
 done
-for entry in "${SERVICES[@]}"; do
+for entry in $(instances); do
   name="${entry%%:*}"
-  wait_healthy "$name" "http://127.0.0.1:${entry#*:}/api/v1/$(prefix_of "$name")/health"
+  wait_healthy "$name" "http://127.0.0.1:${entry#*:}/api/v1/$(prefix_of "$(service_of "$name")")/health"
 done
 "$ROOT/scripts/docs.sh"
 start_gateway
@@ -35,6 +44,7 @@ The shop is up.
   billing                   http://127.0.0.1:8082/api/v1/billing  (metrics: /metrics)
   order                     http://127.0.0.1:8083/api/v1/orders   (metrics: /metrics)
   notification              http://127.0.0.1:8084/api/v1/notifications (metrics: /metrics)
+  Replicas                  $REPLICAS of each service$([ "$REPLICAS" -gt 1 ] && echo " (replica k on the port + 100 x (k-1): user-2 on 8181 ...; billing for the services on 127.0.0.1:$BILLING_LB_PORT)")
   Kafka                     ${KAFKA_BROKERS:-$LOCAL_KAFKA}, topics order-events and order-events.dlq
   API docs (Swagger UI)     http://localhost:$GATEWAY_PORT/api/docs/
   Prometheus                $([ "${WITH_PROMETHEUS:-0}" = 1 ] && echo "http://127.0.0.1:${PROMETHEUS_PORT:-9091} (rules and alerts of monitoring/)" || echo "not started (WITH_PROMETHEUS=1 make up starts it)")

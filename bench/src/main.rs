@@ -178,7 +178,8 @@ impl Bench {
 /// Each service's highest resident memory seen so far, in MiB.
 type PeakRss = Arc<Mutex<BTreeMap<&'static str, f64>>>;
 
-/// Samples the services' resident memory every 200 ms and keeps each one's maximum.
+/// Samples the services' resident memory every 200 ms and keeps each one's maximum (over its
+/// replicas).
 fn rss_sampler(processes: &Processes) -> (PeakRss, tokio::task::JoinHandle<()>) {
     let peak = Arc::new(Mutex::new(BTreeMap::new()));
     let services = processes.services.clone();
@@ -210,12 +211,14 @@ async fn main() -> anyhow::Result<()> {
     let gateway = Target::parse(&options.gateway)?;
     let ceiling_target = Target::parse(&options.ceiling)?;
     let processes = Processes::find(&options.run_dir);
-    if processes.services.len() != 4 {
+    if processes.services.len() != 4 * processes.replicas {
         bail!(
-            "the four services must run (pid files in {}); start the stack with make up",
+            "the four services must run, {} replica(s) each (pid files in {}); start the stack with make up",
+            processes.replicas,
             options.run_dir.display()
         );
     }
+    let replicas = processes.replicas;
     let seconds = options.seconds;
     let connections = options.connections;
     let mut bench = Bench {
@@ -224,8 +227,9 @@ async fn main() -> anyhow::Result<()> {
         customers: Arc::new(Vec::new()),
         report: Report {
             title: format!(
-                "make bench{}: {} s per scenario, {} connections, {} customers",
+                "make bench{}: {} replica(s) of each service, {} s per scenario, {} connections, {} customers",
                 if options.smoke { " (smoke)" } else { "" },
+                replicas,
                 seconds,
                 connections,
                 options.users

@@ -57,21 +57,40 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// The local stack's processes: services and the broker from their pid files, Postgres and
-/// nginx by name (all their processes: backends, workers).
+/// The local stack's processes: services (every replica) and the broker from their pid files,
+/// Postgres and nginx by name (all their processes: backends, workers).
 pub struct Processes {
-    pub services: BTreeMap<&'static str, u32>,
+    /// (service, pid) of each replica: `user.pid`, then `user-2.pid` ... when there are more.
+    pub services: Vec<(&'static str, u32)>,
+    /// Replicas of each service.
+    pub replicas: usize,
     run_dir: std::path::PathBuf,
 }
 
+pub const SERVICES: [&str; 4] = ["user", "billing", "order", "notification"];
+
 impl Processes {
     pub fn find(run_dir: &Path) -> Self {
-        let services = ["user", "billing", "order", "notification"]
-            .into_iter()
-            .filter_map(|name| Some((name, read_pid(&run_dir.join(format!("{name}.pid")))?)))
-            .collect();
+        let replicas: usize = std::fs::read_to_string(run_dir.join("replicas"))
+            .ok()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(1);
+        let mut services = Vec::new();
+        for k in 1..=replicas {
+            for name in SERVICES {
+                let file = if k == 1 {
+                    format!("{name}.pid")
+                } else {
+                    format!("{name}-{k}.pid")
+                };
+                if let Some(pid) = read_pid(&run_dir.join(file)) {
+                    services.push((name, pid));
+                }
+            }
+        }
         Self {
             services,
+            replicas,
             run_dir: run_dir.to_owned(),
         }
     }
@@ -106,12 +125,16 @@ impl Processes {
         total
     }
 
-    /// Resident memory of each service, in MiB.
+    /// Resident memory of each service, in MiB (of its largest replica).
     pub fn rss(&self) -> BTreeMap<&'static str, f64> {
-        self.services
-            .iter()
-            .filter_map(|(name, pid)| Some((*name, rss_mib(*pid)?)))
-            .collect()
+        let mut rss = BTreeMap::new();
+        for (name, pid) in &self.services {
+            if let Some(mib) = rss_mib(*pid) {
+                let largest = rss.entry(*name).or_insert(0.0);
+                *largest = f64::max(*largest, mib);
+            }
+        }
+        rss
     }
 }
 

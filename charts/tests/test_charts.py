@@ -114,7 +114,7 @@ def test_the_library_defaults_fill_in_what_a_service_leaves_out(rendered):
     else:
         assert image == f"registry.example.com/shop/{service}:0.1.0"
         assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
-        assert pdb["spec"]["minAvailable"] == 2
+        assert pdb["spec"]["minAvailable"] == 1
         assert containers(deployment)[0]["resources"]["limits"] == {"cpu": "1", "memory": "512Mi"}
 
 
@@ -175,6 +175,23 @@ def test_graceful_shutdown_fits_the_grace_period(rendered):
     pause = containers(deployment)[0]["lifecycle"]["preStop"]["sleep"]["seconds"]
     request_timeout = 30
     assert pod["terminationGracePeriodSeconds"] > pause + request_timeout
+
+
+def test_a_node_drain_always_leaves_a_pod_serving(rendered):
+    """At least two pods, spread over nodes; the budget lets a drain evict one while another
+    serves (never zero: a drain would hang) and a rollout never takes one away first."""
+    (deployment,) = of_kind(rendered["docs"], "Deployment")
+    (budget,) = of_kind(rendered["docs"], "PodDisruptionBudget")
+    hpa = of_kind(rendered["docs"], "HorizontalPodAutoscaler")
+    fewest = hpa[0]["spec"]["minReplicas"] if hpa else deployment["spec"]["replicas"]
+    assert fewest >= 2
+    assert 1 <= budget["spec"]["minAvailable"] < fewest
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    by_key = {c["topologyKey"]: c for c in spread}
+    assert by_key["kubernetes.io/hostname"]["maxSkew"] == 1
+    for constraint in spread:
+        assert constraint["labelSelector"]["matchLabels"] == budget["spec"]["selector"]["matchLabels"]
 
 
 def test_only_user_and_order_may_call_billing_directly(rendered):

@@ -70,6 +70,25 @@ impl Service {
     }
 
     /// Stops the service the way SIGTERM does and waits until it has.
+    /// A counter or gauge of the service's `/metrics`, summed over the series whose labels
+    /// contain every one of `labels` (`route="/x"`, ...); 0 when there is none.
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        let text = reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .filter(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(['{', ' ']))
+                    && labels.iter().all(|l| line.contains(l))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -97,7 +116,11 @@ pub async fn start_billing(listen: SocketAddr, keys: &TestKeys) -> Service {
 }
 
 pub async fn start_user(billing_url: &str, keys: &TestKeys) -> Service {
-    let database = TestDatabase::create("e2e_user").await;
+    start_user_on(TestDatabase::create("e2e_user").await, billing_url, keys).await
+}
+
+/// The user service on `database` (pass the same one to run a second replica on its data).
+pub async fn start_user_on(database: TestDatabase, billing_url: &str, keys: &TestKeys) -> Service {
     let app = user::build(user::Config {
         service: service_config(any_port(), &database, keys),
         jwt_private_key_pem: Secret::new(keys.private_pem.clone()),
@@ -114,7 +137,22 @@ pub async fn start_user(billing_url: &str, keys: &TestKeys) -> Service {
 }
 
 pub async fn start_order(billing_url: &str, keys: &TestKeys, kafka: &KafkaConfig) -> Service {
-    let database = TestDatabase::create("e2e_order").await;
+    start_order_on(
+        TestDatabase::create("e2e_order").await,
+        billing_url,
+        keys,
+        kafka,
+    )
+    .await
+}
+
+/// The order service on `database` (pass the same one to run a second replica on its data).
+pub async fn start_order_on(
+    database: TestDatabase,
+    billing_url: &str,
+    keys: &TestKeys,
+    kafka: &KafkaConfig,
+) -> Service {
     let app = order::build(order::Config {
         service: service_config(any_port(), &database, keys),
         kafka: kafka.clone(),

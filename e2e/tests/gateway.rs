@@ -6,6 +6,19 @@ use std::net::IpAddr;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+/// The log of every replica of `service` in `logs` (`order.log`, and `order-2.log` ... when the
+/// stack runs replicas), one after the other.
+fn service_log(logs: &str, service: &str) -> String {
+    let mut text = std::fs::read_to_string(format!("{logs}/{service}.log")).expect("service log");
+    for k in 2..10 {
+        match std::fs::read_to_string(format!("{logs}/{service}-{k}.log")) {
+            Ok(more) => text.push_str(&more),
+            Err(_) => break,
+        }
+    }
+    text
+}
+
 fn gateway() -> String {
     std::env::var("GATEWAY_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".to_owned())
 }
@@ -118,7 +131,7 @@ async fn a_request_id_is_generated_or_passed_through_to_every_service_log() {
     // Registration touches user and, through it, billing: both logs carry the id.
     let logs = std::env::var("LOG_DIR").unwrap_or_else(|_| "../.local/log".to_owned());
     for service in ["user", "billing"] {
-        let log = std::fs::read_to_string(format!("{logs}/{service}.log")).expect("service log");
+        let log = service_log(&logs, service);
         assert!(
             log.contains(&request_id),
             "{service}.log lacks {request_id}"
@@ -269,8 +282,7 @@ async fn an_orders_request_id_reaches_billing_and_across_kafka_to_notification()
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     for service in ["order", "billing", "notification"] {
         loop {
-            let log =
-                std::fs::read_to_string(format!("{logs}/{service}.log")).expect("service log");
+            let log = service_log(&logs, service);
             if log.contains(&request_id) {
                 break;
             }
@@ -512,7 +524,7 @@ async fn an_order_is_one_trace_from_the_gateway_through_billing_and_kafka() {
     // And the trace id is on the log lines of each service that took part.
     let logs = std::env::var("LOG_DIR").unwrap_or_else(|_| "../.local/log".to_owned());
     for service in ["order", "billing", "notification"] {
-        let log = std::fs::read_to_string(format!("{logs}/{service}.log")).expect("service log");
+        let log = service_log(&logs, service);
         assert!(
             log.lines()
                 .any(|l| l.contains(&format!("trace_id={trace_id}"))),
@@ -534,7 +546,7 @@ async fn an_order_is_one_trace_from_the_gateway_through_billing_and_kafka() {
         .expect("id")
         .to_owned();
     assert_eq!(started.len(), 32, "nginx's request id: {started}");
-    let log = std::fs::read_to_string(format!("{logs}/order.log")).expect("order log");
+    let log = service_log(&logs, "order");
     assert!(
         log.lines()
             .any(|l| l.contains("request refused") && l.contains(&format!("trace_id={started}"))),

@@ -65,6 +65,10 @@ terminationGracePeriodSeconds: 45
 podDisruptionBudget:
   minAvailable: 1
 
+# Spread the replicas over nodes and zones (preferred, so a one-node cluster still schedules
+# them all): one node drained or lost leaves the others serving.
+spreadAcrossNodes: true
+
 autoscaling:
   enabled: false
   minReplicas: 2

@@ -87,6 +87,17 @@ spec:
         checksum/config: {{ include "shop-service.configmap" . | sha256sum }}
     spec:
       automountServiceAccountToken: false
+      {{- if .Values.spreadAcrossNodes }}
+      topologySpreadConstraints:
+        {{- range list "kubernetes.io/hostname" "topology.kubernetes.io/zone" }}
+        - maxSkew: 1
+          topologyKey: {{ . }}
+          whenUnsatisfiable: ScheduleAnyway
+          labelSelector:
+            matchLabels:
+              {{- include "shop-service.selectorLabels" $ | nindent 14 }}
+        {{- end }}
+      {{- end }}
       securityContext:
         {{- include "shop-service.podSecurityContext" . | nindent 8 }}
       # Longer than the requests' own 30 s limit plus the preStop pause, so in-flight requests
