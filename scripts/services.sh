@@ -72,11 +72,14 @@ start_service() { # instance port
   echo $! >"$pidfile"
 }
 
-# The gateway's upstream servers of a service: every instance of it.
+# The gateway's upstream servers of a service: every instance of it. max_fails=0: a replica
+# that refused a connection is tried again by the next request (a refused connection costs
+# microseconds on loopback and is retried on the other replica), never left out for a while:
+# in a rolling restart the one that just came back must take the traffic at once.
 upstream_servers() { # service
   local entry servers=""
   for entry in $(instances); do
-    [ "$(service_of "${entry%%:*}")" = "$1" ] && servers+="server 127.0.0.1:${entry#*:}; "
+    [ "$(service_of "${entry%%:*}")" = "$1" ] && servers+="server 127.0.0.1:${entry#*:} max_fails=0; "
   done
   echo "$servers"
 }

@@ -78,9 +78,12 @@ SHOP_METRICS_URLS="$(instances | sed 's|^[^:]*:\(.*\)|http://127.0.0.1:\1/metric
 PROMETHEUS_URL="http://127.0.0.1:${PROMETHEUS_PORT:-9091}" \
   "$LOCAL/venv/bin/python" -m pytest -q "$ROOT/monitoring/tests/stack_metrics_test.py"
 
-# Last: it kills and restarts pieces of the stack (Postgres too). Its scenarios stage outages
-# of a service's one instance: against one replica each.
-say "fault suite: crashes, restarts and a slow billing under load (make faults), one replica each"
+# Last: the fault suite kills and restarts pieces of the stack (Postgres too). With two
+# replicas it stages one replica's crash and a rolling restart; then, with the stack restarted
+# with one replica each, the outages of a service's one instance.
+say "fault suite with two replicas: one replica killed, a rolling restart, under load (make faults)"
+"$ROOT/scripts/faults.sh"
+say "fault suite with one replica each: crashes, restarts and a slow billing under load (make faults)"
 export REPLICAS=1
 WITH_PROMETHEUS=1 "$ROOT/scripts/up.sh"
 "$ROOT/scripts/faults.sh"

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use e2e::{
     eventually, free_addr, kafka_brokers, money_of, order_created, own_topic, publish_event,
-    start_billing, start_notification_on, start_order_on, start_user_on, Api, Customer,
+    start_billing, start_notification_on, start_order_on, start_user_on, Api, Customer, Service,
 };
+use events::kafka::KafkaConfig;
 use futures::future::join_all;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
@@ -17,9 +18,18 @@ use serde_json::{json, Value};
 use testkit::{TestDatabase, TestKeys};
 use uuid::Uuid;
 
+/// Two order replicas on one new database.
+async fn order_replicas(billing_url: &str, keys: &TestKeys, kafka: &KafkaConfig) -> [Service; 2] {
+    let database = TestDatabase::create("e2e_order").await;
+    [
+        start_order_on(database.clone(), billing_url, keys, kafka).await,
+        start_order_on(database, billing_url, keys, kafka).await,
+    ]
+}
+
 /// Reads every event on `topic` until `count` have arrived, then a few seconds more to catch
 /// duplicates; returns them in the order of their partitions' offsets.
-async fn read_events(kafka: &events::kafka::KafkaConfig, count: usize) -> Vec<events::Envelope> {
+async fn read_events(kafka: &KafkaConfig, count: usize) -> Vec<events::Envelope> {
     let reader: StreamConsumer = kafka
         .client()
         .set("group.id", format!("reader-{}", Uuid::new_v4().simple()))
@@ -53,11 +63,7 @@ async fn two_relays_publish_each_event_once_and_in_order_per_user() {
     let keys = TestKeys::new();
     let kafka = own_topic(&kafka_brokers());
     let billing = start_billing(free_addr(), &keys).await;
-    let database = TestDatabase::create("e2e_order").await;
-    let replicas = [
-        start_order_on(database.clone(), &billing.base, &keys, &kafka).await,
-        start_order_on(database, &billing.base, &keys, &kafka).await,
-    ];
+    let replicas = order_replicas(&billing.base, &keys, &kafka).await;
     let api = Api::default();
     let customers: Vec<Customer> = (0..4).map(|_| Customer::new(&keys)).collect();
     for who in &customers {
@@ -111,12 +117,7 @@ async fn two_settlers_settle_each_pending_order_once() {
     let keys = TestKeys::new();
     let kafka = own_topic(&kafka_brokers());
     let billing_addr = free_addr();
-    let database = TestDatabase::create("e2e_order").await;
-    let billing_url = format!("http://{billing_addr}");
-    let replicas = [
-        start_order_on(database.clone(), &billing_url, &keys, &kafka).await,
-        start_order_on(database, &billing_url, &keys, &kafka).await,
-    ];
+    let replicas = order_replicas(&format!("http://{billing_addr}"), &keys, &kafka).await;
     let api = Api::default();
     let who = Customer::new(&keys);
     const ORDERS: usize = 30;
@@ -344,11 +345,7 @@ async fn one_idempotency_key_on_two_replicas_at_once_places_one_order() {
     let keys = TestKeys::new();
     let kafka = own_topic(&kafka_brokers());
     let billing = start_billing(free_addr(), &keys).await;
-    let database = TestDatabase::create("e2e_order").await;
-    let replicas = [
-        start_order_on(database.clone(), &billing.base, &keys, &kafka).await,
-        start_order_on(database, &billing.base, &keys, &kafka).await,
-    ];
+    let replicas = order_replicas(&billing.base, &keys, &kafka).await;
     let api = Api::default();
     let who = Customer::new(&keys);
     api.deposit(&billing, &who, 10_000).await;

@@ -25,6 +25,8 @@ pub const SERVICES: [(&str, &str, u16); 4] = [
 
 pub struct Stack {
     pub gateway: String,
+    /// Instances of each service (`make up REPLICAS=n`): replica k of `order` is `order-k`.
+    pub replicas: usize,
     pub http: reqwest::Client,
     root: PathBuf,
     pub order_db: PgPool,
@@ -57,8 +59,14 @@ impl Stack {
                 .connect(&url)
                 .await
         };
+        let root: PathBuf = env("ROOT")?.into();
+        let replicas = std::fs::read_to_string(root.join(".local/run/replicas"))
+            .ok()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(1);
         Ok(Self {
             gateway: env("GATEWAY_URL")?,
+            replicas,
             http: reqwest::Client::builder().timeout(HANG).build()?,
             root: env("ROOT")?.into(),
             order_db: pool(env("ORDER_DATABASE_URL")?).await?,
@@ -140,8 +148,7 @@ impl Stack {
     /// Starts every service that does not answer its liveness probe (a scenario that failed
     /// half-way may leave one stopped), so the next scenario starts from a whole stack.
     pub async fn heal(&self) -> anyhow::Result<()> {
-        for (service, prefix, _) in SERVICES {
-            let url = format!("{}/api/v1/{prefix}/health/live", service_url(service));
+        for (name, url) in self.instances("health/live") {
             let live = self
                 .http
                 .get(&url)
@@ -149,17 +156,37 @@ impl Stack {
                 .await
                 .is_ok_and(|r| r.status().is_success());
             if !live {
-                self.ctl("start", service).await?;
+                self.ctl("start", &name).await?;
             }
         }
         Ok(())
     }
 
+    /// (name, URL of `<prefix>/<path>`) of every instance of every service: replica k of
+    /// `order` is `order-k`, on the port + 100 x (k - 1), as `scripts/lib.sh` has them.
+    fn instances(&self, path: &str) -> Vec<(String, String)> {
+        let mut all = Vec::new();
+        for k in 1..=self.replicas {
+            for (service, prefix, port) in SERVICES {
+                let name = if k == 1 {
+                    service.to_owned()
+                } else {
+                    format!("{service}-{k}")
+                };
+                let port = usize::from(port) + 100 * (k - 1);
+                all.push((
+                    name,
+                    format!("http://127.0.0.1:{port}/api/v1/{prefix}/{path}"),
+                ));
+            }
+        }
+        all
+    }
+
     /// Waits (at most a minute) until every service's readiness says 200 "ok".
     pub async fn await_healthy(&self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
-        for (service, prefix, _) in SERVICES {
-            let url = format!("{}/api/v1/{prefix}/health", service_url(service));
+        for (service, url) in self.instances("health") {
             loop {
                 let body = match self.http.get(&url).send().await {
                     Ok(r) => r.json::<Value>().await.unwrap_or_default(),
@@ -255,6 +282,8 @@ pub struct Placement {
     pub hung: u32,
     /// Attempts repeated with the same key (outcome unknown: 502/504 or no answer).
     pub retries: u32,
+    /// Answers with a 5xx status (each attempt's).
+    pub server_errors: u32,
 }
 
 /// One attempt of a client's request, as the client sees it.
@@ -327,6 +356,7 @@ pub async fn place(
                 .violations
                 .push(format!("{status} with a body that is not JSON: {text:.80}"));
         }
+        placement.server_errors += u32::from(status >= 500);
         match (status, body["code"].as_str()) {
             (201 | 202, _) | (400, Some("insufficient_funds")) => {
                 placement.answer = Some(status);
