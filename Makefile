@@ -1,5 +1,5 @@
 # The two commands of the README, and their helpers. Scripts under scripts/ do the work.
-.PHONY: up down test bench faults logs redrive images deploy
+.PHONY: up down test bench soak faults logs redrive images deploy
 
 up:      ## start the whole shop locally on http://localhost:8080
 	@bash scripts/up.sh
@@ -12,6 +12,9 @@ test:    ## run every check and test suite
 
 bench:   ## measure throughput and latency against this machine's ceilings
 	@bash scripts/bench.sh
+
+soak:    ## 10 minutes at half the order capacity with two replicas: do RSS, sockets, backlog and lag stay flat?
+	@bash scripts/soak.sh
 
 faults:  ## crash, restart and slow pieces of the running stack under load; check nothing is lost
 	@bash scripts/faults.sh

@@ -6,6 +6,7 @@
 mod load;
 mod report;
 mod shop;
+mod soak;
 mod system;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,8 @@ struct Options {
     users: usize,
     connections: usize,
     smoke: bool,
+    /// `make soak`: only the soak, this many seconds long.
+    soak: Option<u64>,
 }
 
 impl Options {
@@ -45,6 +48,7 @@ impl Options {
             users: 100,
             connections: 32,
             smoke: false,
+            soak: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
@@ -66,9 +70,10 @@ impl Options {
                 "--seconds" => options.seconds = value.parse()?,
                 "--users" => options.users = value.parse()?,
                 "--connections" => options.connections = value.parse()?,
+                "--soak" => options.soak = Some(value.parse()?),
                 _ => bail!(
                     "unknown flag {flag}; flags: --gateway --ceiling --pg-admin --run-dir --out \
-                     --seconds --users --connections --smoke"
+                     --seconds --users --connections --smoke --soak"
                 ),
             }
         }
@@ -245,6 +250,40 @@ async fn main() -> anyhow::Result<()> {
     );
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     bench.customers = Arc::new(shop::customers(&bench.gateway, &run, bench.options.users).await?);
+    if let Some(soak_seconds) = bench.options.soak {
+        // The order capacity of this stack now, then half of it for the whole soak.
+        let capacity = bench
+            .closed("order capacity (POST /orders, closed loop)", shop::order)
+            .await;
+        let rate = (capacity.rate / 2.0).max(1.0);
+        println!(
+            "  capacity {:.0} orders/s; soaking at {rate:.0}/s for {soak_seconds} s ...",
+            capacity.rate
+        );
+        let base = bench
+            .options
+            .pg_admin
+            .rsplit_once('/')
+            .map_or(bench.options.pg_admin.as_str(), |(b, _)| b);
+        let summary = soak::run(
+            &bench.gateway,
+            &bench.processes,
+            &format!("{base}/shop_order"),
+            rate,
+            connections.max((rate / 50.0).ceil() as usize),
+            Duration::from_secs(soak_seconds),
+            Duration::from_secs(5),
+            bench.per_customer(shop::order),
+            &bench.options.out,
+        )
+        .await?;
+        println!("{summary}");
+        println!(
+            "report: {}/report.md, report.html (charts), samples.csv",
+            bench.options.out.display()
+        );
+        return Ok(());
+    }
     // Idle: five seconds without a request (the user service keeps argon2's memory for two
     // seconds after the last hash, for the next one).
     tokio::time::sleep(Duration::from_secs(5)).await;
