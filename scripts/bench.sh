@@ -15,12 +15,7 @@ cd "$ROOT"
 
 ensure_packages wrk:wrk pgbench:postgresql-client nginx:nginx
 
-running_replicas="$(cat "$RUN_DIR/replicas" 2>/dev/null || echo 1)"
-if ! is_running "$RUN_DIR/user.pid" || ! is_running "$NGINX_DIR/nginx.pid" nginx \
-   || { [ -n "$WANTED_REPLICAS" ] && [ "$WANTED_REPLICAS" != "$running_replicas" ]; }; then
-  REPLICAS="${WANTED_REPLICAS:-1}" "$ROOT/scripts/up.sh"
-  REPLICAS="$(cat "$RUN_DIR/replicas")"
-fi
+ensure_stack "$WANTED_REPLICAS"
 
 say "building the load generator (cargo build --profile $BUILD_PROFILE -p bench)"
 cargo build --quiet --profile "$BUILD_PROFILE" -p bench

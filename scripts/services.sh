@@ -86,6 +86,17 @@ upstream_servers() { # service
 
 NGINX_DIR="$LOCAL/nginx"
 
+# Makes sure the stack runs, with `replicas` instances of each service when given (restarting
+# it if it runs another number), and sets REPLICAS to what runs.
+ensure_stack() { # [replicas]
+  local running; running="$(cat "$RUN_DIR/replicas" 2>/dev/null || echo 1)"
+  if ! is_running "$RUN_DIR/user.pid" || ! is_running "$NGINX_DIR/nginx.pid" nginx \
+     || { [ -n "${1:-}" ] && [ "$1" != "$running" ]; }; then
+    REPLICAS="${1:-1}" "$ROOT/scripts/up.sh"
+  fi
+  REPLICAS="$(cat "$RUN_DIR/replicas")"
+}
+
 render_gateway_conf() {
   mkdir -p "$NGINX_DIR/tmp"
   local v6=""

@@ -10,12 +10,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 cd "$ROOT" || exit 1
 
-running_replicas="$(cat "$RUN_DIR/replicas" 2>/dev/null || echo 1)"
-if ! is_running "$RUN_DIR/user.pid" || ! is_running "$NGINX_DIR/nginx.pid" nginx \
-   || [ "$WANTED_REPLICAS" != "$running_replicas" ]; then
-  REPLICAS="$WANTED_REPLICAS" "$ROOT/scripts/up.sh"
-fi
-REPLICAS="$(cat "$RUN_DIR/replicas")"
+ensure_stack "$WANTED_REPLICAS"
 
 say "building the load generator (cargo build --profile $BUILD_PROFILE -p bench)"
 cargo build --quiet --profile "$BUILD_PROFILE" -p bench
