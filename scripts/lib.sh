@@ -14,6 +14,11 @@ PG_PORT="${PG_PORT:-5432}"
 PG_USER="${PG_USER:-shop}"                 # local development role
 PG_PASSWORD="${PG_PASSWORD:-shop}"         # local development password
 PG_ADMIN_URL="postgres://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT/postgres"
+# As the postgres superuser over the local socket (peer auth on a stock install).
+psql_admin() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- psql -qAtX "$@"
+  else sudo -u postgres psql -qAtX "$@"; fi
+}
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export CARGO_TARGET_DIR
 # The cargo profile the stack's binaries are built with (release: the shop at its best; dev

@@ -15,12 +15,6 @@ if ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
   for _ in $(seq 1 30); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break; sleep 1; done
 fi
 
-# As the postgres superuser over the local socket (peer auth on a stock install).
-psql_admin() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- psql -qAtX "$@"
-  else sudo -u postgres psql -qAtX "$@"; fi
-}
-
 # pg_stat_statements lets make bench count the statements an order costs. Loading it needs one
 # restart of Postgres, done once, before any service connects.
 if ! psql_admin -c "SHOW shared_preload_libraries" | grep -q pg_stat_statements; then

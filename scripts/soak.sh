@@ -15,7 +15,23 @@ ensure_stack "$WANTED_REPLICAS"
 say "building the load generator (cargo build --profile $BUILD_PROFILE -p bench)"
 cargo build --quiet --profile "$BUILD_PROFILE" -p bench
 
-trap restore_gateway_limits EXIT
+# A soak is about the steady state, which in production includes autovacuum (on by default in
+# Postgres and in CloudNativePG). A server that has it off (this workplace's CI machines do,
+# conf.d/90-ci.conf) would show every table and index bloating instead: it is switched on for
+# the soak and restored after.
+autovacuum_was="$(psql_admin -c 'SHOW autovacuum')"
+set_autovacuum() {
+  psql_admin -c "ALTER SYSTEM ${1}" -c 'SELECT pg_reload_conf()' >/dev/null
+}
+finish() {
+  [ "$autovacuum_was" = on ] || set_autovacuum "RESET autovacuum"
+  restore_gateway_limits
+}
+trap finish EXIT
+if [ "$autovacuum_was" != on ]; then
+  say "autovacuum is off on this Postgres server: on for the soak (ALTER SYSTEM), reset after"
+  set_autovacuum "SET autovacuum = on"
+fi
 lift_gateway_limits
 
 say "soaking for ${SOAK_SECONDS:-600} s against $REPLICAS replica(s) of each service"

@@ -199,9 +199,13 @@ pub async fn run(
         .map(|s| s.values.keys().cloned().collect())
         .unwrap_or_default();
 
+    let autovacuum: String = sqlx::query_scalar("SHOW autovacuum")
+        .fetch_one(&mut order_db)
+        .await?;
     let mut md = format!(
         "# make soak: {} replica(s) of each service, {:.0} orders/s for {:.0} s\n\n\
-         {} orders placed ({:.0}/s), {} errors, p50 {:.1} ms, p99 {:.1} ms; {} samples, one every {} s.\n\n\
+         {} orders placed ({:.0}/s), {} errors, p50 {:.1} ms, p99 {:.1} ms; {} samples, one every {} s; \
+         Postgres autovacuum {autovacuum}.\n\n\
          | series | first minute (mean) | last minute (mean) | max | flat |\n|---|---:|---:|---:|---|\n",
         processes.replicas,
         rate,

@@ -162,6 +162,7 @@ pub async fn start_order_on(
         settle_interval: Duration::from_millis(200),
         settle_delay: Duration::from_millis(1500),
         outbox_poll: Duration::from_secs(2),
+        outbox_retention: Duration::from_secs(3600),
     })
     .await
     .expect("order starts");

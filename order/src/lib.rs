@@ -45,6 +45,9 @@ pub struct Config {
     pub settle_delay: Duration,
     /// The relay's safety-net poll when no NOTIFY arrives (`OUTBOX_POLL_MS`).
     pub outbox_poll: Duration,
+    /// How long sent events stay in the outbox before the relay deletes them
+    /// (`OUTBOX_RETENTION_SECONDS`).
+    pub outbox_retention: Duration,
 }
 
 fn millis_or(name: &str, default: u64) -> Result<Duration, ConfigError> {
@@ -62,6 +65,7 @@ impl Config {
             settle_interval: millis_or("SETTLE_INTERVAL_MS", 2000)?,
             settle_delay: millis_or("SETTLE_DELAY_MS", 10_000)?,
             outbox_poll: millis_or("OUTBOX_POLL_MS", 5000)?,
+            outbox_retention: config::seconds_or("OUTBOX_RETENTION_SECONDS", 3600)?,
         })
     }
 }
@@ -113,6 +117,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         state.relay.clone(),
         state.metrics.clone(),
         config.outbox_poll,
+        config.outbox_retention,
     );
     let routes = routes::router(state.clone());
     let settler = settler::run(state, config.settle_interval);

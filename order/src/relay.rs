@@ -3,10 +3,14 @@
 //! safety net. A broker outage or restart only delays delivery: the rows wait in the outbox,
 //! and readiness reports the relay failing ("degraded") until a pass succeeds again. The
 //! producer keeps no state on the broker (see `KafkaConfig::producer`), so a broker that comes
-//! back, even without its data, takes its events again.
+//! back, even without its data, takes its events again. Sent events are deleted once older
+//! than the retention (`prune`): the outbox holds what waits and what just went out, not
+//! every event ever.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use common::backoff::Backoff;
 use common::telemetry::{self, TRACEPARENT};
@@ -22,6 +26,10 @@ use crate::metrics::OrderMetrics;
 use crate::orders::OUTBOX_CHANNEL;
 
 const BATCH: i64 = 100;
+/// Sent events deleted per statement: a bounded transaction however far behind pruning is.
+const PRUNE_BATCH: i64 = 5000;
+/// How often the relay prunes at most (more often when the retention is short).
+const PRUNE_EVERY: Duration = Duration::from_secs(30);
 /// Only one relay at a time publishes (per database), so events leave in outbox order.
 const RELAY_LOCK: i64 = 0x6f72_6465_7273; // "orders"
 
@@ -65,10 +73,22 @@ pub async fn run(
     status: RelayStatus,
     metrics: Arc<OrderMetrics>,
     poll: Duration,
+    retention: Duration,
 ) {
     let mut listener = connect_listener(&pool).await;
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    let prune_every = PRUNE_EVERY.min(retention / 4);
+    let mut next_prune = Instant::now();
     loop {
+        if Instant::now() >= next_prune {
+            next_prune = Instant::now() + prune_every;
+            match prune(&pool, retention).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::debug!(deleted, "pruned sent outbox events"),
+                // Nothing waits on it: the next round deletes these too.
+                Err(e) => tracing::warn!(error = %e, "pruning the outbox failed"),
+            }
+        }
         match relay_batch(&pool, &producer, &metrics).await {
             Ok(sent) => {
                 backoff.reset();
@@ -124,6 +144,29 @@ async fn connect_listener(pool: &PgPool) -> Option<PgListener> {
     let mut listener = PgListener::connect_with(pool).await.ok()?;
     listener.listen(OUTBOX_CHANNEL).await.ok()?;
     Some(listener)
+}
+
+/// Deletes the events sent more than `retention` ago, oldest first, `PRUNE_BATCH` per
+/// statement; returns how many. Unsent and parked events are never deleted. Replicas prune
+/// side by side without waiting on each other's rows (`SKIP LOCKED`).
+async fn prune(pool: &PgPool, retention: Duration) -> sqlx::Result<u64> {
+    let mut deleted = 0;
+    loop {
+        let batch = sqlx::query!(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+             WHERE sent_at < now() - make_interval(secs => $1) \
+             ORDER BY sent_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            retention.as_secs_f64(),
+            PRUNE_BATCH,
+        )
+        .execute(pool)
+        .await?
+        .rows_affected();
+        deleted += batch;
+        if batch < PRUNE_BATCH as u64 {
+            return Ok(deleted);
+        }
+    }
 }
 
 /// Publishes one batch; returns how many rows were sent.

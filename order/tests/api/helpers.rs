@@ -33,6 +33,15 @@ impl TestApp {
 
     /// With the settler taking over pending payments and due refunds after `settle_delay`.
     pub async fn spawn_settling_after(settle_delay: Duration) -> Self {
+        Self::spawn_with(settle_delay, Duration::from_secs(3600)).await
+    }
+
+    /// With the relay deleting events sent more than `retention` ago.
+    pub async fn spawn_keeping_sent_events(retention: Duration) -> Self {
+        Self::spawn_with(Duration::from_secs(3600), retention).await
+    }
+
+    async fn spawn_with(settle_delay: Duration, outbox_retention: Duration) -> Self {
         let billing = MockServer::start().await;
         let test = TestBase::new("order").await;
         let config = Config {
@@ -45,6 +54,7 @@ impl TestApp {
             settle_interval: Duration::from_millis(100),
             settle_delay,
             outbox_poll: Duration::from_secs(1),
+            outbox_retention,
         };
         let service = test
             .serve(

@@ -5,5 +5,6 @@
 mod cancel;
 mod create;
 mod helpers;
+mod outbox;
 mod read;
 mod trace;
