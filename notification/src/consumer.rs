@@ -2,6 +2,7 @@
 //! transaction (stored per event, committed each second), unparseable messages moved to the
 //! dead-letter topic, backoff on errors.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 use tracing::Instrument;
 
@@ -117,7 +119,7 @@ impl Consumer {
         commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut uncommitted = false;
         let mut watch_tick = tokio::time::interval(WATCH_INTERVAL);
-        let mut unassigned_since = None;
+        let mut watch = Watch::default();
         loop {
             // `recv` is cancel-safe: a message not taken now stays queued for the next call.
             let received = tokio::select! {
@@ -129,7 +131,7 @@ impl Consumer {
                     continue;
                 }
                 _ = watch_tick.tick() => {
-                    self.watch_assignment(&mut unassigned_since);
+                    self.watch_assignment(&mut watch);
                     continue;
                 }
             };
@@ -156,45 +158,76 @@ impl Consumer {
         }
     }
 
-    /// Exports how many partitions this consumer holds, and rejoins the group when it has held
-    /// none for `UNASSIGNED_GRACE` although the group has fewer members than the topic has
-    /// partitions (so every member should hold one). The local broker (tansu 0.6.0) can leave
-    /// a member there: when a crashed member's session expires just as the restarted one
-    /// synchronises, the group settles with an empty assignment that no heartbeat revisits.
-    fn watch_assignment(&self, unassigned_since: &mut Option<Instant>) {
-        let assigned = self.consumer.assignment().map(|a| a.count()).unwrap_or(0);
-        self.metrics.assigned_partitions.set(assigned as i64);
-        if assigned > 0 {
-            *unassigned_since = None;
-            return;
-        }
-        let since = *unassigned_since.get_or_insert_with(Instant::now);
-        if since.elapsed() < UNASSIGNED_GRACE {
-            return;
-        }
-        // Rare and short (two metadata requests): done inline rather than on another thread.
-        match self.members_and_partitions() {
-            Ok((members, partitions)) if members < partitions => {
-                tracing::warn!(
-                    members,
-                    partitions,
-                    unassigned_seconds = since.elapsed().as_secs(),
-                    "no partition assigned although the group has fewer members than partitions; rejoining the group"
-                );
-                self.consumer.unsubscribe();
-                if let Err(e) = self.consumer.subscribe(&[&self.topic]) {
-                    tracing::error!(error = %e, "subscribing again failed");
-                }
-                *unassigned_since = None;
+    /// Exports how many partitions this consumer holds, and rejoins the group (which makes it
+    /// rebalance) when for `UNASSIGNED_GRACE` either this consumer held none although the group
+    /// has fewer members than the topic has partitions, or a partition it does not hold had
+    /// events waiting while the group's committed offset on it stood still: nobody consumes
+    /// it. The local broker (tansu 0.6.0) leaves a group in both states, and no heartbeat
+    /// revisits them: when a crashed member's session expires just as the restarted one
+    /// synchronises, the group can settle with an empty assignment; and a SIGKILLed member is
+    /// dropped, once its session expires, without a rebalance, so its partitions stay assigned
+    /// to nobody alive. A real Kafka rebalances in both cases, and then this never fires.
+    fn watch_assignment(&self, watch: &mut Watch) {
+        let mine = self.consumer.assignment().unwrap_or_default();
+        self.metrics.assigned_partitions.set(mine.count() as i64);
+        // A few small requests every `WATCH_INTERVAL`: done inline.
+        let view = match self.group_view(&mine) {
+            Ok(view) => view,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not describe the consumer group");
+                return;
             }
-            // More consumers than partitions: idle by design.
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not describe the consumer group"),
+        };
+        let now = Instant::now();
+        let idle_but_needed =
+            mine.count() == 0 && view.members < view.partitions.len() + view.held_here;
+        watch.idle_since = if idle_but_needed {
+            watch.idle_since.or(Some(now))
+        } else {
+            None
+        };
+        // Per partition held elsewhere: since when its committed offset has stood still behind
+        // the partition's end.
+        let mut stalled = HashMap::new();
+        for (partition, committed, end) in &view.partitions {
+            if committed >= end {
+                continue;
+            }
+            let since = match watch.stalled.get(partition) {
+                Some((offset, since)) if offset == committed => *since,
+                _ => now,
+            };
+            stalled.insert(*partition, (*committed, since));
         }
+        watch.stalled = stalled;
+        let orphaned: Vec<i32> = watch
+            .stalled
+            .iter()
+            .filter(|(_, (_, since))| since.elapsed() >= UNASSIGNED_GRACE)
+            .map(|(partition, _)| *partition)
+            .collect();
+        let idle_too_long = watch
+            .idle_since
+            .is_some_and(|s| s.elapsed() >= UNASSIGNED_GRACE);
+        if !idle_too_long && orphaned.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            members = view.members,
+            held_here = mine.count(),
+            ?orphaned,
+            "partitions of the topic are left unconsumed; rejoining the group"
+        );
+        self.consumer.unsubscribe();
+        if let Err(e) = self.consumer.subscribe(&[&self.topic]) {
+            tracing::error!(error = %e, "subscribing again failed");
+        }
+        *watch = Watch::default();
     }
 
-    /// The members of this consumer's group and the partitions of its topic, from the broker.
-    fn members_and_partitions(&self) -> KafkaResult<(usize, usize)> {
+    /// The group's members, and for each partition of the topic not held by this consumer
+    /// (`mine`) the group's committed offset and the partition's end, from the broker.
+    fn group_view(&self, mine: &TopicPartitionList) -> KafkaResult<GroupView> {
         let timeout = Duration::from_secs(2);
         let groups = self
             .consumer
@@ -205,11 +238,35 @@ impl Consumer {
             .find(|g| g.name() == self.group_id)
             .map_or(0, |g| g.members().len());
         let metadata = self.consumer.fetch_metadata(Some(&self.topic), timeout)?;
-        let partitions = metadata
-            .topics()
-            .first()
-            .map_or(0, |t| t.partitions().len());
-        Ok((members, partitions))
+        let mut elsewhere = TopicPartitionList::new();
+        let mut held_here = 0;
+        for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            if mine.find_partition(&self.topic, p.id()).is_some() {
+                held_here += 1;
+            } else {
+                elsewhere.add_partition(&self.topic, p.id());
+            }
+        }
+        let mut partitions = Vec::new();
+        if elsewhere.count() > 0 {
+            let committed = self.consumer.committed_offsets(elsewhere, timeout)?;
+            for element in committed.elements() {
+                let (low, high) =
+                    self.consumer
+                        .fetch_watermarks(&self.topic, element.partition(), timeout)?;
+                // Never committed: the group has consumed nothing of what the partition holds.
+                let at = match element.offset() {
+                    Offset::Offset(n) => n,
+                    _ => low,
+                };
+                partitions.push((element.partition(), at, high));
+            }
+        }
+        Ok(GroupView {
+            members,
+            held_here,
+            partitions,
+        })
     }
 
     /// Commits the offsets stored so far, in the background.
@@ -385,6 +442,23 @@ impl Consumer {
 
 /// The span of one event's log lines: the request that caused it, where it was read, and the
 /// trace it continues (the relay's publish span is its parent).
+/// What the watch over the group's assignment remembers between two looks.
+#[derive(Default)]
+struct Watch {
+    /// Since when this consumer has held no partition although it should hold some.
+    idle_since: Option<Instant>,
+    /// Partitions held elsewhere with events waiting: (committed offset, unchanged since).
+    stalled: HashMap<i32, (i64, Instant)>,
+}
+
+/// The consumer group as the broker sees it: its members, how many partitions this consumer
+/// holds, and (partition, committed offset, end) of each of the others.
+struct GroupView {
+    members: usize,
+    held_here: usize,
+    partitions: Vec<(i32, i64, i64)>,
+}
+
 fn span_of(message: &BorrowedMessage<'_>) -> tracing::Span {
     let request_id = header(message, REQUEST_ID_HEADER)
         .or_else(|| header(message, LEGACY_REQUEST_ID_HEADER))
