@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make images [REGISTRY=registry.example.org] [TAG=...] [PLATFORM=linux/amd64] [PUSH=1]: builds
-# one image per service from the Dockerfile, and shop/docs (Swagger UI) from
-# api-gateway/docs.Dockerfile, each tagged <REGISTRY>/shop/<name>:<TAG> (TAG defaults to the
+# one image per service from the Dockerfile, and shop/web (the storefront and Swagger UI) from
+# api-gateway/web.Dockerfile, each tagged <REGISTRY>/shop/<name>:<TAG> (TAG defaults to the
 # workspace version, the charts' default tag; without REGISTRY, the local shop/<name>), for
 # PLATFORM (the cluster's nodes; another than this machine's needs docker buildx). PUSH=1 pushes
 # them to REGISTRY (docker login to it first).
@@ -25,10 +25,17 @@ for entry in "${SERVICES[@]}"; do
   docker build --platform "$platform" --build-arg SERVICE="$name" -t "$(image "$name")" "$ROOT"
   built+=("$(image "$name")")
 done
+# shop/web: the storefront at / and Swagger UI at /api/docs/, assembled in .local/web.
 "$ROOT/scripts/docs.sh"
-say "building $(image docs)"
-docker build --platform "$platform" -f "$ROOT/api-gateway/docs.Dockerfile" -t "$(image docs)" "$LOCAL/docs"
-built+=("$(image docs)")
+"$ROOT/scripts/storefront.sh"
+web="$LOCAL/web"
+rm -rf "$web" && mkdir -p "$web/html/api"
+cp -r "$ROOT/storefront/dist/." "$web/html/"
+cp -r "$LOCAL/docs" "$web/html/api/docs"
+cp "$ROOT/api-gateway/web.conf" "$web/nginx.conf"
+say "building $(image web)"
+docker build --platform "$platform" -f "$ROOT/api-gateway/web.Dockerfile" -t "$(image web)" "$web"
+built+=("$(image web)")
 
 if [ "${PUSH:-}" = 1 ]; then
   for ref in "${built[@]}"; do

@@ -83,7 +83,7 @@ for tool in kubectl helm openssl; do
 done
 if [ -n "$PUSH" ]; then
   command -v docker >/dev/null 2>&1 || fail "docker is needed to build and push the images (or --no-push)"
-  command -v npm >/dev/null 2>&1 || fail "npm is needed to assemble Swagger UI for the docs image (or --no-push)"
+  command -v npm >/dev/null 2>&1 || fail "npm is needed to build the storefront and assemble Swagger UI for the web image (or --no-push)"
 fi
 minor="$(kubectl get --raw /version | sed -n 's/.*"minor": *"\([0-9]*\).*/\1/p')"
 [ -n "$minor" ] || fail "cannot read the cluster's version (kubectl get --raw /version)"
@@ -244,7 +244,7 @@ fi
 kubectl -n "$NS" delete ingress shop-api shop-login shop-register shop-internal-not-routed \
   --ignore-not-found
 helm upgrade --install edge "$ROOT/api-gateway/chart" --namespace "$NS" --wait --timeout 5m \
-  --set host="$HOST" --set "$tls_value" --set docs.image.registry="$REGISTRY" --set docs.image.tag="$TAG"
+  --set host="$HOST" --set "$tls_value" --set web.image.registry="$REGISTRY" --set web.image.tag="$TAG"
 
 say "10. monitoring: dashboards for Grafana's sidecar and the alert rules (kube-prometheus-stack)"
 for board in "$ROOT"/monitoring/dashboards/*.json; do
@@ -265,7 +265,7 @@ address="$(kubectl -n "$CONTROLLER_NAMESPACE" get service nginx-ingress-controll
 [ -n "$address" ] || address="(the NGINX Ingress Controller's load balancer: not assigned yet)"
 say "done"
 cat <<EOF
-The shop:      https://$HOST/api/v1/...   (Swagger UI: https://$HOST/api/docs/)
+The shop:      https://$HOST/ (the storefront), https://$HOST/api/v1/...   (Swagger UI: https://$HOST/api/docs/)
 Point DNS:     $HOST -> $address
 Pods:          kubectl -n $NS get pods
 EOF

@@ -106,6 +106,7 @@ render_gateway_conf() {
       -e "s|__NGINX_DIR__|$NGINX_DIR|g" \
       -e "s|__LOG_DIR__|$LOG_DIR|g" \
       -e "s|__DOCS_DIR__|$LOCAL/docs|g" \
+      -e "s|__STOREFRONT_DIR__|$ROOT/storefront/dist|g" \
       -e "s|__LOGIN_RATE__|${LOGIN_RATE:-10r/m}|g" \
       -e "s|__REGISTER_RATE__|${REGISTER_RATE:-30r/m}|g" \
       -e "s|__BILLING_LB_PORT__|$BILLING_LB_PORT|g" \

@@ -30,6 +30,7 @@ for entry in $(instances); do
   wait_healthy "$name" "http://127.0.0.1:${entry#*:}/api/v1/$(prefix_of "$(service_of "$name")")/health"
 done
 "$ROOT/scripts/docs.sh"
+"$ROOT/scripts/storefront.sh"
 start_gateway
 wait_healthy gateway "http://127.0.0.1:$GATEWAY_PORT/api/v1/users/health"
 if [ "${WITH_PROMETHEUS:-0}" = 1 ]; then
@@ -39,6 +40,7 @@ fi
 cat <<MSG
 
 The shop is up.
+  The shop (web page)       http://localhost:$GATEWAY_PORT/
   Gateway (the public API)  http://localhost:$GATEWAY_PORT/api/v1/...
   user                      http://127.0.0.1:8081/api/v1/users    (metrics: /metrics)
   billing                   http://127.0.0.1:8082/api/v1/billing  (metrics: /metrics)

@@ -20,7 +20,7 @@ KUBE_VERSION = "1.33.0"
 VARIANTS = {
     "given-secret": EXAMPLE,
     "cert-manager": {"host": "shop.example.org", "tls": {"secretName": "shop-tls", "clusterIssuer": "letsencrypt"}},
-    "no-docs": {"host": "shop.example.org", "docs": {"enabled": False}},
+    "no-web": {"host": "shop.example.org", "web": {"enabled": False}},
 }
 
 
@@ -135,7 +135,7 @@ def test_the_public_api_reaches_its_service(docs, path, upstream):
     "/api/v1/billing/account", "/api/v1/billing/account/withdraw", "/api/v1/billing/account/refund",
     "/api/v1/billing/openapi.json", "/api/v1/users/openapi.json", "/api/v1/orders/openapi.json",
     "/api/v1/notifications/openapi.json", "/api/v1/users/health", "/api/v1/billing/health",
-    "/api/v1/orders/health", "/api/v1/notifications/health", "/metrics", "/api/v1/usersX", "/", "/admin",
+    "/api/v1/orders/health", "/api/v1/notifications/health", "/metrics", "/api/v1/usersX", "/admin", "/index.html",
 ])
 def test_no_internal_path_is_public(docs, path):
     route = resolve(virtual_server(docs), path)
@@ -169,15 +169,32 @@ def test_error_bodies_are_the_local_gateways():
         assert local[code] == body, code
 
 
-def test_swagger_ui_is_served_and_only_the_controller_reaches_it():
+def test_the_storefront_and_swagger_ui_are_served_and_only_the_controller_reaches_them():
     docs = render(EXAMPLE)
     spec = virtual_server(docs)
-    assert resolve(spec, "/api/docs/index.html")["action"] == {"pass": "docs"}
+    for path in ["/", "/assets/app-0123abcd.js", "/api/docs/index.html"]:
+        assert resolve(spec, path)["action"] == {"pass": "web"}, path
     assert resolve(spec, "/api/docs")["action"]["redirect"]["url"] == "/api/docs/"
     policy = one(docs, "NetworkPolicy")["spec"]
     assert policy["ingress"][0]["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "nginx-ingress"}}}]
     image = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image == "shop/docs:0.1.0"
+    assert image == "shop/web:0.1.0"
+
+
+def test_without_the_web_image_the_page_is_the_json_404():
+    spec = virtual_server(render(VARIANTS["no-web"]))
+    for path in ["/", "/assets/app-0123abcd.js", "/api/docs/"]:
+        assert resolve(spec, path)["action"]["return"]["code"] == 404, path
+
+
+def test_the_web_image_serves_what_the_local_gateway_does_with_its_headers():
+    web = (ROOT / "api-gateway" / "web.conf").read_text()
+    local = (ROOT / "api-gateway" / "nginx.conf.template").read_text()
+    for header in ['Cache-Control "no-cache"', 'Cache-Control "public, max-age=31536000, immutable"',
+                   "X-Content-Type-Options nosniff"]:
+        assert header in web and header in local, header
+    csp = re.findall(r'Content-Security-Policy "([^"]+)"', web)
+    assert csp and csp == re.findall(r'Content-Security-Policy "([^"]+)"', local)
 
 
 def test_the_controller_keeps_the_client_address_and_runs_no_snippets():

@@ -119,7 +119,7 @@ def test_a_whole_install_runs_in_order_and_waits_for_each_step(cluster):
         r"^helm upgrade --install user .*/user/chart --namespace shop --wait .*--set image.registry=ghcr.io/acme --set image.tag=0\.1\.0-[0-9a-f]{12}",
         r"^helm upgrade --install notification .*/notification/chart",
         r"^kubectl -n shop delete ingress shop-api .*--ignore-not-found",
-        r"^helm upgrade --install edge .*/api-gateway/chart --namespace shop --wait .*--set host=shop.acme.org --set tls.clusterIssuer=letsencrypt --set docs.image.registry=ghcr.io/acme --set docs.image.tag=0\.1\.0-",
+        r"^helm upgrade --install edge .*/api-gateway/chart --namespace shop --wait .*--set host=shop.acme.org --set tls.clusterIssuer=letsencrypt --set web.image.registry=ghcr.io/acme --set web.image.tag=0\.1\.0-",
         r"^kubectl -n shop apply -f -",
     ]
     positions = [index(calls, s) for s in steps]

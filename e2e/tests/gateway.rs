@@ -159,7 +159,13 @@ async fn internal_endpoints_and_metrics_are_not_routed() {
             .expect("request");
         json_error(response, StatusCode::NOT_FOUND, "not_found").await;
     }
-    for path in ["/metrics", "/api/v1/metrics", "/", "/nowhere"] {
+    for path in [
+        "/metrics",
+        "/api/v1/metrics",
+        "/index.html",
+        "/assets/missing.js",
+        "/nowhere",
+    ] {
         let response = http.get(url(path)).send().await.expect("request");
         json_error(response, StatusCode::NOT_FOUND, "not_found").await;
     }

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the storefront the gateway serves at / (storefront/README.md): its pinned npm packages
+# (storefront/package-lock.json: esbuild, TypeScript) once, then storefront/dist (under a second).
+#   storefront.sh            build
+#   storefront.sh typecheck  build, and check the types (tsc; make test)
+source "$(dirname "$0")/lib.sh"
+ensure_packages npm:npm
+cd "$ROOT/storefront" || exit 1
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing the storefront's build tools (npm ci, storefront/package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+say "building the storefront (storefront/dist)"
+npm run --silent build >/dev/null
+if [ "${1:-}" = typecheck ]; then
+  say "type-checking the storefront (tsc --noEmit)"
+  npm run --silent typecheck
+fi
