@@ -4,7 +4,7 @@
 # trivial upstream behind an nginx configured like the gateway (the proxy ceiling), lifts the
 # gateway's login limit for the run (restored at the end), and runs the bench crate's load
 # generator, which prints the table and writes .local/bench/report.{md,html,json}.
-#   BENCH_SMOKE=1   a few seconds per scenario and 10 customers (what CI runs)
+#   BENCH_SMOKE=1   a few seconds per scenario and 50 customers (what CI runs)
 #   BENCH_SECONDS, BENCH_USERS, BENCH_CONNECTIONS override the defaults (15, 100, 32)
 #   REPLICAS=2      against two instances of every service (the stack is restarted so if it
 #                   runs another number); without it, against the stack as it runs

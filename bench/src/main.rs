@@ -55,7 +55,10 @@ impl Options {
             if flag == "--smoke" {
                 options.smoke = true;
                 options.seconds = 2;
-                options.users = 10;
+                // Enough that at half the order rate a customer's newest 20 notifications (the
+                // page the tracker polls) still hold the one it waits for: with 10, a slow
+                // delivery let newer ones push it off, and it counted as never seen.
+                options.users = 50;
                 continue;
             }
             let value = args
