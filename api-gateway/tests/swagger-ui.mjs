@@ -1,26 +1,10 @@
 // Browser check of the gateway's Swagger UI in headless Chromium (Debian's package): the page
 // loads with no request leaving the machine, lists the shop's operations, and "Try it out" on
 // the user service's health endpoint gets 200. Exits non-zero on any failure.
-import { createRequire } from "node:module";
-
-const require = createRequire(new URL("../../tools/package.json", import.meta.url));
-const { chromium } = require("playwright-core");
+import { check, finish, launchChromium } from "../../tools/browser.mjs";
 
 const base = process.env.GATEWAY_URL || "http://127.0.0.1:8080";
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-const failures = [];
-let checks = 0;
-const check = (ok, what) => {
-  checks += 1;
-  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
-  if (!ok) failures.push(what);
-};
-
-const browser = await chromium.launch({
-  executablePath,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   const offsite = [];
@@ -52,5 +36,4 @@ try {
   await browser.close();
 }
 
-console.log(`${checks - failures.length} passed, ${failures.length} failed`);
-process.exit(failures.length ? 1 : 0);
+finish();

@@ -179,8 +179,8 @@ impl Consumer {
             }
         };
         let now = Instant::now();
-        let idle_but_needed =
-            mine.count() == 0 && view.members < view.partitions.len() + view.held_here;
+        let partitions = view.partitions.len() + view.held_here;
+        let idle_but_needed = view.members.is_some_and(|members| members < partitions);
         watch.idle_since = if idle_but_needed {
             watch.idle_since.or(Some(now))
         } else {
@@ -213,7 +213,7 @@ impl Consumer {
             return;
         }
         tracing::warn!(
-            members = view.members,
+            members = ?view.members,
             held_here = mine.count(),
             ?orphaned,
             "partitions of the topic are left unconsumed; rejoining the group"
@@ -225,18 +225,24 @@ impl Consumer {
         *watch = Watch::default();
     }
 
-    /// The group's members, and for each partition of the topic not held by this consumer
-    /// (`mine`) the group's committed offset and the partition's end, from the broker.
+    /// The group's members (when this consumer holds nothing), and for each partition of the
+    /// topic not held by this consumer (`mine`) the group's committed offset and the
+    /// partition's end, from the broker.
     fn group_view(&self, mine: &TopicPartitionList) -> KafkaResult<GroupView> {
         let timeout = Duration::from_secs(2);
-        let groups = self
-            .consumer
-            .fetch_group_list(Some(&self.group_id), timeout)?;
-        let members = groups
-            .groups()
-            .iter()
-            .find(|g| g.name() == self.group_id)
-            .map_or(0, |g| g.members().len());
+        // The members matter only to a consumer that holds nothing (`watch_assignment`).
+        let members = if mine.count() == 0 {
+            let groups = self
+                .consumer
+                .fetch_group_list(Some(&self.group_id), timeout)?;
+            groups
+                .groups()
+                .iter()
+                .find(|g| g.name() == self.group_id)
+                .map_or(Some(0), |g| Some(g.members().len()))
+        } else {
+            None
+        };
         let metadata = self.consumer.fetch_metadata(Some(&self.topic), timeout)?;
         let mut elsewhere = TopicPartitionList::new();
         let mut held_here = 0;
@@ -451,10 +457,11 @@ struct Watch {
     stalled: HashMap<i32, (i64, Instant)>,
 }
 
-/// The consumer group as the broker sees it: its members, how many partitions this consumer
-/// holds, and (partition, committed offset, end) of each of the others.
+/// The consumer group as the broker sees it: its members (counted only when this consumer
+/// holds no partition), how many partitions this consumer holds, and (partition, committed
+/// offset, end) of each of the others.
 struct GroupView {
-    members: usize,
+    members: Option<usize>,
     held_here: usize,
     partitions: Vec<(i32, i64, i64)>,
 }

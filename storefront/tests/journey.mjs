@@ -14,17 +14,15 @@
 // under the repo root) is where the screenshots go.
 import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const require = createRequire(new URL("../../tools/package.json", import.meta.url));
-const { chromium } = require("playwright-core");
+import { check, finish, launchChromium, require } from "../../tools/browser.mjs";
+
 const axePath = require.resolve("axe-core/axe.min.js");
 
 const base = (process.env.GATEWAY_URL || "http://127.0.0.1:8080").replace(/\/+$/, "");
 const origin = new URL(base).origin;
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const shots = process.env.SCREENSHOTS ? resolve(process.env.SCREENSHOTS) : join(repoRoot, ".local/screenshots");
 const DESKTOP = { width: 1280, height: 800 };
@@ -33,13 +31,6 @@ const PHONE = { width: 390, height: 844 };
 const AFFORDABLE = { title: "Blue mug", price: "12.50" };
 const TOO_DEAR = { title: "Espresso machine" };
 
-const failures = [];
-let checks = 0;
-const check = (ok, what) => {
-  checks += 1;
-  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
-  if (!ok) failures.push(what);
-};
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
 /** Polls `probe` until it returns something truthy; throws after `timeout` ms. */
@@ -63,11 +54,7 @@ const login = `journey-${suffix}`;
 const email = `journey-${suffix}@example.com`;
 
 await mkdir(shots, { recursive: true });
-const browser = await chromium.launch({
-  executablePath,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 
 try {
   // bypassCSP: axe is injected with addScriptTag, an inline script that the page's own
@@ -269,9 +256,4 @@ try {
 }
 
 console.log(`screenshots in ${shots}`);
-if (failures.length) {
-  console.log("\nFailures:");
-  for (const failure of failures) console.log(`  - ${failure}`);
-}
-console.log(`${checks - failures.length} passed, ${failures.length} failed`);
-process.exit(failures.length ? 1 : 0);
+finish();
