@@ -1,5 +1,5 @@
 # The two commands of the README, and their helpers. Scripts under scripts/ do the work.
-.PHONY: up down test bench soak faults logs redrive images deploy
+.PHONY: up down test bench soak faults logs redrive admin images deploy
 
 up:      ## start the whole shop locally on http://localhost:8080
 	@bash scripts/up.sh
@@ -24,6 +24,10 @@ logs:    ## follow the services' logs
 
 redrive: ## list dead letters, or republish them: make redrive ARGS="--all" (monitoring/runbooks/dead-letters.md)
 	@ARGS="$(ARGS)" bash scripts/redrive.sh
+
+admin:   ## give a user the admin role (the page's admin section): make admin LOGIN=alice [REVOKE=1]; no LOGIN lists
+	@if [ -z "$(LOGIN)" ]; then bash scripts/admin.sh list; \
+	 else bash scripts/admin.sh $(if $(REVOKE),revoke,grant) "$(LOGIN)"; fi
 
 images:  ## build the images (needs a Docker engine): make images [REGISTRY=ghcr.io/acme] [TAG=..] [PUSH=1]
 	@REGISTRY="$(REGISTRY)" TAG="$(TAG)" PLATFORM="$(PLATFORM)" PUSH="$(PUSH)" bash scripts/images.sh

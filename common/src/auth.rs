@@ -26,6 +26,31 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: Uuid,
+    /// What the user may do beyond their own things (`["admin"]` or `[]`); a token issued
+    /// before roles existed has none. Names this version does not know are ignored.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// A role a user can hold. Granted and revoked by an operator (`user admin grant <login>`),
+/// never through the API; an access token carries its user's roles from the login or refresh
+/// that issued it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Runs the catalogue: adds products, changes them, restocks them.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        (text == Self::Admin.as_str()).then_some(Self::Admin)
+    }
 }
 
 /// Signs access tokens (user service only: it alone holds the private key).
@@ -53,7 +78,12 @@ impl TokenIssuer {
         })
     }
 
-    pub fn issue(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<AccessToken> {
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        roles: &[Role],
+    ) -> anyhow::Result<AccessToken> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user_id,
@@ -63,6 +93,7 @@ impl TokenIssuer {
             iat: now,
             exp: now + self.ttl.as_secs() as i64,
             jti: Uuid::new_v4(),
+            roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key)?;
         Ok(AccessToken {
@@ -143,6 +174,8 @@ impl TokenVerifier {
 pub struct AuthUser {
     pub user_id: Uuid,
     pub session_id: Uuid,
+    /// The token carries the `admin` role.
+    pub admin: bool,
 }
 
 impl<S> FromRequestParts<S> for AuthUser
@@ -168,7 +201,56 @@ where
         Ok(Self {
             user_id: claims.sub,
             session_id: claims.sid,
+            admin: claims
+                .roles
+                .iter()
+                .any(|r| Role::parse(r) == Some(Role::Admin)),
         })
+    }
+}
+
+/// The caller of an admin endpoint: a valid token (401 without one) that carries the `admin`
+/// role (403 otherwise).
+#[derive(Debug, Clone, Copy)]
+pub struct AdminUser(pub AuthUser);
+
+impl<S> FromRequestParts<S> for AdminUser
+where
+    Arc<TokenVerifier>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if user.admin {
+            Ok(Self(user))
+        } else {
+            Err(ApiError::Forbidden("this needs the admin role".to_owned()))
+        }
+    }
+}
+
+/// The caller, when the request carries a bearer token: `None` without an `Authorization`
+/// header; a token that is there but invalid is still a 401 (a client that sends one means
+/// to be signed in).
+#[derive(Debug, Clone, Copy)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl<S> FromRequestParts<S> for MaybeAuthUser
+where
+    Arc<TokenVerifier>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            return Ok(Self(None));
+        }
+        Ok(Self(Some(
+            AuthUser::from_request_parts(parts, state).await?,
+        )))
     }
 }
 

@@ -39,11 +39,18 @@ pub async fn connect(config: &ServiceConfig, migrator: &Migrator) -> anyhow::Res
 /// `<service> migrate`: applies the migrations to `DATABASE_URL` and exits (run once per
 /// release by the Kubernetes pre-install/pre-upgrade Job).
 pub async fn migrate_command(migrator: &Migrator) -> anyhow::Result<()> {
-    let url: String = crate::config::required("DATABASE_URL")?;
-    let pool = connect_with_retry(PgPoolOptions::new().max_connections(1), &url).await?;
+    let pool = command_pool().await?;
     migrator.run(&pool).await.context("running migrations")?;
     tracing::info!("migrations applied");
     Ok(())
+}
+
+/// The one connection of an operator's subcommand (`migrate`, `user admin`, `order
+/// catalogue`, `notification redrive`) to the service's database, `DATABASE_URL`, retried as
+/// the service retries it.
+pub async fn command_pool() -> anyhow::Result<PgPool> {
+    let url: String = crate::config::required("DATABASE_URL")?;
+    connect_with_retry(PgPoolOptions::new().max_connections(1), &url).await
 }
 
 /// Opens the pool, waiting with backoff (1 s doubling to 30 s) while the database cannot be

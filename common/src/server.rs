@@ -305,6 +305,23 @@ where
     result
 }
 
+/// What a service binary does for an operator's subcommand (`notification redrive`, `user
+/// admin`, ...): logs as the service does, runs `command`, and on failure prints the message,
+/// not a backtrace, and exits 1.
+pub async fn command<F>(service: &'static str, command: F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let telemetry = crate::telemetry::init(service);
+    let result = command.await;
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
 async fn serve<F>(service: &str, build: impl FnOnce() -> F) -> anyhow::Result<()>
 where
     F: std::future::Future<Output = anyhow::Result<Server>>,

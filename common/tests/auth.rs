@@ -121,3 +121,24 @@ fn wrong_audience_or_issuer_is_rejected() {
     wrong_iss["iss"] = json!("someone-else");
     assert!(verifier(&keys).verify(&sign(&keys, &wrong_iss)).is_err());
 }
+
+#[test]
+fn a_token_carries_its_users_roles_and_one_without_any_has_none() {
+    let keys = TestKeys::new();
+    let verifier = verifier(&keys);
+    let user = Uuid::new_v4();
+    let admin = verifier
+        .verify(&keys.admin_token(user))
+        .expect("admin token");
+    assert_eq!(admin.roles, ["admin"]);
+    assert!(verifier
+        .verify(&keys.token(user))
+        .expect("plain token")
+        .roles
+        .is_empty());
+    // Issued before roles existed: no `roles` claim at all, still valid, no role.
+    let old = verifier
+        .verify(&sign(&keys, &claims(&keys, 60)))
+        .expect("a token without the roles claim");
+    assert!(old.roles.is_empty());
+}

@@ -170,9 +170,18 @@ impl TestKeys {
 
     /// A valid access token for `user_id`, as the user service would issue it.
     pub fn token(&self, user_id: Uuid) -> String {
+        self.token_with(user_id, &[])
+    }
+
+    /// A valid access token for `user_id` with the `admin` role.
+    pub fn admin_token(&self, user_id: Uuid) -> String {
+        self.token_with(user_id, &[common::auth::Role::Admin])
+    }
+
+    fn token_with(&self, user_id: Uuid, roles: &[common::auth::Role]) -> String {
         common::auth::TokenIssuer::new(&self.private_pem, &self.jwt, Duration::from_secs(300))
             .expect("test key")
-            .issue(user_id, Uuid::new_v4())
+            .issue(user_id, Uuid::new_v4(), roles)
             .expect("sign test token")
             .token
     }
@@ -286,6 +295,12 @@ impl TestService {
     pub fn user(&self) -> (Uuid, String) {
         let id = Uuid::new_v4();
         (id, self.keys.token(id))
+    }
+
+    /// A new user id and a valid access token for it with the `admin` role.
+    pub fn admin(&self) -> (Uuid, String) {
+        let id = Uuid::new_v4();
+        (id, self.keys.admin_token(id))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The user service: registration, login with JWT access and rotating refresh tokens, profiles.
 
+pub mod admin;
 mod clients;
 mod domain;
 mod metrics;

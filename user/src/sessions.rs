@@ -61,6 +61,8 @@ pub enum Rotation {
     /// The token was valid: here are the session's user and the next token.
     Rotated {
         user_id: Uuid,
+        /// The user's roles now: a change applies from this refresh on.
+        roles: Vec<String>,
         session_id: Uuid,
         token: RefreshToken,
     },
@@ -115,20 +117,22 @@ pub async fn rotate(pool: &PgPool, presented: &str, ttl: Duration) -> sqlx::Resu
         }
         return Ok(Rotation::Invalid);
     };
-    let session = sqlx::query_scalar!(
-        "SELECT user_id FROM sessions WHERE id = $1 AND revoked_at IS NULL",
+    let session = sqlx::query!(
+        "SELECT s.user_id, u.roles FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id = $1 AND s.revoked_at IS NULL",
         session_id,
     )
     .fetch_optional(&mut *tx)
     .await?;
-    let (Some(user_id), true) = (session, expires_at > Utc::now()) else {
+    let (Some(session), true) = (session, expires_at > Utc::now()) else {
         tx.commit().await?;
         return Ok(Rotation::Invalid);
     };
     let token = issue_refresh_token(&mut tx, session_id, ttl).await?;
     tx.commit().await?;
     Ok(Rotation::Rotated {
-        user_id,
+        user_id: session.user_id,
+        roles: session.roles,
         session_id,
         token,
     })

@@ -39,9 +39,12 @@ fn tokens(
     state: &AppState,
     user_id: Uuid,
     session_id: Uuid,
+    roles: &[String],
     refresh: RefreshToken,
 ) -> ApiResult<Json<Data<Tokens>>> {
-    let access = state.issuer.issue(user_id, session_id)?;
+    let access = state
+        .issuer
+        .issue(user_id, session_id, &users::known_roles(roles))?;
     Ok(data(Tokens {
         access_token: access.token,
         refresh_token: refresh.0,
@@ -68,11 +71,11 @@ pub async fn login(
     let timer = state.metrics.db_query.start("find_user");
     let found = users::find_for_login(&state.db, &request.login).await?;
     timer.observe_duration();
-    let (user_id, stored) = found.map_or((None, None), |found| {
-        (Some(found.id), Some(found.password_hash))
+    let (user, stored) = found.map_or((None, None), |found| {
+        (Some((found.id, found.roles)), Some(found.password_hash))
     });
     let verified = password::verify(&request.password, stored).await?;
-    let Some(user_id) = user_id.filter(|_| verified) else {
+    let Some((user_id, roles)) = user.filter(|_| verified) else {
         state.metrics.logins.with_label_values(&["failed"]).inc();
         return Err(bad_credentials());
     };
@@ -80,7 +83,7 @@ pub async fn login(
         sessions::start(&state.db, user_id, state.refresh_token_ttl).await?;
     state.metrics.logins.with_label_values(&["succeeded"]).inc();
     tracing::info!(%user_id, %session_id, "user logged in");
-    tokens(&state, user_id, session_id, refresh)
+    tokens(&state, user_id, session_id, &roles, refresh)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -106,9 +109,10 @@ pub async fn refresh(
     match sessions::rotate(&state.db, &request.refresh_token, state.refresh_token_ttl).await? {
         Rotation::Rotated {
             user_id,
+            roles,
             session_id,
             token,
-        } => tokens(&state, user_id, session_id, token),
+        } => tokens(&state, user_id, session_id, &roles, token),
         Rotation::Invalid => Err(ApiError::Unauthorized(
             "invalid or expired refresh token".to_owned(),
         )),

@@ -6,3 +6,4 @@ mod bad_input;
 mod helpers;
 mod profile;
 mod register;
+mod roles;
