@@ -6,6 +6,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
+/// The code of a payment refused for want of money (billing's 409, the order's 400 and the
+/// reason of its OrderNotCreated event).
+pub const INSUFFICIENT_FUNDS: &str = "insufficient_funds";
+
 /// Result of a handler or of the domain code it calls.
 pub type ApiResult<T> = Result<T, ApiError>;
 

@@ -1,6 +1,7 @@
 //! Test harness for cross-service tests: starts the real services in-process, each on its own
 //! port and fresh database, wired together over HTTP and a real Kafka broker.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -45,6 +46,10 @@ pub struct Service {
     pub base: String,
     pub db: PgPool,
     pub database: TestDatabase,
+    /// For the order service: an admin's token, to fill its catalogue.
+    pub admin: Option<String>,
+    /// Products [`Api::order`] added, by title and price.
+    products: tokio::sync::Mutex<HashMap<(String, i64), Uuid>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -64,9 +69,56 @@ impl Service {
             base: format!("http://{addr}"),
             db: PgPool::connect(database.url()).await.expect("service pool"),
             database,
+            admin: None,
+            products: Default::default(),
             stop: Some(stop),
             task,
         }
+    }
+
+    /// Adds a product to this order service's catalogue, as an admin; returns its id.
+    pub async fn product(&self, title: &str, price: i64, stock: i64) -> Uuid {
+        let admin = self
+            .admin
+            .as_deref()
+            .expect("the order service has an admin");
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v1/products", self.base))
+            .bearer_auth(admin)
+            .json(&json!({ "title": title, "price": price, "stock": stock }))
+            .send()
+            .await
+            .expect("add a product");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.expect("json");
+        body["data"]["id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("uuid")
+    }
+
+    /// A product called `title` priced `price`, added (with plenty of stock) the first time.
+    async fn product_for(&self, title: &str, price: i64) -> Uuid {
+        let mut products = self.products.lock().await;
+        let key = (title.to_owned(), price);
+        if let Some(id) = products.get(&key) {
+            return *id;
+        }
+        let id = self.product(title, price, 100_000).await;
+        products.insert(key, id);
+        id
+    }
+
+    /// The units of a product that can be ordered now.
+    pub async fn available(&self, product: Uuid) -> i64 {
+        let body: Value = reqwest::get(format!("{}/api/v1/products/{product}", self.base))
+            .await
+            .expect("product")
+            .json()
+            .await
+            .expect("json");
+        body["data"]["available"].as_i64().expect("available")
     }
 
     /// Stops the service the way SIGTERM does and waits until it has.
@@ -167,7 +219,10 @@ pub async fn start_order_on(
     .await
     .expect("order starts");
     let addr = app.local_addr();
-    Service::start(addr, database, |stopped| app.run_until(shutdown(stopped))).await
+    let mut service =
+        Service::start(addr, database, |stopped| app.run_until(shutdown(stopped))).await;
+    service.admin = Some(keys.admin_token(Uuid::new_v4()));
+    service
 }
 
 /// The notification service on `database` (pass the same one to restart it on its data).
@@ -275,7 +330,8 @@ impl Api {
         body["data"]["balance"].as_i64().expect("balance")
     }
 
-    /// Places an order; returns the status code and body.
+    /// Orders one unit of a product called `title` priced `price` (added to the order
+    /// service's catalogue the first time); returns the status code and body.
     pub async fn order(
         &self,
         order: &Service,
@@ -283,11 +339,26 @@ impl Api {
         title: &str,
         price: i64,
     ) -> (StatusCode, Value) {
+        let product = order.product_for(title, price).await;
+        self.order_lines(order, who, &[(product, 1)]).await
+    }
+
+    /// Orders `lines` (product, quantity); returns the status code and body.
+    pub async fn order_lines(
+        &self,
+        order: &Service,
+        who: &Customer,
+        lines: &[(Uuid, i64)],
+    ) -> (StatusCode, Value) {
+        let items: Vec<Value> = lines
+            .iter()
+            .map(|(id, quantity)| json!({ "productId": id, "quantity": quantity }))
+            .collect();
         let response = self
             .http
             .post(format!("{}/api/v1/orders", order.base))
             .bearer_auth(&who.token)
-            .json(&json!({ "title": title, "price": price }))
+            .json(&json!({ "items": items }))
             .send()
             .await
             .expect("order");
@@ -417,6 +488,18 @@ pub async fn events_of(order: &Service, order_id: &str, kind: &str) -> i64 {
     .expect("outbox")
 }
 
+/// The contract's stock invariant over the order service's catalogue: for every product,
+/// available plus the units its pending and created orders hold is every unit ever added.
+pub async fn assert_stock_adds_up(order: &Service) {
+    let mismatches = order::catalogue::stock_mismatches(&order.db, None)
+        .await
+        .expect("stock");
+    assert!(
+        mismatches.is_empty(),
+        "stock does not add up: {mismatches:?}"
+    );
+}
+
 /// Outbox events written for `order_id`.
 pub async fn events_for(order: &Service, order_id: &str) -> i64 {
     sqlx::query_scalar(
@@ -472,6 +555,7 @@ pub fn order_created(user: Uuid, title: &str) -> events::Envelope {
             user_id: user,
             title: title.to_owned(),
             price: 100,
+            items: vec![],
             reason: None,
             refunded: None,
         },

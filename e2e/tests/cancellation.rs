@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use e2e::{
-    books_of, events_of, eventually, free_addr, kafka_brokers, money_of, own_topic, start_billing,
-    start_notification, start_order, Api, Customer, Service, Shop,
+    assert_stock_adds_up, books_of, events_of, eventually, free_addr, kafka_brokers, money_of,
+    own_topic, start_billing, start_notification, start_order, Api, Customer, Service, Shop,
 };
 use futures::future::join_all;
 use reqwest::StatusCode;
@@ -53,6 +53,7 @@ async fn assert_money_follows_status(
     }
     let (balance, ledger) = books_of(billing, who).await;
     assert_eq!(balance, ledger, "the balance equals the ledger's sum");
+    assert_stock_adds_up(order).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,7 +95,7 @@ async fn a_created_order_is_cancelled_refunded_and_notified() {
     assert_eq!(cancelled["orderId"], id.as_str());
     assert_eq!(
         cancelled["text"],
-        "Your order \"Blue mug\" for 12.50 was cancelled; 12.50 was returned to your account."
+        "Your order of Blue mug for 12.50 was cancelled; 12.50 was returned to your account."
     );
     assert_money_follows_status(api, order, billing, &alice, &[id]).await;
 }
@@ -307,6 +308,7 @@ async fn a_cancel_racing_the_paying_request_and_its_retries_keeps_no_money() {
         let order = start_order(&format!("http://{}", proxy.addr), &keys, &kafka).await;
         let hugo = Customer::new(&keys);
         api.deposit(&billing, &hugo, 5_000).await;
+        let teapot = order.product("Teapot", 2_000, 100).await;
         let key = format!("teapot-{round}");
         let create = || {
             let (api, order, hugo, key) = (&api, &order, &hugo, key.clone());
@@ -316,7 +318,7 @@ async fn a_cancel_racing_the_paying_request_and_its_retries_keeps_no_money() {
                     .post(format!("{}/api/v1/orders", order.base))
                     .bearer_auth(&hugo.token)
                     .header("Idempotency-Key", key)
-                    .json(&serde_json::json!({ "title": "Teapot", "price": 2_000 }))
+                    .json(&serde_json::json!({ "items": [{ "productId": teapot, "quantity": 1 }] }))
                     .send()
                     .await
                     .expect("order");

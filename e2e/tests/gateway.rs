@@ -88,6 +88,102 @@ async fn customer_with(http: &reqwest::Client, prefix: &str, amount: i64) -> Str
     access
 }
 
+/// A product of the test's own, priced 100 with plenty of units, added through the gateway by
+/// the admin that `make test` makes (`SHOP_ADMIN_LOGIN`, `SHOP_ADMIN_PASSWORD`); its id.
+async fn product(http: &reqwest::Client) -> String {
+    let env = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    let credentials =
+        json!({ "login": env("SHOP_ADMIN_LOGIN"), "password": env("SHOP_ADMIN_PASSWORD") });
+    let tokens: Value = http
+        .post(url("/api/v1/users/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let admin = tokens["data"]["accessToken"].as_str().expect("admin token");
+    let added = http
+        .post(url("/api/v1/products"))
+        .bearer_auth(admin)
+        .json(&json!({ "title": unique_login("Gateway mug "), "price": 100, "stock": 1000 }))
+        .send()
+        .await
+        .expect("add a product");
+    assert_eq!(added.status(), StatusCode::CREATED);
+    let body: Value = added.json().await.expect("json");
+    body["data"]["id"].as_str().expect("id").to_owned()
+}
+
+/// An order of one unit of `product`.
+fn one_of(product: &str) -> Value {
+    json!({ "items": [{ "productId": product, "quantity": 1 }] })
+}
+
+#[tokio::test]
+#[ignore = "needs the running stack (make test starts it)"]
+async fn the_catalogue_is_public_and_its_writes_are_the_admins() {
+    let http = client_from([127, 0, 0, 41]);
+    let mug = product(&http).await;
+    let listed = http
+        .get(url("/api/v1/products?limit=200"))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.status(), StatusCode::OK);
+    assert!(listed.headers().contains_key("x-request-id"));
+    let page: Value = listed.json().await.expect("json");
+    assert!(page["data"]
+        .as_array()
+        .expect("products")
+        .iter()
+        .any(|p| p["id"] == mug.as_str()));
+    let one: Value = http
+        .get(url(&format!("/api/v1/products/{mug}")))
+        .send()
+        .await
+        .expect("one")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (&one["data"]["price"], &one["data"]["available"]),
+        (&json!(100), &json!(1000))
+    );
+    json_error(
+        http.get(url("/api/v1/products/not-a-uuid"))
+            .send()
+            .await
+            .expect("bad id"),
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    json_error(
+        http.post(url("/api/v1/products"))
+            .json(&json!({ "title": "Mug", "price": 1, "stock": 1 }))
+            .send()
+            .await
+            .expect("anonymous add"),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let shopper = customer_with(&http, "catalogue", 1).await;
+    json_error(
+        http.post(url(&format!("/api/v1/products/{mug}/restock")))
+            .bearer_auth(&shopper)
+            .json(&json!({ "quantity": 5 }))
+            .send()
+            .await
+            .expect("shopper restock"),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+}
+
 #[tokio::test]
 #[ignore = "needs the running stack (make test starts it)"]
 async fn the_public_routes_reach_user_and_billing() {
@@ -272,13 +368,14 @@ async fn an_orders_request_id_reaches_billing_and_across_kafka_to_notification()
     let http = client_from([127, 0, 0, 18]);
     let access = customer_with(&http, "kafkahop", 1000).await;
     let access = access.as_str();
+    let mug = product(&http).await;
 
     let request_id = format!("gw-order-{}", uuid::Uuid::new_v4().simple());
     let response = http
         .post(url("/api/v1/orders"))
         .bearer_auth(access)
         .header("X-Request-Id", &request_id)
-        .json(&json!({ "title": "Traced mug", "price": 100 }))
+        .json(&one_of(&mug))
         .send()
         .await
         .expect("order");
@@ -470,6 +567,7 @@ async fn an_order_is_one_trace_from_the_gateway_through_billing_and_kafka() {
     let collected = otlp_collector().await;
     let http = client_from([127, 0, 0, 25]);
     let access = customer_with(&http, "traced", 1000).await;
+    let lamp = product(&http).await;
 
     // The client's trace is continued.
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
@@ -478,7 +576,7 @@ async fn an_order_is_one_trace_from_the_gateway_through_billing_and_kafka() {
         .post(url("/api/v1/orders"))
         .bearer_auth(&access)
         .header("traceparent", format!("00-{trace_id}-{client_span}-01"))
-        .json(&json!({ "title": "Traced lamp", "price": 100 }))
+        .json(&one_of(&lamp))
         .send()
         .await
         .expect("order");
@@ -542,7 +640,7 @@ async fn an_order_is_one_trace_from_the_gateway_through_billing_and_kafka() {
     let refused = http
         .post(url("/api/v1/orders"))
         .bearer_auth(&access)
-        .json(&json!({ "title": "", "price": 100 }))
+        .json(&json!({ "items": [] }))
         .send()
         .await
         .expect("order");

@@ -349,13 +349,14 @@ async fn one_idempotency_key_on_two_replicas_at_once_places_one_order() {
     let api = Api::default();
     let who = Customer::new(&keys);
     api.deposit(&billing, &who, 10_000).await;
+    let twin = replicas[0].product("Twin", 500, 100).await;
     let place = |base: &str, key: String| {
         let request = api
             .http
             .post(format!("{base}/api/v1/orders"))
             .bearer_auth(&who.token)
             .header("Idempotency-Key", key)
-            .json(&json!({ "title": "Twin", "price": 500 }));
+            .json(&json!({ "items": [{ "productId": twin, "quantity": 1 }] }));
         async move {
             let response = request.send().await.expect("order");
             let status = response.status();

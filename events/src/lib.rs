@@ -60,13 +60,29 @@ pub struct Envelope {
 pub struct OrderEvent {
     pub order_id: Uuid,
     pub user_id: Uuid,
+    /// A short summary of the lines (`Blue mug ×2, Green tea`).
     pub title: String,
+    /// The order's total, minor units.
     pub price: i64,
+    /// The order's lines; none in an event of an order placed before the catalogue existed.
+    #[serde(default)]
+    pub items: Vec<OrderItem>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Minor units given back (OrderCancelled only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refunded: Option<i64>,
+}
+
+/// A line of an order: a catalogue product, its title and unit price when the order was placed,
+/// and how many units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItem {
+    pub product_id: Uuid,
+    pub title: String,
+    pub unit_price: i64,
+    pub quantity: i32,
 }
 
 impl Envelope {
@@ -102,8 +118,14 @@ mod tests {
             OrderEvent {
                 order_id: Uuid::new_v4(),
                 user_id: Uuid::new_v4(),
-                title: "Book".to_owned(),
+                title: "Book ×2".to_owned(),
                 price: 1250,
+                items: vec![OrderItem {
+                    product_id: Uuid::new_v4(),
+                    title: "Book".to_owned(),
+                    unit_price: 625,
+                    quantity: 2,
+                }],
                 reason: Some("insufficient_funds".to_owned()),
                 refunded: None,
             },
@@ -113,6 +135,8 @@ mod tests {
         assert_eq!(json["version"], 1);
         assert!(json["eventId"].is_string() && json["occurredAt"].is_string());
         assert_eq!(json["data"]["price"], 1250);
+        assert_eq!(json["data"]["items"][0]["unitPrice"], 625);
+        assert_eq!(json["data"]["items"][0]["quantity"], 2);
         assert_eq!(json["data"]["reason"], "insufficient_funds");
         assert!(
             json["data"].get("refunded").is_none(),
@@ -120,6 +144,17 @@ mod tests {
         );
         let back = Envelope::parse(json.to_string().as_bytes()).expect("parse");
         assert_eq!(back, envelope);
+    }
+
+    #[test]
+    fn an_event_from_before_the_catalogue_reads_with_no_items() {
+        let old = r#"{"eventId":"6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f","type":"OrderCreated",
+            "version":1,"occurredAt":"2026-11-25T12:00:00Z","data":{"orderId":
+            "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e40","userId":"6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e41",
+            "title":"Blue mug","price":1250}}"#;
+        let envelope = Envelope::parse(old.as_bytes()).expect("an old event");
+        assert!(envelope.data.items.is_empty());
+        assert_eq!(envelope.data.title, "Blue mug");
     }
 
     #[test]
@@ -133,6 +168,7 @@ mod tests {
                 user_id: Uuid::new_v4(),
                 title: "t".to_owned(),
                 price: 1,
+                items: vec![],
                 reason: None,
                 refunded: None,
             },

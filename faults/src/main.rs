@@ -128,9 +128,10 @@ where
     ensure!(stack.replicas > 1, "needs two replicas: make up REPLICAS=2");
     let customers = stack.customers(8, 1_000_000).await?;
     let readers = stack.customers(4, 1).await?;
+    let mug = stack.product(100, 1_000_000).await?;
     let done = std::sync::atomic::AtomicBool::new(false);
     let orders = async {
-        let placements = burst(&stack.http, &stack.gateway, &customers, 200, 100).await;
+        let placements = burst(&stack.http, &stack.gateway, &customers, 200, mug).await;
         (placements, Instant::now())
     };
     let reads = futures::future::join_all(readers.iter().map(|who| read_until(stack, who, &done)));
@@ -236,9 +237,14 @@ fn figures(t: &Totals) -> String {
     } else {
         String::new()
     };
+    let out_of_stock = if t.out_of_stock > 0 {
+        format!(", {} refused out of stock", t.out_of_stock)
+    } else {
+        String::new()
+    };
     format!(
-        "{} orders ({} created, {} rejected{cancelled}), {} repeats with the same key, {} refused \
-         with 503; {} events, {} notifications",
+        "{} orders ({} created, {} rejected{cancelled}{out_of_stock}), {} repeats with the same \
+         key, {} refused with 503; {} events, {} notifications; units add up",
         t.orders, t.created, t.rejected, t.retries, t.refused, t.events, t.notifications
     )
 }
@@ -249,7 +255,8 @@ fn figures(t: &Totals) -> String {
 /// repeat with the same key), one OrderCancelled notification each.
 async fn cancel_sigkill(stack: &Stack) -> anyhow::Result<String> {
     let customers = stack.customers(6, 6_000).await?;
-    let placements = burst(&stack.http, &stack.gateway, &customers, 40, 100).await;
+    let mug = stack.product(100, 1_000_000).await?;
+    let placements = burst(&stack.http, &stack.gateway, &customers, 40, mug).await;
     let mut orders = Vec::new();
     for who in &customers {
         let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
@@ -332,15 +339,17 @@ async fn buyers(stack: &Stack, count: usize) -> anyhow::Result<Vec<Customer>> {
     stack.customers(count, 2_500).await
 }
 
-/// Runs `fault` 300 ms into a burst of 8 customers × 100 orders through the gateway (each can
-/// afford 80), then checks; fails unless the fault began before the burst ended.
+/// Runs `fault` 300 ms into a burst of 8 customers × 100 orders of a product with 600 units
+/// through the gateway (each can afford 80: both money and units run out), then checks; fails
+/// unless the fault began before the burst ended.
 async fn during_burst<F>(stack: &Stack, fault: F) -> anyhow::Result<Totals>
 where
     F: std::future::Future<Output = anyhow::Result<()>>,
 {
     let customers = stack.customers(8, 8_000).await?;
+    let mug = stack.product(100, 600).await?;
     let load = async {
-        let placements = burst(&stack.http, &stack.gateway, &customers, 100, 100).await;
+        let placements = burst(&stack.http, &stack.gateway, &customers, 100, mug).await;
         (placements, Instant::now())
     };
     let fault = async {
@@ -407,8 +416,9 @@ fn service_pids(stack: &Stack) -> anyhow::Result<Vec<String>> {
 /// exactly once.
 async fn consumer_sigkill(stack: &Stack) -> anyhow::Result<String> {
     let customers = stack.customers(40, 1_000_000).await?;
+    let mug = stack.product(100, 1_000_000).await?;
     stack.ctl("stop", "notification").await?;
-    let placements = burst(&stack.http, &stack.gateway, &customers, 30, 100).await;
+    let placements = burst(&stack.http, &stack.gateway, &customers, 30, mug).await;
     let users: Vec<_> = customers.iter().map(|c| c.id).collect();
     let stored = || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM notifications WHERE user_id = ANY($1)")
@@ -444,7 +454,7 @@ async fn consumer_sigkill(stack: &Stack) -> anyhow::Result<String> {
     stack.ctl("kill", "notification").await?;
     stack.ctl("start", "notification").await?;
     let idle = buyers(stack, 8).await?;
-    let after = burst(&stack.http, &stack.gateway, &idle, 5, 100).await;
+    let after = burst(&stack.http, &stack.gateway, &idle, 5, mug).await;
     let started = Instant::now();
     let again = stack.check(&idle, &after, Duration::from_secs(150)).await?;
     Ok(format!(
@@ -472,7 +482,8 @@ async fn slow_billing(stack: &Stack) -> anyhow::Result<String> {
         .await?;
     let outcome = async {
         let customers = buyers(stack, 4).await?;
-        let placements = burst(&stack.http, &stack.gateway, &customers, 3, 100).await;
+        let mug = stack.product(100, 1_000_000).await?;
+        let placements = burst(&stack.http, &stack.gateway, &customers, 3, mug).await;
         let pending = placements.iter().filter(|p| p.answer == Some(202)).count();
         proxy.set_delay(Duration::ZERO);
         let totals = stack
@@ -495,10 +506,12 @@ async fn slow_billing(stack: &Stack) -> anyhow::Result<String> {
 /// request it had received when the signal came is answered, none cut off.
 async fn sigterm_each(stack: &Stack) -> anyhow::Result<String> {
     let customers = buyers(stack, 8).await?;
+    let mug = stack.product(1, 1_000_000).await?;
     let mut lines = Vec::new();
     let mut all_placements = Vec::new();
     for service in ["user", "billing", "order", "notification"] {
-        let (in_flight, answered, placements) = sigterm_one(stack, service, &customers).await?;
+        let (in_flight, answered, placements) =
+            sigterm_one(stack, service, &customers, mug).await?;
         lines.push(format!(
             "{service}: {in_flight} in flight at SIGTERM all answered, {answered} answered in all"
         ));
@@ -515,6 +528,7 @@ async fn sigterm_one(
     stack: &Stack,
     service: &str,
     customers: &[Customer],
+    product: uuid::Uuid,
 ) -> anyhow::Result<(usize, usize, Vec<shop::Placement>)> {
     let base = service_url(service);
     // When `kill -TERM` was about to run.
@@ -528,7 +542,7 @@ async fn sigterm_one(
             while Instant::now() < stop_at {
                 let started = Instant::now();
                 let (ok, what) = if service == "order" {
-                    let p = place(&http, base, &who, 1, Duration::from_secs(30)).await;
+                    let p = place(&http, base, &who, product, Duration::from_secs(30)).await;
                     // Answered at the first attempt: not cut off, not refused.
                     let ok = p.answer.is_some()
                         && p.violations.is_empty()

@@ -25,6 +25,11 @@ pub const SERVICES: [(&str, &str, u16); 4] = [
 
 pub struct Stack {
     pub gateway: String,
+    /// An admin's access token (`SHOP_ADMIN_LOGIN`, `SHOP_ADMIN_PASSWORD`; scripts/faults.sh
+    /// makes the admin), to add the products the scenarios buy.
+    admin: String,
+    /// The products the run added, whose stock the checks add up.
+    products: std::sync::Mutex<Vec<Uuid>>,
     /// Instances of each service (`make up REPLICAS=n`): replica k of `order` is `order-k`.
     pub replicas: usize,
     pub http: reqwest::Client,
@@ -64,10 +69,27 @@ impl Stack {
             .ok()
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or(1);
+        let http = reqwest::Client::builder().timeout(HANG).build()?;
+        let gateway = env("GATEWAY_URL")?;
+        let credentials =
+            json!({ "login": env("SHOP_ADMIN_LOGIN")?, "password": env("SHOP_ADMIN_PASSWORD")? });
+        let tokens = http
+            .post(format!("{gateway}/api/v1/users/login"))
+            .json(&credentials)
+            .send()
+            .await?
+            .json::<Value>()
+            .await?;
+        let admin = tokens["data"]["accessToken"]
+            .as_str()
+            .with_context(|| format!("the admin's login answered {tokens}"))?
+            .to_owned();
         Ok(Self {
-            gateway: env("GATEWAY_URL")?,
+            gateway,
+            admin,
+            products: std::sync::Mutex::default(),
             replicas,
-            http: reqwest::Client::builder().timeout(HANG).build()?,
+            http,
             root: env("ROOT")?.into(),
             order_db: pool(env("ORDER_DATABASE_URL")?).await?,
             billing_db: pool(env("BILLING_DATABASE_URL")?).await?,
@@ -204,6 +226,23 @@ impl Stack {
         Ok(())
     }
 
+    /// Adds a product priced `price` with `stock` units, for a scenario to buy.
+    pub async fn product(&self, price: i64, stock: i64) -> anyhow::Result<Uuid> {
+        let title = format!("Faults mug {}", Uuid::new_v4().simple());
+        let product = json!({ "title": title, "price": price, "stock": stock });
+        let added = self
+            .post("/api/v1/products", Some(&self.admin), None, &product)
+            .await?;
+        let id: Uuid = added["data"]["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .context("adding a product answered no id")?;
+        if let Ok(mut products) = self.products.lock() {
+            products.push(id);
+        }
+        Ok(id)
+    }
+
     /// `count` new customers with `deposit` each, registered and funded through the gateway,
     /// 8 at a time (more at once would exceed the gateway's registration burst even with its
     /// rate lifted).
@@ -271,7 +310,7 @@ pub struct Placement {
     pub user: Uuid,
     /// The key of the attempt that got a definite answer.
     pub key: String,
-    /// 201, 202 or 400 (insufficient funds); `None` if the client gave up.
+    /// 201, 202, 400 (insufficient funds) or 409 (out of stock); `None` if the client gave up.
     pub answer: Option<u16>,
     /// Keys whose every attempt was answered 503 "unavailable" (known not to have happened): no
     /// order may exist for them.
@@ -315,7 +354,7 @@ async fn attempt(request: reqwest::RequestBuilder) -> Attempt {
     }
 }
 
-/// Places one order the way a careful client does: repeats it with the same
+/// Places one order of a unit of `product` the way a careful client does: repeats it with the same
 /// `Idempotency-Key` while the outcome is unknown (no answer, 502, 504, 429). A 503 says this
 /// attempt did not happen: the first attempt of a key answered 503 is given up for a new key,
 /// but once an attempt's outcome was unknown the key is kept to the end. Gives up after
@@ -324,7 +363,7 @@ pub async fn place(
     http: &reqwest::Client,
     base: &str,
     who: &Customer,
-    price: i64,
+    product: Uuid,
     patience: Duration,
 ) -> Placement {
     let give_up = Instant::now() + patience;
@@ -339,7 +378,7 @@ pub async fn place(
             .post(format!("{base}/api/v1/orders"))
             .bearer_auth(&who.token)
             .header("Idempotency-Key", &placement.key)
-            .json(&json!({ "title": "Faults mug", "price": price }));
+            .json(&json!({ "items": [{ "productId": product, "quantity": 1 }] }));
         let (status, text, body) = match attempt(request).await {
             Attempt::Answered { status, text, body } => (status, text, body),
             Attempt::Unanswered { hung, sent } => {
@@ -358,7 +397,7 @@ pub async fn place(
         }
         placement.server_errors += u32::from(status >= 500);
         match (status, body["code"].as_str()) {
-            (201 | 202, _) | (400, Some("insufficient_funds")) => {
+            (201 | 202, _) | (400, Some("insufficient_funds")) | (409, Some("out_of_stock")) => {
                 placement.answer = Some(status);
                 return placement;
             }
@@ -440,19 +479,19 @@ pub async fn cancel(
     cancellation
 }
 
-/// Each customer places `per_customer` orders of `price` one after another (their events stay
-/// in order per customer), all customers at once, through `base`.
+/// Each customer places `per_customer` orders of one unit of `product` one after another
+/// (their events stay in order per customer), all customers at once, through `base`.
 pub async fn burst(
     http: &reqwest::Client,
     base: &str,
     customers: &[Customer],
     per_customer: usize,
-    price: i64,
+    product: Uuid,
 ) -> Vec<Placement> {
     let runs = customers.iter().map(|who| async move {
         let mut placed = Vec::with_capacity(per_customer);
         for _ in 0..per_customer {
-            placed.push(place(http, base, who, price, Duration::from_secs(90)).await);
+            placed.push(place(http, base, who, product, Duration::from_secs(90)).await);
         }
         placed
     });
@@ -467,6 +506,8 @@ pub async fn burst(
 #[derive(Debug, Default)]
 pub struct Totals {
     pub orders: usize,
+    /// Placements answered 409 out_of_stock (nothing stored).
+    pub out_of_stock: usize,
     pub created: usize,
     pub rejected: usize,
     pub cancelled: usize,
@@ -651,10 +692,23 @@ impl Stack {
                 (Some(201), Some("created" | "cancelled"))
                 | (Some(400), Some("rejected"))
                 | (Some(202), Some(_)) => {}
+                (Some(409), None) => totals.out_of_stock += 1,
                 (Some(answer), stored) => {
                     broken.push(format!("answered {answer}, the order is {stored:?}"))
                 }
             }
+        }
+        // Units: every product the run added adds up (available plus what its pending and
+        // created orders hold is every unit it ever had), and every order costs its lines.
+        let products = self.products.lock().map(|p| p.clone()).unwrap_or_default();
+        for m in order::catalogue::stock_mismatches(&self.order_db, Some(&products)).await? {
+            broken.push(format!(
+                "product {}: {} available and {} held by orders, of {} units",
+                m.product_id, m.available, m.held, m.stocked
+            ));
+        }
+        for id in order::orders::mispriced(&self.order_db, users).await? {
+            broken.push(format!("order {id} does not cost the sum of its lines"));
         }
         if broken.is_empty() {
             return Ok(totals);

@@ -1,6 +1,7 @@
 //! Notifications: built from order events, stored once per event, listed newest first.
 
 use chrono::{DateTime, Utc};
+use common::error::INSUFFICIENT_FUNDS;
 use common::pagination::{Cursor, Listed, PageRequest};
 use events::{Envelope, EventType};
 use serde::Serialize;
@@ -25,30 +26,41 @@ fn money(minor: i64) -> String {
     format!("{}.{:02}", minor / 100, minor % 100)
 }
 
-/// The notification type and sentence for an event.
+/// What the order was: its lines (`of Blue mug ×2 and Green tea`), or, for an order placed
+/// before the catalogue existed (no lines), its title in quotes.
+fn what(order: &events::OrderEvent) -> String {
+    let lines: Vec<String> = order
+        .items
+        .iter()
+        .map(|item| match item.quantity {
+            1 => item.title.clone(),
+            n => format!("{} ×{n}", item.title),
+        })
+        .collect();
+    match lines.as_slice() {
+        [] => format!("\"{}\"", order.title),
+        [one] => format!("of {one}"),
+        [init @ .., last] => format!("of {} and {last}", init.join(", ")),
+    }
+}
+
+/// The notification type and sentence for an event: the order's lines and its total.
 pub fn describe(envelope: &Envelope) -> (&'static str, String) {
     let order = &envelope.data;
+    let (what, total) = (what(order), money(order.price));
     match envelope.event_type {
         EventType::OrderCreated => (
             "order_created",
-            format!(
-                "Your order \"{}\" for {} has been placed.",
-                order.title,
-                money(order.price)
-            ),
+            format!("Your order {what} for {total} has been placed."),
         ),
         EventType::OrderNotCreated => {
             let why = match order.reason.as_deref() {
-                Some("insufficient_funds") | None => "not enough money",
+                Some(INSUFFICIENT_FUNDS) | None => "not enough money",
                 Some(other) => other,
             };
             (
                 "order_not_created",
-                format!(
-                    "Your order \"{}\" for {} was not placed: {why}.",
-                    order.title,
-                    money(order.price)
-                ),
+                format!("Your order {what} for {total} was not placed: {why}."),
             )
         }
         EventType::OrderCancelled => (
@@ -56,14 +68,10 @@ pub fn describe(envelope: &Envelope) -> (&'static str, String) {
             match order.refunded.unwrap_or(0) {
                 // A pending order cancelled before billing charged it.
                 0 => format!(
-                    "Your order \"{}\" for {} was cancelled; nothing had been charged.",
-                    order.title,
-                    money(order.price)
+                    "Your order {what} for {total} was cancelled; nothing had been charged."
                 ),
                 refunded => format!(
-                    "Your order \"{}\" for {} was cancelled; {} was returned to your account.",
-                    order.title,
-                    money(order.price),
+                    "Your order {what} for {total} was cancelled; {} was returned to your account.",
                     money(refunded)
                 ),
             },
@@ -144,8 +152,49 @@ mod tests {
 
     use super::*;
 
+    fn item(title: &str, unit_price: i64, quantity: i32) -> events::OrderItem {
+        events::OrderItem {
+            product_id: Uuid::new_v4(),
+            title: title.to_owned(),
+            unit_price,
+            quantity,
+        }
+    }
+
     #[test]
-    fn sentences_name_the_title_and_price() {
+    fn sentences_name_the_lines_and_the_total() {
+        let mut envelope = Envelope::new(
+            EventType::OrderCreated,
+            OrderEvent {
+                order_id: Uuid::new_v4(),
+                user_id: Uuid::new_v4(),
+                title: "Blue mug ×2, Green tea, Notebook".to_owned(),
+                price: 5740,
+                items: vec![
+                    item("Blue mug", 1250, 2),
+                    item("Green tea", 750, 1),
+                    item("Notebook", 2490, 1),
+                ],
+                reason: None,
+                refunded: None,
+            },
+        );
+        assert_eq!(
+            describe(&envelope).1,
+            "Your order of Blue mug ×2, Green tea and Notebook for 57.40 has been placed."
+        );
+        envelope.data.items.truncate(1);
+        envelope.data.price = 2500;
+        envelope.event_type = EventType::OrderCancelled;
+        envelope.data.refunded = Some(2500);
+        assert_eq!(
+            describe(&envelope).1,
+            "Your order of Blue mug ×2 for 25.00 was cancelled; 25.00 was returned to your account."
+        );
+    }
+
+    #[test]
+    fn an_order_from_before_the_catalogue_is_named_by_its_title() {
         let mut envelope = Envelope::new(
             EventType::OrderCreated,
             OrderEvent {
@@ -153,6 +202,7 @@ mod tests {
                 user_id: Uuid::new_v4(),
                 title: "Blue mug".to_owned(),
                 price: 1205,
+                items: vec![],
                 reason: None,
                 refunded: None,
             },

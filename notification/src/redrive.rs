@@ -484,13 +484,8 @@ pub async fn command(args: impl IntoIterator<Item = String>) -> anyhow::Result<(
         Ok(command) => command,
         Err(problem) => anyhow::bail!("{problem}\n\n{USAGE}"),
     };
-    let url: String = common::config::required("DATABASE_URL")?;
     let kafka = KafkaConfig::from_env()?;
-    let db = common::db::connect_with_retry(
-        sqlx::postgres::PgPoolOptions::new().max_connections(1),
-        &url,
-    )
-    .await?;
+    let db = common::db::command_pool().await?;
     let producer = kafka.producer()?;
     let report = run(&db, &kafka, &producer, &command).await?;
     for line in &report.lines {
@@ -579,6 +574,7 @@ mod tests {
                     user_id: Uuid::new_v4(),
                     title: "Mug".to_owned(),
                     price: 100,
+                    items: vec![],
                     reason: None,
                     refunded: None,
                 },

@@ -2,6 +2,7 @@
 //! event through a transactional outbox.
 
 mod batch;
+pub mod catalogue;
 mod clients;
 mod metrics;
 pub mod orders;
@@ -9,6 +10,7 @@ mod payment;
 mod relay;
 mod routes;
 mod settler;
+pub mod starter;
 
 use std::sync::Arc;
 use std::time::Duration;

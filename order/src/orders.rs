@@ -1,19 +1,21 @@
 //! Orders and their outbox. A status change and the event reporting it are one transaction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::money::Amount;
+use common::error::INSUFFICIENT_FUNDS;
+use common::money::MAX_AMOUNT;
 use common::pagination::{Cursor, Listed, PageRequest};
-use common::telemetry;
+use common::{telemetry, ApiError};
 use events::{Envelope, EventType, OrderEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
-use sqlx::{PgPool, Postgres};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool, Postgres};
 use uuid::Uuid;
 
 use crate::batch::Batcher;
@@ -81,14 +83,33 @@ impl sqlx::Decode<'_, Postgres> for OrderStatus {
     }
 }
 
+/// A line of an order: a product, its title and unit price when the order was placed, and how
+/// many units. (Read back from the database as JSON, built by [`ITEMS_JSON`]'s shape.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"productId": "5b1f4f4e-8a0c-4c55-9d0c-6a1d2f3e4b5c", "title": "Blue mug", "unitPrice": 1250, "quantity": 2}))]
+pub struct OrderLine {
+    pub product_id: Uuid,
+    pub title: String,
+    /// Minor units (cents) per unit.
+    pub unit_price: i64,
+    pub quantity: i32,
+}
+
+/// The lines of an order as the queries read them: `json_agg` of `order_items`, in the order
+/// the client asked for them (each query that reads an order selects them with the same
+/// subquery on `order_items`).
+pub type Items = Json<Vec<OrderLine>>;
+
 /// An order as stored. Queries read it with `query_as!`, which needs the same columns in each
-/// (`status` read as `"status: OrderStatus"`).
+/// (`status` read as `"status: OrderStatus"`, `items` as `"items!: Items"`).
 #[derive(Debug, Clone)]
 pub struct Order {
     pub id: Uuid,
     pub user_id: Uuid,
+    /// A short summary of the lines (`Blue mug ×2, Green tea`).
     pub title: String,
-    /// Minor units (cents).
+    /// Minor units (cents): the sum of unit price × quantity over the lines.
     pub price: i64,
     pub status: OrderStatus,
     /// The request that placed it; its events carry it.
@@ -102,6 +123,9 @@ pub struct Order {
     pub refund_state: Option<String>,
     /// What the refund gave back, once done.
     pub refunded: Option<i64>,
+    /// Empty for an order placed before the catalogue existed (its title and price were the
+    /// client's).
+    pub items: Items,
 }
 
 impl Order {
@@ -109,18 +133,104 @@ impl Order {
     pub fn refund_due(&self) -> bool {
         self.refund_state.as_deref() == Some("due")
     }
+
+    /// The event that reports this order.
+    fn event(
+        &self,
+        event_type: EventType,
+        reason: Option<&str>,
+        refunded: Option<i64>,
+    ) -> Envelope {
+        Envelope::new(
+            event_type,
+            OrderEvent {
+                order_id: self.id,
+                user_id: self.user_id,
+                title: self.title.clone(),
+                price: self.price,
+                items: self
+                    .items
+                    .iter()
+                    .map(|line| events::OrderItem {
+                        product_id: line.product_id,
+                        title: line.title.clone(),
+                        unit_price: line.unit_price,
+                        quantity: line.quantity,
+                    })
+                    .collect(),
+                reason: reason.map(str::to_owned),
+                refunded,
+            },
+        )
+    }
+}
+
+/// What a client asks for: catalogue products and how many of each. Only valid lists exist:
+/// 1 to [`MAX_LINES`] lines, each product once, 1 to [`MAX_QUANTITY`] units each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Basket(Vec<(Uuid, i32)>);
+
+pub const MAX_LINES: usize = 20;
+pub const MAX_QUANTITY: i32 = 100;
+
+impl Basket {
+    /// Checks the lines a client sent (product id, quantity), naming the first bad one.
+    pub fn parse(lines: &[(Uuid, i64)]) -> Result<Self, ApiError> {
+        if !(1..=MAX_LINES).contains(&lines.len()) {
+            return Err(ApiError::invalid_field(
+                "items",
+                format!("must list 1 to {MAX_LINES} lines"),
+            ));
+        }
+        let mut seen = HashSet::with_capacity(lines.len());
+        let mut basket = Vec::with_capacity(lines.len());
+        for (n, &(product_id, quantity)) in lines.iter().enumerate() {
+            let quantity = i32::try_from(quantity)
+                .ok()
+                .filter(|q| (1..=MAX_QUANTITY).contains(q))
+                .ok_or_else(|| {
+                    ApiError::invalid_field(
+                        &format!("items[{n}].quantity"),
+                        format!("must be a whole number from 1 to {MAX_QUANTITY}"),
+                    )
+                })?;
+            if !seen.insert(product_id) {
+                return Err(ApiError::invalid_field(
+                    &format!("items[{n}].productId"),
+                    "names a product already in the order: give each product once, with its quantity",
+                ));
+            }
+            basket.push((product_id, quantity));
+        }
+        Ok(Self(basket))
+    }
+
+    pub fn lines(&self) -> &[(Uuid, i32)] {
+        &self.0
+    }
 }
 
 /// A validated new order.
 #[derive(Clone)]
 pub struct NewOrder {
     pub user_id: Uuid,
-    pub title: String,
-    pub price: Amount,
+    pub basket: Basket,
     pub request_id: String,
     pub traceparent: Option<String>,
     /// The client's idempotency key and the fingerprint of its request.
     pub idempotency: Option<(String, Vec<u8>)>,
+}
+
+/// Why an order could not be placed: nothing was stored, reserved or charged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Line `line` (from 0) names a product that does not exist or is not for sale.
+    NotForSale { line: usize },
+    /// The lines cost more than one payment may move.
+    OverLimit { total: i64 },
+    /// Some lines ask for more units than are available: each such product, and how many
+    /// are available.
+    OutOfStock(Vec<(Uuid, i32)>),
 }
 
 /// The result of placing an order.
@@ -131,14 +241,25 @@ pub enum Placed {
         order: Order,
         same_request: bool,
     },
+    Refused(Refusal),
+}
+
+/// What the group commit did with one new order.
+#[derive(Debug, Clone)]
+enum Reserved {
+    /// Stored `pending` with its units taken from the catalogue.
+    Placed(Order),
+    /// Its idempotency key was used before (earlier, or by another order of the group).
+    KeyTaken,
+    Refused(Refusal),
 }
 
 /// Writes new orders and payment outcomes, each kind grouped with the concurrent ones into one
-/// statement (see `batch`): under load, two commits per order become two per group.
+/// transaction (see `batch`): under load, two commits per order become two per group.
 #[derive(Clone)]
 pub struct Writer {
     pool: PgPool,
-    pending: Batcher<NewOrder, Option<Order>>,
+    pending: Batcher<NewOrder, Reserved>,
     outcomes: Batcher<(Order, Payment, Option<String>), Option<Order>>,
 }
 
@@ -164,16 +285,24 @@ impl Writer {
         }
     }
 
-    /// Stores a new `pending` order, or finds the one placed earlier with the same key.
+    /// Prices a new order from the catalogue and stores it `pending` with its units reserved,
+    /// or finds the one placed earlier with the same key, or says why it cannot be placed.
     pub async fn place(&self, new: NewOrder) -> sqlx::Result<Placed> {
         let (user_id, idempotency) = (new.user_id, new.idempotency.clone());
-        if let Some(order) = self.pending.submit(new).await? {
-            return Ok(Placed::New(order));
+        match self.pending.submit(new).await? {
+            Reserved::Placed(order) => return Ok(Placed::New(order)),
+            Reserved::Refused(refusal) => return Ok(Placed::Refused(refusal)),
+            Reserved::KeyTaken => {}
         }
         let (key, fingerprint) = idempotency.unzip();
         let row = sqlx::query!(
             r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                      traceparent, created_at, refund_state, refunded, fingerprint
+                      traceparent, created_at, refund_state, refunded, fingerprint,
+                      (SELECT COALESCE(json_agg(json_build_object(
+                                  'productId', i.product_id, 'title', i.title,
+                                  'unitPrice', i.unit_price, 'quantity', i.quantity)
+                              ORDER BY i.position), '[]')
+                       FROM order_items i WHERE i.order_id = orders.id) AS "items!: Items"
                FROM orders WHERE user_id = $1 AND idempotency_key = $2"#,
             user_id,
             key,
@@ -193,13 +322,15 @@ impl Writer {
                 created_at: row.created_at,
                 refund_state: row.refund_state,
                 refunded: row.refunded,
+                items: row.items,
             },
         })
     }
 
     /// Records billing's answer for a pending order with its event in the outbox, in one
-    /// transaction (the outbox's trigger wakes the relay at commit). `None` when the order was
-    /// no longer pending (someone settled it first).
+    /// transaction (the outbox's trigger wakes the relay at commit); a rejected order gives
+    /// its units back in it. `None` when the order was no longer pending (someone settled it
+    /// first).
     pub async fn settle(&self, order: &Order, payment: Payment) -> sqlx::Result<Option<Order>> {
         // The event's trace context is the caller's (the request, or the settler's span).
         let traceparent = telemetry::current_traceparent();
@@ -209,51 +340,422 @@ impl Writer {
     }
 }
 
-/// Inserts new `pending` orders in one statement. For each, the order stored now, or `None`
-/// when its idempotency key was used before (earlier, or by another order of the group).
+/// A product as an order of the group sees it: locked, and with the units the group's earlier
+/// orders took already taken.
+struct Stock {
+    title: String,
+    price: i64,
+    available: i32,
+    active: bool,
+}
+
+/// What the group decided for one new order, before writing it.
+enum Decision {
+    Accept(Accepted),
+    /// Its key is used already: a repeat, nothing to write.
+    Repeat,
+    Refuse(Refusal),
+}
+
+/// An order the group accepted: its id, priced lines and total.
+struct Accepted {
+    id: Uuid,
+    lines: Vec<OrderLine>,
+    title: String,
+    total: i64,
+}
+
+/// Decides, in arrival order, what becomes of each new order of a group against the stock
+/// of its products (`stock`, reduced by each order accepted). `taken` are the orders whose key
+/// a concurrent request was found to hold: they are repeats. Pure: the transaction around it
+/// locks the rows and writes the decisions.
+fn decide(
+    news: &[NewOrder],
+    stock: &mut HashMap<Uuid, Stock>,
+    taken: &HashSet<usize>,
+) -> Vec<Decision> {
+    let mut keys = HashSet::new();
+    news.iter()
+        .enumerate()
+        .map(|(n, new)| {
+            let key = new.idempotency.as_ref().map(|(key, _)| (new.user_id, key));
+            if taken.contains(&n) || key.is_some_and(|key| !keys.insert(key)) {
+                return Decision::Repeat;
+            }
+            match price(&new.basket, stock) {
+                Ok(accepted) => {
+                    for line in &accepted.lines {
+                        if let Some(product) = stock.get_mut(&line.product_id) {
+                            product.available -= line.quantity;
+                        }
+                    }
+                    Decision::Accept(accepted)
+                }
+                Err(refusal) => Decision::Refuse(refusal),
+            }
+        })
+        .collect()
+}
+
+/// The basket priced from `stock`, or why it cannot be placed.
+fn price(basket: &Basket, stock: &HashMap<Uuid, Stock>) -> Result<Accepted, Refusal> {
+    let mut lines = Vec::with_capacity(basket.lines().len());
+    let mut short = Vec::new();
+    for (line, &(product_id, quantity)) in basket.lines().iter().enumerate() {
+        let product = stock
+            .get(&product_id)
+            .filter(|p| p.active)
+            .ok_or(Refusal::NotForSale { line })?;
+        if product.available < quantity {
+            short.push((product_id, product.available));
+        }
+        lines.push(OrderLine {
+            product_id,
+            title: product.title.clone(),
+            unit_price: product.price,
+            quantity,
+        });
+    }
+    let total: i64 = lines
+        .iter()
+        .map(|l| l.unit_price * i64::from(l.quantity))
+        .sum();
+    if total > MAX_AMOUNT {
+        return Err(Refusal::OverLimit { total });
+    }
+    if !short.is_empty() {
+        return Err(Refusal::OutOfStock(short));
+    }
+    Ok(Accepted {
+        id: Uuid::new_v4(),
+        title: summarize(&lines),
+        lines,
+        total,
+    })
+}
+
+/// The title of an order: its lines in short (`Blue mug ×2, Green tea`), at most 200
+/// characters; lines that do not fit are counted (`…, and 3 more`).
+pub fn summarize(lines: &[OrderLine]) -> String {
+    const MAX: usize = 200;
+    let names: Vec<String> = lines
+        .iter()
+        .map(|l| match l.quantity {
+            1 => l.title.clone(),
+            n => format!("{} ×{n}", l.title),
+        })
+        .collect();
+    let len = |s: &str| s.chars().count();
+    let all = names.join(", ");
+    if len(&all) <= MAX {
+        return all;
+    }
+    let more = |kept: usize| match names.len() - kept {
+        0 => String::new(),
+        n => format!(", and {n} more"),
+    };
+    for kept in (1..names.len()).rev() {
+        let head = names[..kept].join(", ");
+        if len(&head) + len(&more(kept)) <= MAX {
+            return head + &more(kept);
+        }
+    }
+    // Not even the first line fits beside the count of the others: cut it short.
+    let room = MAX - len(&more(1)) - 1;
+    names[0].chars().take(room).collect::<String>() + "…" + &more(1)
+}
+
+/// Prices and stores new `pending` orders, their lines and the units they take, in one
+/// transaction: the group's products are locked first (in id order, as every change of stock
+/// takes them), so what it decides stays true until it commits. For each order, in order:
+/// stored, or a repeat of a used key, or refused (nothing stored).
 async fn insert_pending(
     pool: PgPool,
     news: Arc<[NewOrder]>,
     settle_delay: Duration,
-) -> sqlx::Result<Vec<Option<Order>>> {
-    let ids: Vec<Uuid> = news.iter().map(|_| Uuid::new_v4()).collect();
-    let (keys, fingerprints): (Vec<_>, Vec<_>) =
-        news.iter().map(|n| n.idempotency.clone().unzip()).unzip();
-    let user_ids: Vec<Uuid> = news.iter().map(|n| n.user_id).collect();
-    let titles: Vec<&str> = news.iter().map(|n| n.title.as_str()).collect();
-    let prices: Vec<i64> = news.iter().map(|n| n.price.minor_units()).collect();
-    let request_ids: Vec<&str> = news.iter().map(|n| n.request_id.as_str()).collect();
-    let traceparents: Vec<Option<String>> = news.iter().map(|n| n.traceparent.clone()).collect();
-    let inserted = sqlx::query_as!(
-        Order,
-        r#"INSERT INTO orders (id, user_id, title, price, status, idempotency_key, fingerprint,
-                               request_id, traceparent, next_settle_at)
-           SELECT id, user_id, title, price, 'pending', key, fingerprint, request_id, traceparent,
-                  now() + make_interval(secs => $8)
-           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::text[], $6::bytea[],
-                       $7::text[], $9::text[])
-                AS n(id, user_id, title, price, key, fingerprint, request_id, traceparent)
-           ON CONFLICT (user_id, idempotency_key) DO NOTHING
-           RETURNING id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                     traceparent, created_at, refund_state, refunded"#,
-        &ids,
-        &user_ids,
-        &titles as &[&str],
-        &prices,
-        &keys as &[Option<String>],
-        &fingerprints as &[Option<Vec<u8>>],
-        &request_ids as &[&str],
-        settle_delay.as_secs_f64(),
-        &traceparents as &[Option<String>],
-    )
-    .fetch_all(&pool)
-    .await?;
-    let mut inserted: HashMap<Uuid, Order> = inserted.into_iter().map(|o| (o.id, o)).collect();
-    Ok(ids.iter().map(|id| inserted.remove(id)).collect())
+) -> sqlx::Result<Vec<Reserved>> {
+    let mut product_ids: Vec<Uuid> = news
+        .iter()
+        .flat_map(|n| n.basket.lines().iter().map(|(id, _)| *id))
+        .collect();
+    product_ids.sort_unstable();
+    product_ids.dedup();
+    // Orders whose key a concurrent request turned out to hold: decided again as repeats.
+    let mut taken = HashSet::new();
+    loop {
+        let mut tx = pool.begin().await?;
+        let mut stock: HashMap<Uuid, Stock> = sqlx::query!(
+            "SELECT id, title, price, available, active FROM products WHERE id = ANY($1) \
+             ORDER BY id FOR NO KEY UPDATE",
+            &product_ids,
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|p| {
+            let stock = Stock {
+                title: p.title,
+                price: p.price,
+                available: p.available,
+                active: p.active,
+            };
+            (p.id, stock)
+        })
+        .collect();
+        let mut decided = decide(&news, &mut stock, &taken);
+        replays_of_refused(&mut tx, &news, &mut decided).await?;
+        let stored = write_pending(&mut tx, &news, &decided, settle_delay).await?;
+        let lost: Vec<usize> = decided
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| matches!(d, Decision::Accept(a) if !stored.contains_key(&a.id)))
+            .map(|(n, _)| n)
+            .collect();
+        if !lost.is_empty() {
+            // A concurrent request holds the key of these (ON CONFLICT skipped them): their
+            // units must not count against the others. Decide again without them.
+            tx.rollback().await?;
+            taken.extend(lost);
+            continue;
+        }
+        tx.commit().await?;
+        return Ok(news
+            .iter()
+            .zip(decided)
+            .map(|(new, decided)| match decided {
+                Decision::Repeat => Reserved::KeyTaken,
+                Decision::Refuse(refusal) => Reserved::Refused(refusal),
+                Decision::Accept(accepted) => {
+                    let created_at = stored[&accepted.id];
+                    Reserved::Placed(Order {
+                        id: accepted.id,
+                        user_id: new.user_id,
+                        title: accepted.title,
+                        price: accepted.total,
+                        status: OrderStatus::Pending,
+                        request_id: new.request_id.clone(),
+                        traceparent: new.traceparent.clone(),
+                        created_at,
+                        refund_state: None,
+                        refunded: None,
+                        items: Json(accepted.lines),
+                    })
+                }
+            })
+            .collect());
+    }
 }
 
-/// Records billing's answers for pending orders and their events, in one statement. For each,
-/// the order as settled now, or `None` when it was no longer pending.
+/// A refused order whose key placed an order before is a repeat of that one (placed before the
+/// stock ran out, the price rose or the product was taken off sale): it is answered with the
+/// order placed, not refused. Refusals take no units, so nothing else changes.
+async fn replays_of_refused(
+    tx: &mut PgConnection,
+    news: &[NewOrder],
+    decided: &mut [Decision],
+) -> sqlx::Result<()> {
+    let (mut users, mut keys) = (vec![], vec![]);
+    for (new, decided) in news.iter().zip(decided.iter()) {
+        if let (Decision::Refuse(_), Some((key, _))) = (decided, &new.idempotency) {
+            users.push(new.user_id);
+            keys.push(key.as_str());
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let used: HashSet<(Uuid, String)> = sqlx::query!(
+        r#"SELECT user_id, idempotency_key AS "key!" FROM orders
+           WHERE (user_id, idempotency_key) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))"#,
+        &users,
+        &keys as &[&str],
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|r| (r.user_id, r.key))
+    .collect();
+    for (new, decided) in news.iter().zip(decided.iter_mut()) {
+        if let (Decision::Refuse(_), Some((key, _))) = (&*decided, &new.idempotency) {
+            if used.contains(&(new.user_id, key.clone())) {
+                *decided = Decision::Repeat;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Inserts the accepted orders (unless their key is taken), their lines, and takes their units
+/// from the products, in one statement. Returns the creation time of each order inserted.
+async fn write_pending(
+    tx: &mut PgConnection,
+    news: &[NewOrder],
+    decided: &[Decision],
+    settle_delay: Duration,
+) -> sqlx::Result<HashMap<Uuid, DateTime<Utc>>> {
+    let mut orders = (
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+    );
+    let mut lines = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for (new, accepted) in news.iter().zip(decided) {
+        let Decision::Accept(accepted) = accepted else {
+            continue;
+        };
+        let (key, fingerprint) = new.idempotency.clone().unzip();
+        orders.0.push(accepted.id);
+        orders.1.push(new.user_id);
+        orders.2.push(accepted.title.as_str());
+        orders.3.push(accepted.total);
+        orders.4.push(key);
+        orders.5.push(fingerprint);
+        orders.6.push(new.request_id.as_str());
+        orders.7.push(new.traceparent.clone());
+        for (position, line) in (0i16..).zip(&accepted.lines) {
+            lines.0.push(accepted.id);
+            lines.1.push(line.product_id);
+            lines.2.push(position);
+            lines.3.push(line.title.as_str());
+            lines.4.push(line.unit_price);
+            lines.5.push(line.quantity);
+        }
+    }
+    if orders.0.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let inserted = sqlx::query!(
+        r#"WITH new AS (
+               INSERT INTO orders (id, user_id, title, price, status, idempotency_key,
+                                   fingerprint, request_id, traceparent, next_settle_at)
+               SELECT id, user_id, title, price, 'pending', key, fingerprint, request_id,
+                      traceparent, now() + make_interval(secs => $9)
+               FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::text[],
+                           $6::bytea[], $7::text[], $8::text[])
+                    AS n(id, user_id, title, price, key, fingerprint, request_id, traceparent)
+               ON CONFLICT (user_id, idempotency_key) DO NOTHING
+               RETURNING id, created_at),
+           line AS (
+               SELECT * FROM unnest($10::uuid[], $11::uuid[], $12::int2[], $13::text[],
+                                    $14::int8[], $15::int4[])
+                    AS l(order_id, product_id, position, title, unit_price, quantity)
+               WHERE order_id IN (SELECT id FROM new)),
+           item AS (
+               INSERT INTO order_items (order_id, product_id, position, title, unit_price,
+                                        quantity)
+               SELECT * FROM line),
+           taken AS (
+               UPDATE products p SET available = p.available - t.units
+               FROM (SELECT product_id, sum(quantity)::int AS units FROM line
+                     GROUP BY product_id) t
+               WHERE p.id = t.product_id)
+           SELECT id AS "id!", created_at AS "created_at!" FROM new"#,
+        &orders.0,
+        &orders.1,
+        &orders.2 as &[&str],
+        &orders.3,
+        &orders.4 as &[Option<String>],
+        &orders.5 as &[Option<Vec<u8>>],
+        &orders.6 as &[&str],
+        &orders.7 as &[Option<String>],
+        settle_delay.as_secs_f64(),
+        &lines.0,
+        &lines.1,
+        &lines.2,
+        &lines.3 as &[&str],
+        &lines.4,
+        &lines.5,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(inserted.into_iter().map(|r| (r.id, r.created_at)).collect())
+}
+
+/// Locks the products of the lines of `orders`, in id order, as placing orders locks them.
+/// Every transaction that changes stock locks its products first and only then touches
+/// orders (placing an order waits on an existing order's row when it repeats its key), so no
+/// two transactions wait on each other in a cycle.
+async fn lock_products_of(tx: &mut PgConnection, orders: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query!(
+        "SELECT id FROM products \
+         WHERE id IN (SELECT product_id FROM order_items WHERE order_id = ANY($1)) \
+         ORDER BY id FOR NO KEY UPDATE",
+        orders,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Gives the units that `orders` hold back to the catalogue; their products must be locked
+/// already ([`lock_products_of`]).
+async fn give_back_units(tx: &mut PgConnection, orders: &[Uuid]) -> sqlx::Result<()> {
+    if orders.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "UPDATE products p SET available = p.available + t.units \
+         FROM (SELECT product_id, sum(quantity)::int AS units FROM order_items \
+               WHERE order_id = ANY($1) GROUP BY product_id) t \
+         WHERE p.id = t.product_id",
+        orders,
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Payment outcomes of a group, as the columns of one statement.
+struct Outcomes<'a> {
+    ids: &'a [Uuid],
+    statuses: &'a [&'a str],
+    event_ids: &'a [Uuid],
+    payloads: &'a [String],
+    traceparents: &'a [Option<String>],
+    topic: &'a str,
+}
+
+impl Outcomes<'_> {
+    /// Moves the still pending orders to their outcome and writes their events, in one
+    /// statement; returns each order it moved with its new status.
+    async fn write(&self, conn: &mut PgConnection) -> sqlx::Result<Vec<(Uuid, OrderStatus)>> {
+        let settled = sqlx::query!(
+            r#"WITH outcome AS (
+                   SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[],
+                                        $6::text[])
+                   WITH ORDINALITY AS o(id, status, event_id, payload, event_traceparent, n)),
+               settled AS (
+                   UPDATE orders SET status = outcome.status, updated_at = now() FROM outcome
+                   WHERE orders.id = outcome.id AND orders.status = 'pending'
+                   RETURNING orders.id, orders.status, orders.user_id, orders.request_id,
+                             outcome.event_id, outcome.payload, outcome.event_traceparent,
+                             outcome.n),
+               event AS (
+                   INSERT INTO outbox (event_id, topic, key, payload, request_id, traceparent)
+                   SELECT event_id, $5, user_id::text, payload, request_id, event_traceparent
+                   FROM settled ORDER BY n)
+               SELECT id AS "id!", status AS "status!: OrderStatus" FROM settled"#,
+            self.ids,
+            self.statuses as &[&str],
+            self.event_ids,
+            self.payloads,
+            self.topic,
+            self.traceparents as &[Option<String>],
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(settled.into_iter().map(|s| (s.id, s.status)).collect())
+    }
+}
+
+/// Records billing's answers for pending orders and their events, in one statement, and gives
+/// the units of the rejected ones back, in the same transaction. For each, the order as
+/// settled now, or `None` when it was no longer pending.
 async fn record_outcomes(
     pool: PgPool,
     outcomes: Arc<[(Order, Payment, Option<String>)]>,
@@ -262,68 +764,65 @@ async fn record_outcomes(
     let (mut ids, mut statuses, mut event_ids, mut payloads) = (vec![], vec![], vec![], vec![]);
     let mut traceparents = vec![];
     for (order, payment, traceparent) in outcomes.iter() {
-        let (status, event_type, reason) = match payment {
-            Payment::Charged => (OrderStatus::Created, EventType::OrderCreated, None),
+        let (status, event) = match payment {
+            Payment::Charged => (
+                OrderStatus::Created,
+                order.event(EventType::OrderCreated, None, None),
+            ),
             Payment::InsufficientFunds => (
                 OrderStatus::Rejected,
-                EventType::OrderNotCreated,
-                Some("insufficient_funds".to_owned()),
+                order.event(EventType::OrderNotCreated, Some(INSUFFICIENT_FUNDS), None),
             ),
             // The order was cancelled (its refund voided it) before billing saw the charge:
             // nothing to record (its answer is None, as for an order no longer pending).
             Payment::Voided => continue,
         };
-        let envelope = Envelope::new(
-            event_type,
-            OrderEvent {
-                order_id: order.id,
-                user_id: order.user_id,
-                title: order.title.clone(),
-                price: order.price,
-                reason,
-                refunded: None,
-            },
-        );
         ids.push(order.id);
         traceparents.push(traceparent.clone());
         statuses.push(status.as_str());
-        event_ids.push(envelope.event_id);
-        payloads
-            .push(serde_json::to_string(&envelope).map_err(|e| sqlx::Error::Encode(Box::new(e)))?);
+        event_ids.push(event.event_id);
+        payloads.push(serde_json::to_string(&event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?);
     }
-    let settled = sqlx::query_as!(
-        Order,
-        r#"WITH outcome AS (
-               SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $6::text[])
-               WITH ORDINALITY AS o(id, status, event_id, payload, event_traceparent, n)),
-           settled AS (
-               UPDATE orders SET status = outcome.status, updated_at = now() FROM outcome
-               WHERE orders.id = outcome.id AND orders.status = 'pending'
-               RETURNING orders.id, orders.user_id, orders.title, orders.price, orders.status,
-                         orders.request_id, orders.traceparent, orders.created_at,
-                         orders.refund_state, orders.refunded, outcome.event_id,
-                         outcome.payload, outcome.event_traceparent, outcome.n),
-           event AS (
-               INSERT INTO outbox (event_id, topic, key, payload, request_id, traceparent)
-               SELECT event_id, $5, user_id::text, payload, request_id, event_traceparent
-               FROM settled ORDER BY n)
-           SELECT id AS "id!", user_id AS "user_id!", title AS "title!", price AS "price!",
-                  status AS "status!: OrderStatus", request_id AS "request_id!", traceparent,
-                  created_at AS "created_at!", refund_state, refunded
-           FROM settled"#,
-        &ids,
-        &statuses as &[&str],
-        &event_ids,
-        &payloads,
-        &*topic,
-        &traceparents as &[Option<String>],
-    )
-    .fetch_all(&pool)
-    .await?;
-    let mut settled: HashMap<Uuid, Order> = settled.into_iter().map(|o| (o.id, o)).collect();
+    let outcome = Outcomes {
+        ids: &ids,
+        statuses: &statuses,
+        event_ids: &event_ids,
+        payloads: &payloads,
+        traceparents: &traceparents,
+        topic: &topic,
+    };
+    // A rejected order gives its units back in the transaction that rejects it; without one,
+    // the statement is its own transaction (no BEGIN and COMMIT round trips).
+    let rejecting: Vec<Uuid> = ids
+        .iter()
+        .zip(&statuses)
+        .filter(|(_, status)| **status == OrderStatus::Rejected.as_str())
+        .map(|(id, _)| *id)
+        .collect();
+    let settled = if !rejecting.is_empty() {
+        let mut tx = pool.begin().await?;
+        lock_products_of(&mut tx, &rejecting).await?;
+        let settled = outcome.write(&mut tx).await?;
+        let rejected: Vec<Uuid> = settled
+            .iter()
+            .filter(|(_, status)| *status == OrderStatus::Rejected)
+            .map(|(id, _)| *id)
+            .collect();
+        give_back_units(&mut tx, &rejected).await?;
+        tx.commit().await?;
+        settled
+    } else {
+        outcome.write(&mut *pool.acquire().await?).await?
+    };
+    let settled: HashMap<Uuid, OrderStatus> = settled.into_iter().collect();
     Ok(outcomes
         .iter()
-        .map(|(order, _, _)| settled.remove(&order.id))
+        .map(|(order, _, _)| {
+            settled.get(&order.id).map(|&status| Order {
+                status,
+                ..order.clone()
+            })
+        })
         .collect())
 }
 
@@ -331,7 +830,12 @@ pub async fn find(pool: &PgPool, order_id: Uuid) -> sqlx::Result<Option<Order>> 
     sqlx::query_as!(
         Order,
         r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                  traceparent, created_at, refund_state, refunded
+                  traceparent, created_at, refund_state, refunded,
+                  (SELECT COALESCE(json_agg(json_build_object(
+                              'productId', i.product_id, 'title', i.title,
+                              'unitPrice', i.unit_price, 'quantity', i.quantity)
+                          ORDER BY i.position), '[]')
+                   FROM order_items i WHERE i.order_id = orders.id) AS "items!: Items"
            FROM orders WHERE id = $1"#,
         order_id,
     )
@@ -345,7 +849,12 @@ pub async fn list(pool: &PgPool, user_id: Uuid, page: PageRequest) -> sqlx::Resu
     sqlx::query_as!(
         Order,
         r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                  traceparent, created_at, refund_state, refunded
+                  traceparent, created_at, refund_state, refunded,
+                  (SELECT COALESCE(json_agg(json_build_object(
+                              'productId', i.product_id, 'title', i.title,
+                              'unitPrice', i.unit_price, 'quantity', i.quantity)
+                          ORDER BY i.position), '[]')
+                   FROM order_items i WHERE i.order_id = orders.id) AS "items!: Items"
            FROM orders WHERE user_id = $1
            AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
            ORDER BY created_at DESC, id DESC LIMIT $4"#,
@@ -377,7 +886,12 @@ pub async fn claim_due(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Order>> {
            WHERE id IN (SELECT id FROM orders WHERE status = 'pending' AND next_settle_at <= now()
                         ORDER BY next_settle_at LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                     traceparent, created_at, refund_state, refunded"#,
+                     traceparent, created_at, refund_state, refunded,
+                     (SELECT COALESCE(json_agg(json_build_object(
+                                 'productId', i.product_id, 'title', i.title,
+                                 'unitPrice', i.unit_price, 'quantity', i.quantity)
+                             ORDER BY i.position), '[]')
+                      FROM order_items i WHERE i.order_id = orders.id) AS "items!: Items""#,
         limit,
     )
     .fetch_all(pool)
@@ -399,20 +913,35 @@ pub enum Cancel {
     KeyReused,
 }
 
-/// Cancels a created or pending order of `user_id`: `cancelled` with its refund due, to be
-/// asked of billing by the caller now and by the settler after `settle_delay` until confirmed.
-/// The order returned carries the cancel's `request_id` (for billing and the event).
-/// The row's lock orders it with a concurrent cancel, and with the settler recording a payment
-/// (which only changes a still pending order).
+/// A cancel request: whose, which order, its Idempotency-Key, and the request's id and trace
+/// context (billing's refund and the OrderCancelled event carry them).
+pub struct CancelRequest<'a> {
+    pub user_id: Uuid,
+    pub order_id: Uuid,
+    pub key: Option<&'a str>,
+    pub request_id: &'a str,
+    pub traceparent: Option<&'a str>,
+}
+
+/// Cancels a created or pending order of the caller: `cancelled` with its refund due, to be
+/// asked of billing by the caller now and by the settler after `settle_delay` until confirmed,
+/// and its units back in the catalogue, in one transaction. The order returned carries the
+/// cancel's `request_id` (for billing and the event). The row's lock orders it with a
+/// concurrent cancel, and with the settler recording a payment (which only changes a still
+/// pending order).
 pub async fn cancel(
     pool: &PgPool,
-    user_id: Uuid,
-    order_id: Uuid,
-    key: Option<&str>,
-    request_id: &str,
-    traceparent: Option<&str>,
+    request: &CancelRequest<'_>,
     settle_delay: Duration,
 ) -> sqlx::Result<Cancel> {
+    let CancelRequest {
+        user_id,
+        order_id,
+        key,
+        ..
+    } = *request;
+    let mut tx = pool.begin().await?;
+    lock_products_of(&mut tx, &[order_id]).await?;
     let cancelled = sqlx::query_as!(
         Order,
         r#"UPDATE orders SET status = 'cancelled', refund_state = 'due', cancel_key = $3,
@@ -422,19 +951,28 @@ pub async fn cancel(
            WHERE id = $1 AND user_id = $2 AND status IN ('pending', 'created')
            RETURNING id, user_id, title, price, status AS "status: OrderStatus",
                      cancel_request_id AS "request_id!", cancel_traceparent AS traceparent,
-                     created_at, refund_state, refunded"#,
+                     created_at, refund_state, refunded,
+                     (SELECT COALESCE(json_agg(json_build_object(
+                                 'productId', i.product_id, 'title', i.title,
+                                 'unitPrice', i.unit_price, 'quantity', i.quantity)
+                             ORDER BY i.position), '[]')
+                      FROM order_items i WHERE i.order_id = orders.id) AS "items!: Items""#,
         order_id,
         user_id,
         key,
         settle_delay.as_secs_f64(),
-        request_id,
-        traceparent,
+        request.request_id,
+        request.traceparent,
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await;
     match cancelled {
-        Ok(Some(order)) => return Ok(Cancel::Cancelled(order)),
-        Ok(None) => {}
+        Ok(Some(order)) => {
+            give_back_units(&mut tx, &[order.id]).await?;
+            tx.commit().await?;
+            return Ok(Cancel::Cancelled(order));
+        }
+        Ok(None) => tx.rollback().await?,
         Err(e)
             if e.as_database_error()
                 .is_some_and(|d| d.is_unique_violation()) =>
@@ -469,17 +1007,7 @@ pub async fn record_refund(
     refunded: i64,
     topic: &str,
 ) -> sqlx::Result<Option<Order>> {
-    let envelope = Envelope::new(
-        EventType::OrderCancelled,
-        OrderEvent {
-            order_id: order.id,
-            user_id: order.user_id,
-            title: order.title.clone(),
-            price: order.price,
-            reason: None,
-            refunded: Some(refunded),
-        },
-    );
+    let envelope = order.event(EventType::OrderCancelled, None, Some(refunded));
     let payload = serde_json::to_string(&envelope).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     // The event's trace context is the caller's (the cancel request, or the settler's span).
     let event_traceparent = telemetry::current_traceparent();
@@ -498,7 +1026,12 @@ pub async fn record_refund(
                SELECT $3, $4, user_id::text, $5, request_id, $6 FROM done)
            SELECT id AS "id!", user_id AS "user_id!", title AS "title!", price AS "price!",
                   status AS "status!: OrderStatus", request_id AS "request_id!", traceparent,
-                  created_at AS "created_at!", refund_state, refunded
+                  created_at AS "created_at!", refund_state, refunded,
+                  (SELECT COALESCE(json_agg(json_build_object(
+                              'productId', i.product_id, 'title', i.title,
+                              'unitPrice', i.unit_price, 'quantity', i.quantity)
+                          ORDER BY i.position), '[]')
+                   FROM order_items i WHERE i.order_id = done.id) AS "items!: Items"
            FROM done"#,
         order.id,
         refunded,
@@ -524,8 +1057,26 @@ pub async fn claim_due_refunds(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Or
                      COALESCE(cancel_request_id, request_id) AS "request_id!",
                      CASE WHEN cancel_request_id IS NULL THEN traceparent
                               ELSE cancel_traceparent END AS traceparent, created_at,
-                     refund_state, refunded"#,
+                     refund_state, refunded,
+                     (SELECT COALESCE(json_agg(json_build_object(
+                                 'productId', i.product_id, 'title', i.title,
+                                 'unitPrice', i.unit_price, 'quantity', i.quantity)
+                             ORDER BY i.position), '[]')
+                      FROM order_items i WHERE i.order_id = orders.id) AS "items!: Items""#,
         limit,
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// The orders of `users` whose price is not the sum of their lines (unit price × quantity):
+/// none, when the contract holds. Orders from before the catalogue (no lines) are left out.
+pub async fn mispriced(pool: &PgPool, users: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        r#"SELECT o.id AS "id!" FROM orders o JOIN order_items i ON i.order_id = o.id
+           WHERE o.user_id = ANY($1)
+           GROUP BY o.id HAVING o.price <> sum(i.unit_price * i.quantity)"#,
+        users,
     )
     .fetch_all(pool)
     .await
@@ -566,7 +1117,130 @@ pub async fn backlog(pool: &PgPool) -> sqlx::Result<Backlog> {
 
 #[cfg(test)]
 mod tests {
-    use super::OrderStatus;
+    use super::*;
+
+    fn line(title: &str, quantity: i32) -> OrderLine {
+        OrderLine {
+            product_id: Uuid::new_v4(),
+            title: title.to_owned(),
+            unit_price: 100,
+            quantity,
+        }
+    }
+
+    #[test]
+    fn the_title_sums_the_lines_up_within_200_characters() {
+        assert_eq!(
+            summarize(&[line("Blue mug", 2), line("Green tea", 1)]),
+            "Blue mug ×2, Green tea"
+        );
+        let long = "x".repeat(150);
+        let many = [line(&long, 1), line(&long, 3), line("Tea", 1)];
+        assert_eq!(summarize(&many), format!("{long}, and 2 more"));
+        let longest = "y".repeat(200);
+        let cut = summarize(&[line(&longest, 100), line("Tea", 1)]);
+        assert_eq!(cut.chars().count(), 200);
+        assert!(cut.ends_with("…, and 1 more"), "{cut}");
+        let alone = summarize(&[line(&longest, 100)]);
+        assert_eq!(alone.chars().count(), 200);
+        assert!(alone.ends_with('…'), "{alone}");
+    }
+
+    #[test]
+    fn a_basket_has_1_to_20_distinct_lines_of_1_to_100_units() {
+        let id = Uuid::new_v4();
+        assert!(Basket::parse(&[]).is_err());
+        assert!(Basket::parse(&[(id, 1), (id, 2)]).is_err());
+        for bad in [0, -1, 101, i64::MAX] {
+            assert!(Basket::parse(&[(id, bad)]).is_err(), "{bad}");
+        }
+        let twenty: Vec<_> = (0..20).map(|_| (Uuid::new_v4(), 100)).collect();
+        assert_eq!(Basket::parse(&twenty).expect("20 lines").lines().len(), 20);
+        let mut too_many = twenty.clone();
+        too_many.push((Uuid::new_v4(), 1));
+        assert!(Basket::parse(&too_many).is_err());
+    }
+
+    fn order(user: Uuid, key: Option<&str>, lines: &[(Uuid, i64)]) -> NewOrder {
+        NewOrder {
+            user_id: user,
+            basket: Basket::parse(lines).expect("basket"),
+            request_id: "r".to_owned(),
+            traceparent: None,
+            idempotency: key.map(|k| (k.to_owned(), vec![1])),
+        }
+    }
+
+    fn stock(price: i64, available: i32, active: bool) -> Stock {
+        Stock {
+            title: "Mug".to_owned(),
+            price,
+            available,
+            active,
+        }
+    }
+
+    #[test]
+    fn a_group_takes_units_in_arrival_order_and_refuses_what_is_left_short() {
+        let (mug, tea, gone, lamp) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        let mut stock = HashMap::from([
+            (mug, stock(1250, 3, true)),
+            (lamp, stock(100, 5, true)),
+            (tea, stock(1_000_000_000, 5, true)),
+            (gone, stock(100, 9, false)),
+        ]);
+        let user = Uuid::new_v4();
+        let news = [
+            order(user, Some("a"), &[(mug, 2)]),
+            order(user, Some("a"), &[(mug, 1)]),
+            order(user, None, &[(mug, 2), (lamp, 1)]),
+            order(user, None, &[(mug, 1)]),
+            order(user, None, &[(mug, 1), (Uuid::new_v4(), 1)]),
+            order(user, None, &[(gone, 1)]),
+            order(user, None, &[(tea, 1), (mug, 1)]),
+            order(user, None, &[(tea, 1)]),
+        ];
+        let taken = HashSet::from([7]);
+        let decided = decide(&news, &mut stock, &taken);
+        let accepted = |n: usize| match &decided[n] {
+            Decision::Accept(a) => Some(a.total),
+            _ => None,
+        };
+        assert_eq!(accepted(0), Some(2500));
+        assert!(matches!(decided[1], Decision::Repeat), "same user and key");
+        // Only one mug is left for the third order's two: refused, and it takes nothing.
+        match &decided[2] {
+            Decision::Refuse(Refusal::OutOfStock(short)) => assert_eq!(short, &[(mug, 1)]),
+            _ => panic!(
+                "the third order is not refused out of stock: {:?}",
+                accepted(2)
+            ),
+        }
+        assert_eq!(accepted(3), Some(1250));
+        assert!(matches!(
+            decided[4],
+            Decision::Refuse(Refusal::NotForSale { line: 1 })
+        ));
+        assert!(matches!(
+            decided[5],
+            Decision::Refuse(Refusal::NotForSale { line: 0 })
+        ));
+        assert!(matches!(
+            decided[6],
+            Decision::Refuse(Refusal::OverLimit {
+                total: 1_000_001_250
+            })
+        ));
+        assert!(matches!(decided[7], Decision::Repeat), "found taken");
+        assert_eq!(stock[&mug].available, 0);
+        assert_eq!(stock[&tea].available, 5);
+        assert_eq!(stock[&lamp].available, 5, "a refused order takes nothing");
+    }
 
     #[test]
     fn statuses_read_back_as_written_and_unknown_text_is_refused() {

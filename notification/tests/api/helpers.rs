@@ -43,6 +43,7 @@ impl TestApp {
                 user_id: user,
                 title: title.to_owned(),
                 price: 1250,
+                items: vec![],
                 reason: (event_type == EventType::OrderNotCreated)
                     .then(|| "insufficient_funds".to_owned()),
                 refunded: (event_type == EventType::OrderCancelled).then_some(1250),

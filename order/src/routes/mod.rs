@@ -1,5 +1,6 @@
 mod health;
 mod orders;
+mod products;
 
 use axum::Router;
 use common::openapi::SecuritySchemes;
@@ -12,15 +13,20 @@ use crate::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Shop order API", version = "1.0.0",
-         description = "Orders paid from the caller's billing account, and cancelled with their \
-                        money given back. Each outcome is also published as an OrderCreated, \
-                        OrderNotCreated or OrderCancelled event."),
+         description = "The catalogue, and orders of its products paid from the caller's \
+                        billing account, cancelled with their money and units given back. Each \
+                        outcome is also published as an OrderCreated, OrderNotCreated or \
+                        OrderCancelled event."),
     modifiers(&SecuritySchemes),
-    tags((name = "orders", description = "The caller's orders"))
+    tags(
+        (name = "orders", description = "The caller's orders"),
+        (name = "products", description = "The catalogue: products, prices and stock"),
+    )
 )]
 struct ApiDoc;
 
-/// Where the service's API lives; the gateway routes it by this prefix.
+/// Where the service's API lives; the gateway routes it, and `/api/v1/products` (the
+/// catalogue), to this service. Health and the OpenAPI document are under this prefix.
 pub const PREFIX: &str = "/api/v1/orders";
 
 /// Every order route with its documentation, registered together.
@@ -30,6 +36,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::list_orders, orders::create_order))
         .routes(routes!(orders::get_order))
         .routes(routes!(orders::cancel_order))
+        .routes(routes!(products::list_products, products::create_product))
+        .routes(routes!(products::get_product, products::update_product))
+        .routes(routes!(products::restock_product))
 }
 
 /// The service's OpenAPI document.

@@ -4,9 +4,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use common::auth::AuthUser;
 use common::error::ErrorBody;
+use common::error::INSUFFICIENT_FUNDS;
 use common::http::{data, Data, Json, Path, Query, RequestId};
 use common::idempotency::{self, fingerprint, MaybeIdempotencyKey};
-use common::money::Amount;
+use common::money::MAX_AMOUNT;
 use common::pagination::{Page, PageQuery};
 use common::telemetry;
 use common::{ApiError, ApiResult};
@@ -14,17 +15,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::orders::{self, Cancel, NewOrder, OrderStatus, Placed};
+use crate::orders::{
+    self, Basket, Cancel, CancelRequest, NewOrder, OrderLine, OrderStatus, Placed, Refusal,
+};
 use crate::{payment, AppState};
 
 /// An order as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"id": "c1a5e3d2-9b7f-4a6e-8d2c-5f1b3e7a9c04", "title": "Blue mug", "price": 1250, "status": "created", "createdAt": "2026-11-25T12:00:00Z"}))]
+#[schema(example = json!({"id": "c1a5e3d2-9b7f-4a6e-8d2c-5f1b3e7a9c04", "items": [{"productId": "5b1f4f4e-8a0c-4c55-9d0c-6a1d2f3e4b5c", "title": "Blue mug", "unitPrice": 1250, "quantity": 2}, {"productId": "0e2d8c1a-7b6f-4e5d-9c3b-2a1f0e9d8c7b", "title": "Green tea, 100 g", "unitPrice": 750, "quantity": 1}], "title": "Blue mug ×2, Green tea, 100 g", "price": 3250, "status": "created", "createdAt": "2026-11-25T12:00:00Z"}))]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
     id: Uuid,
+    /// The lines, each priced from the catalogue when the order was placed (none for an order
+    /// placed before the catalogue existed).
+    items: Vec<OrderLine>,
+    /// A short summary of the lines.
     title: String,
-    /// Minor units (cents).
+    /// Minor units (cents): the sum of unitPrice × quantity.
     price: i64,
     status: OrderStatus,
     created_at: DateTime<Utc>,
@@ -34,6 +41,7 @@ impl From<orders::Order> for Order {
     fn from(order: orders::Order) -> Self {
         Self {
             id: order.id,
+            items: order.items.0,
             title: order.title,
             price: order.price,
             status: order.status,
@@ -42,33 +50,47 @@ impl From<orders::Order> for Order {
     }
 }
 
+/// One line of a new order: a product of the catalogue and how many units.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(example = json!({"title": "Blue mug", "price": 1250}))]
-pub struct CreateOrderRequest {
-    /// 1 to 200 characters.
-    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
-    title: String,
-    /// Minor units (cents), charged from the caller's account.
-    #[schema(minimum = 1, maximum = 1_000_000_000)]
-    price: i64,
+pub struct ItemRequest {
+    product_id: Uuid,
+    /// 1 to 100.
+    #[schema(minimum = 1, maximum = 100)]
+    quantity: i64,
 }
 
-fn parse_title(raw: &str) -> Result<String, ApiError> {
-    let title = raw.trim();
-    if (1..=200).contains(&title.chars().count()) && !title.chars().any(char::is_control) {
-        Ok(title.to_owned())
-    } else {
-        Err(ApiError::invalid_field(
-            "title",
-            "must be 1 to 200 characters",
-        ))
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"items": [{"productId": "5b1f4f4e-8a0c-4c55-9d0c-6a1d2f3e4b5c", "quantity": 2}, {"productId": "0e2d8c1a-7b6f-4e5d-9c3b-2a1f0e9d8c7b", "quantity": 1}]}))]
+pub struct CreateOrderRequest {
+    /// 1 to 20 lines, each product once. The service prices them from the catalogue.
+    #[schema(required = true, nullable = false, min_items = 1, max_items = 20)]
+    items: Option<Vec<ItemRequest>>,
+}
+
+impl CreateOrderRequest {
+    /// The basket it asks for. A body without `items` (the old `{title, price}` shape among
+    /// them) is refused naming `items`: a client no longer names the price.
+    fn basket(&self) -> Result<Basket, ApiError> {
+        let items = self.items.as_deref().ok_or_else(|| {
+            ApiError::invalid_field(
+                "items",
+                "is required: the catalogue products to order and how many of each, as \
+                 [{productId, quantity}]; the service prices them",
+            )
+        })?;
+        let lines: Vec<(Uuid, i64)> = items.iter().map(|i| (i.product_id, i.quantity)).collect();
+        Basket::parse(&lines)
     }
 }
 
-/// Places an order and pays it from the caller's account: 201 created; 400 insufficient_funds
-/// (the order is kept as rejected); or 202 pending when billing's answer is unknown, in which
-/// case the service settles it later. With an `Idempotency-Key`, a repeat with the same body
+/// Places an order for catalogue products and pays it from the caller's account, priced from
+/// the catalogue at this moment, its units reserved at once: 201 created; 400 insufficient_funds
+/// (the order is kept as rejected and its units are given back); 409 out_of_stock (nothing is
+/// stored or charged; `details` names each product short of units and how many are available);
+/// or 202 pending when billing's answer is unknown, in which case the service settles it later
+/// (the units stay reserved until then). With an `Idempotency-Key`, a repeat with the same body
 /// returns the same order in its current state and charges nothing again.
 #[utoipa::path(post, path = "/api/v1/orders", tag = "orders",
     security(("bearer" = [])),
@@ -78,8 +100,8 @@ fn parse_title(raw: &str) -> Result<String, ApiError> {
         (status = 201, description = "Paid and created", body = Data<Order>),
         (status = 200, description = "A repeat (same Idempotency-Key) of an order cancelled since: the order as it stands", body = Data<Order>),
         (status = 202, description = "Payment outcome not known yet; the order is pending", body = Data<Order>),
-        (status = 400, description = "Malformed body or invalid field (code invalid_request), or not enough money (code insufficient_funds, with the rejected order)", body = ErrorBody),
-        (status = 409, description = "The Idempotency-Key was used with a different body", body = ErrorBody),
+        (status = 400, description = "Malformed body or invalid field, an unknown or inactive product, or a total over 1000000000 (code invalid_request, `details` naming the line); or not enough money (code insufficient_funds, with the rejected order)", body = ErrorBody),
+        (status = 409, description = "Not enough units of some product (code out_of_stock, `details` maps each such product id to the units available); or the Idempotency-Key was used with a different body (code conflict)", body = ErrorBody),
     ))]
 pub async fn create_order(
     State(state): State<AppState>,
@@ -88,12 +110,9 @@ pub async fn create_order(
     MaybeIdempotencyKey(key): MaybeIdempotencyKey,
     Json(request): Json<CreateOrderRequest>,
 ) -> ApiResult<Response> {
-    let title = parse_title(&request.title)?;
-    let price = Amount::parse("price", request.price)?;
     let new = NewOrder {
         user_id: user.user_id,
-        title,
-        price,
+        basket: request.basket()?,
         request_id: request_id.0.clone(),
         traceparent: telemetry::current_traceparent(),
         idempotency: match key {
@@ -118,10 +137,39 @@ pub async fn create_order(
             same_request: false,
             ..
         } => return Err(idempotency::reused_key()),
+        Placed::Refused(refusal) => return Err(refused(refusal)),
     };
     let order = payment::pay(&state, order).await;
     tracing::info!(order_id = %order.id, status = order.status.as_str(), "order placed");
     respond(order)
+}
+
+/// The answer to an order that could not be placed.
+fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::NotForSale { line } => ApiError::invalid_field(
+            &format!("items[{line}].productId"),
+            "is not a product for sale (unknown, or no longer sold)",
+        ),
+        Refusal::OverLimit { total } => ApiError::invalid_field(
+            "items",
+            format!("cost {total} in all, more than one order may cost ({MAX_AMOUNT})"),
+        ),
+        Refusal::OutOfStock(short) => {
+            let details: serde_json::Map<String, serde_json::Value> = short
+                .iter()
+                .map(|(id, available)| (id.to_string(), json!(available)))
+                .collect();
+            ApiError::Domain {
+                status: StatusCode::CONFLICT,
+                code: OUT_OF_STOCK,
+                message: "not enough units in stock: details names each product short of \
+                          units and how many are available"
+                    .to_owned(),
+                details: Some(details.into()),
+            }
+        }
+    }
 }
 
 /// The answer for an order in its current state.
@@ -132,7 +180,7 @@ fn respond(order: orders::Order) -> ApiResult<Response> {
         OrderStatus::Created => Ok((StatusCode::CREATED, data(order)).into_response()),
         OrderStatus::Rejected => Err(ApiError::Domain {
             status: StatusCode::BAD_REQUEST,
-            code: "insufficient_funds",
+            code: INSUFFICIENT_FUNDS,
             message: "not enough money".to_owned(),
             details: Some(json!({ "order": order })),
         }),
@@ -142,8 +190,11 @@ fn respond(order: orders::Order) -> ApiResult<Response> {
     }
 }
 
-/// Cancels one of the caller's orders, created or pending, and gives its money back through
-/// billing: 200 with the order cancelled and refunded, or 202 when billing's answer is not known
+/// The code of an order refused for want of units.
+pub const OUT_OF_STOCK: &str = "out_of_stock";
+
+/// Cancels one of the caller's orders, created or pending, gives its units back to the
+/// catalogue and its money back through billing: 200 with the order cancelled and refunded, or 202 when billing's answer is not known
 /// yet (the service settles the refund later; a pending order's charge, should it land, is given
 /// back too). A rejected or already cancelled order is 409. With an `Idempotency-Key`, a repeat
 /// replays the first answer's order in its current state.
@@ -168,18 +219,17 @@ pub async fn cancel_order(
     MaybeIdempotencyKey(key): MaybeIdempotencyKey,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
+    let traceparent = telemetry::current_traceparent();
+    let request = CancelRequest {
+        user_id: user.user_id,
+        order_id: id,
+        key: key.as_ref().map(|k| k.as_str()),
+        request_id: &request_id.0,
+        traceparent: traceparent.as_deref(),
+    };
     let outcome = {
         let _timer = state.metrics.db_query.start("cancel_order");
-        orders::cancel(
-            &state.db,
-            user.user_id,
-            id,
-            key.as_ref().map(|k| k.as_str()),
-            &request_id.0,
-            telemetry::current_traceparent().as_deref(),
-            state.settle_delay,
-        )
-        .await?
+        orders::cancel(&state.db, &request, state.settle_delay).await?
     };
     match outcome {
         Cancel::Cancelled(order) => {

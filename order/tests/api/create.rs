@@ -21,6 +21,11 @@ async fn a_charged_order_is_201_created_with_one_outbox_event() {
     assert_eq!(body["data"]["title"], "Blue mug");
     assert_eq!(body["data"]["price"], 1250);
     assert!(body["data"]["createdAt"].is_string());
+    let line = &body["data"]["items"][0];
+    assert_eq!(
+        (&line["title"], &line["unitPrice"], &line["quantity"]),
+        (&json!("Blue mug"), &json!(1250), &json!(1))
+    );
     assert_eq!(app.stored().await, (vec!["created".to_owned()], 1));
 
     let payload = sqlx::query_scalar!("SELECT payload FROM outbox")
@@ -32,6 +37,7 @@ async fn a_charged_order_is_201_created_with_one_outbox_event() {
     assert_eq!(event["version"], 1);
     assert_eq!(event["data"]["orderId"], body["data"]["id"]);
     assert_eq!(event["data"]["userId"], user.to_string());
+    assert_eq!(event["data"]["items"], body["data"]["items"]);
     let key = sqlx::query_scalar!("SELECT key FROM outbox")
         .fetch_one(&app.db)
         .await
@@ -231,32 +237,74 @@ async fn an_idempotency_key_reused_with_another_order_is_409() {
 }
 
 #[tokio::test]
-async fn invalid_orders_are_400_and_store_nothing() {
+async fn invalid_orders_are_400_naming_what_is_wrong_and_store_nothing() {
     let app = TestApp::spawn().await;
     app.billing_charges().await;
     let (_, token) = app.user();
-    let bodies = [
-        json!({}),
-        json!({ "title": "x" }),
-        json!({ "price": 100 }),
-        json!({ "title": "", "price": 100 }),
-        json!({ "title": "t".repeat(201), "price": 100 }),
-        json!({ "title": "x", "price": 0 }),
-        json!({ "title": "x", "price": 1_000_000_001 }),
-        json!({ "title": "x", "price": "100" }),
-        json!({ "title": "x", "price": 10.5 }),
-        json!([1, 2]),
+    let mug = app.product("Blue mug", 1250, 50).await;
+    let dear = app.product("Piano", 600_000_000, 50).await;
+    let retired = app.product("Old lamp", 100, 50).await;
+    let patched = app
+        .http
+        .patch(app.products_url(&format!("/{retired}")))
+        .bearer_auth(&app.admin)
+        .json(&json!({ "active": false }))
+        .send()
+        .await
+        .expect("request");
+    json_of(patched, StatusCode::OK).await;
+    let line = |id: uuid::Uuid, quantity: i64| json!({ "productId": id, "quantity": quantity });
+    let twenty_one: Vec<Value> = (0..21).map(|_| line(uuid::Uuid::new_v4(), 1)).collect();
+    // (body, the field `details` names)
+    let cases = [
+        (json!({}), "items"),
+        (json!({ "title": "Blue mug", "price": 1250 }), "items"),
+        (json!({ "items": [] }), "items"),
+        (json!({ "items": twenty_one }), "items"),
+        (json!({ "items": [line(mug, 0)] }), "items[0].quantity"),
+        (json!({ "items": [line(mug, 101)] }), "items[0].quantity"),
+        (json!({ "items": [line(mug, -1)] }), "items[0].quantity"),
+        (
+            json!({ "items": [line(mug, 1), line(mug, 2)] }),
+            "items[1].productId",
+        ),
+        (
+            json!({ "items": [line(mug, 1), line(uuid::Uuid::new_v4(), 1)] }),
+            "items[1].productId",
+        ),
+        (json!({ "items": [line(retired, 1)] }), "items[0].productId"),
+        (
+            json!({ "items": [line(dear, 1), line(mug, 1), line(dear, 1)] }),
+            "items[2].productId",
+        ),
+        (json!({ "items": [line(dear, 2)] }), "items"),
     ];
-    for body in bodies {
-        let response = app
-            .http
-            .post(app.url(""))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    for (body, field) in cases {
+        let answer = assert_error(
+            app.order_body(&token, body.clone(), None).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        )
+        .await;
+        assert!(
+            answer["details"].get(field).is_some(),
+            "{body} should name {field}: {answer}"
+        );
+    }
+    for body in [
+        json!({ "items": [{ "productId": "not-a-uuid", "quantity": 1 }] }),
+        json!({ "items": [{ "productId": mug, "quantity": "1" }] }),
+        json!({ "items": [{ "productId": mug, "quantity": 1.5 }] }),
+        json!({ "items": [{ "quantity": 1 }] }),
+        json!({ "items": "mug" }),
+        json!([1, 2]),
+    ] {
+        assert_error(
+            app.order_body(&token, body, None).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        )
+        .await;
     }
     assert_eq!(app.stored().await, (vec![], 0));
     assert!(app
@@ -265,16 +313,20 @@ async fn invalid_orders_are_400_and_store_nothing() {
         .await
         .expect("recorded")
         .is_empty());
+    assert_eq!(app.available(mug).await, 50);
+    assert_eq!(app.available(dear).await, 50);
+    assert!(app.stock_mismatches().await.is_empty());
 }
 
 #[tokio::test]
 async fn creating_an_order_needs_a_valid_token() {
     let app = TestApp::spawn().await;
     app.billing_charges().await;
+    let mug = app.product("Blue mug", 1250, 50).await;
     let anonymous = app
         .http
         .post(app.url(""))
-        .json(&json!({ "title": "x", "price": 1 }))
+        .json(&json!({ "items": [{ "productId": mug, "quantity": 1 }] }))
         .send()
         .await
         .expect("request");

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::time::Duration;
 pub use testkit::{assert_error, json_of};
 
@@ -15,6 +16,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 pub struct TestApp {
     pub service: TestService,
     pub billing: MockServer,
+    /// An admin's token, to fill the catalogue.
+    pub admin: String,
+    /// Products `create` added, by title and price.
+    products: tokio::sync::Mutex<HashMap<(String, i64), Uuid>>,
 }
 
 impl std::ops::Deref for TestApp {
@@ -62,7 +67,79 @@ impl TestApp {
                 "/api/v1/orders",
             )
             .await;
-        Self { service, billing }
+        let admin = service.admin().1;
+        Self {
+            service,
+            billing,
+            admin,
+            products: Default::default(),
+        }
+    }
+
+    /// The URL of `path` under the catalogue's prefix, `/api/v1/products`.
+    pub fn products_url(&self, path: &str) -> String {
+        format!("{}/api/v1/products{path}", self.base)
+    }
+
+    /// Adds a product as an admin; returns its id.
+    pub async fn product(&self, title: &str, price: i64, stock: i64) -> Uuid {
+        let response = self
+            .http
+            .post(self.products_url(""))
+            .bearer_auth(&self.admin)
+            .json(&json!({ "title": title, "price": price, "stock": stock }))
+            .send()
+            .await
+            .expect("request");
+        let body = json_of(response, reqwest::StatusCode::CREATED).await;
+        body["data"]["id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("uuid")
+    }
+
+    /// The product as the catalogue shows it to an admin.
+    pub async fn read_product(&self, id: Uuid) -> Value {
+        let response = self
+            .http
+            .get(self.products_url(&format!("/{id}")))
+            .bearer_auth(&self.admin)
+            .send()
+            .await
+            .expect("request");
+        json_of(response, reqwest::StatusCode::OK).await["data"].clone()
+    }
+
+    /// Units of a product that can be ordered now.
+    pub async fn available(&self, id: Uuid) -> i64 {
+        self.read_product(id).await["available"]
+            .as_i64()
+            .expect("available")
+    }
+
+    /// Orders `lines` (product, quantity).
+    pub async fn order(&self, token: &str, lines: &[(Uuid, i64)], key: Option<&str>) -> Response {
+        let items: Vec<Value> = lines
+            .iter()
+            .map(|(id, quantity)| json!({ "productId": id, "quantity": quantity }))
+            .collect();
+        self.order_body(token, json!({ "items": items }), key).await
+    }
+
+    pub async fn order_body(&self, token: &str, body: Value, key: Option<&str>) -> Response {
+        let mut request = self.http.post(self.url("")).bearer_auth(token).json(&body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// The contract's stock invariant over the whole catalogue: nothing when it holds.
+    pub async fn stock_mismatches(&self) -> Vec<order::catalogue::StockMismatch> {
+        order::catalogue::stock_mismatches(&self.db, None)
+            .await
+            .expect("stock")
     }
 
     /// Billing answers every withdraw with `status` and `body`.
@@ -143,6 +220,8 @@ impl TestApp {
         .collect()
     }
 
+    /// Orders one unit of a product called `title` priced `price`, added to the catalogue
+    /// (with plenty of stock) the first time this app is asked for it.
     pub async fn create(
         &self,
         token: &str,
@@ -150,15 +229,18 @@ impl TestApp {
         price: i64,
         key: Option<&str>,
     ) -> Response {
-        let mut request = self
-            .http
-            .post(self.url(""))
-            .bearer_auth(token)
-            .json(&json!({ "title": title, "price": price }));
-        if let Some(key) = key {
-            request = request.header("Idempotency-Key", key);
-        }
-        request.send().await.expect("request")
+        let product = {
+            let mut products = self.products.lock().await;
+            match products.get(&(title.to_owned(), price)) {
+                Some(id) => *id,
+                None => {
+                    let id = self.product(title, price, 10_000).await;
+                    products.insert((title.to_owned(), price), id);
+                    id
+                }
+            }
+        };
+        self.order(token, &[(product, 1)], key).await
     }
 
     /// (status of each of the user's orders, number of outbox events) from the database.

@@ -6,5 +6,7 @@ mod cancel;
 mod create;
 mod helpers;
 mod outbox;
+mod products;
 mod read;
+mod stock;
 mod trace;

@@ -34,12 +34,13 @@ async fn the_settler_continues_the_trace_of_the_request_that_placed_the_order() 
         .await;
     app.billing_charges().await;
     let (_, token) = app.user();
+    let lamp = app.product("Lamp", 100, 10).await;
     let response = app
         .http
         .post(app.url(""))
         .bearer_auth(&token)
         .header("traceparent", format!("00-{TRACE}-{CLIENT_SPAN}-01"))
-        .json(&json!({ "title": "Lamp", "price": 100 }))
+        .json(&json!({ "items": [{ "productId": lamp, "quantity": 1 }] }))
         .send()
         .await
         .expect("request");
