@@ -215,6 +215,7 @@ pub async fn start_order_on(
         settle_delay: Duration::from_millis(1500),
         outbox_poll: Duration::from_secs(2),
         outbox_retention: Duration::from_secs(3600),
+        catalogue_cache: Duration::from_millis(1000),
     })
     .await
     .expect("order starts");

@@ -4,6 +4,7 @@
 mod batch;
 pub mod catalogue;
 mod clients;
+mod listing;
 mod metrics;
 pub mod orders;
 mod payment;
@@ -50,6 +51,9 @@ pub struct Config {
     /// How long sent events stay in the outbox before the relay deletes them
     /// (`OUTBOX_RETENTION_SECONDS`).
     pub outbox_retention: Duration,
+    /// How long a replica answers the public catalogue listing from the page it last read
+    /// (`CATALOGUE_CACHE_MS`; 0: always read afresh). See `listing`.
+    pub catalogue_cache: Duration,
 }
 
 fn millis_or(name: &str, default: u64) -> Result<Duration, ConfigError> {
@@ -68,6 +72,7 @@ impl Config {
             settle_delay: millis_or("SETTLE_DELAY_MS", 10_000)?,
             outbox_poll: millis_or("OUTBOX_POLL_MS", 5000)?,
             outbox_retention: config::seconds_or("OUTBOX_RETENTION_SECONDS", 3600)?,
+            catalogue_cache: millis_or("CATALOGUE_CACHE_MS", 1000)?,
         })
     }
 }
@@ -87,6 +92,8 @@ pub struct AppState {
     pub settle_delay: Duration,
     pub orders: orders::Writer,
     pub metrics: Arc<OrderMetrics>,
+    /// The public catalogue listing's last pages.
+    pub listing: Arc<listing::ListingCache>,
 }
 
 /// Connects to the database (migrating it) and the broker, and binds the listener; the outbox
@@ -112,6 +119,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         settle_delay: config.settle_delay,
         orders: orders::Writer::new(db.clone(), config.settle_delay, config.kafka.topic.clone()),
         metrics: Arc::new(OrderMetrics::new(&metrics)),
+        listing: Arc::new(listing::ListingCache::new(config.catalogue_cache)),
     };
     let relay = relay::run(
         state.db.clone(),

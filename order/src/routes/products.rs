@@ -1,4 +1,6 @@
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use common::auth::{AdminUser, MaybeAuthUser};
@@ -6,7 +8,7 @@ use common::error::ErrorBody;
 use common::http::{data, Data, Json, Path, Query};
 use common::idempotency::{self, fingerprint, MaybeIdempotencyKey};
 use common::money::Amount;
-use common::pagination::{Page, PageQuery};
+use common::pagination::{Page, PageQuery, DEFAULT_LIMIT};
 use common::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -42,13 +44,19 @@ pub async fn list_products(
     State(state): State<AppState>,
     MaybeAuthUser(user): MaybeAuthUser,
     Query(query): Query<ProductQuery>,
-) -> ApiResult<Json<Page<Product>>> {
+) -> ApiResult<Response> {
     let with_inactive = query.include_inactive.unwrap_or(false);
     if with_inactive && !user.is_some_and(|u| u.admin) {
         return Err(match user {
             None => ApiError::Unauthorized("includeInactive needs an admin's token".to_owned()),
             Some(_) => ApiError::Forbidden("includeInactive is for admins".to_owned()),
         });
+    }
+    let key = (query.limit.unwrap_or(DEFAULT_LIMIT), query.cursor.clone());
+    if !with_inactive {
+        if let Some(body) = state.listing.get(&key) {
+            return Ok(json_body(body));
+        }
     }
     let page = PageQuery {
         limit: query.limit,
@@ -59,7 +67,19 @@ pub async fn list_products(
         let _timer = state.metrics.db_query.start("list_products");
         catalogue::list(&state.db, page, with_inactive).await?
     };
-    Ok(Json(Page::from_rows(rows, page)))
+    let body = Bytes::from(
+        serde_json::to_vec(&Page::from_rows(rows, page))
+            .map_err(|e| anyhow::Error::new(e).context("serializing the catalogue"))?,
+    );
+    if !with_inactive {
+        state.listing.put(key, body.clone());
+    }
+    Ok(json_body(body))
+}
+
+/// An answer whose JSON body is ready.
+fn json_body(body: Bytes) -> Response {
+    ([(CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// One product. An inactive product is shown to admins only (404 to anyone else).
@@ -125,6 +145,7 @@ pub async fn create_product(
         stock: Units::parse("stock", request.stock)?,
     };
     let product = catalogue::create(&state.db, &new).await?;
+    state.listing.clear();
     tracing::info!(product_id = %product.id, admin = %admin.user_id, "product added");
     Ok((StatusCode::CREATED, data(product)))
 }
@@ -191,6 +212,7 @@ pub async fn update_product(
     let product = catalogue::update(&state.db, id, &changes)
         .await?
         .ok_or_else(not_found)?;
+    state.listing.clear();
     tracing::info!(product_id = %id, admin = %admin.user_id, "product changed");
     Ok(data(product))
 }
@@ -236,6 +258,7 @@ pub async fn restock_product(
     });
     match catalogue::restock(&state.db, id, units, key).await? {
         Restocked::Done(product) => {
+            state.listing.clear();
             tracing::info!(product_id = %id, admin = %admin.user_id, units = units.get(), "product restocked");
             Ok(data(product).into_response())
         }

@@ -60,6 +60,7 @@ impl TestApp {
             settle_delay,
             outbox_poll: Duration::from_secs(1),
             outbox_retention,
+            catalogue_cache: Duration::from_millis(1000),
         };
         let service = test
             .serve(

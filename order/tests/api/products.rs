@@ -408,3 +408,53 @@ async fn bad_product_input_is_400_and_changes_nothing() {
     let listed = json_of(get(&app, "", None).await, StatusCode::OK).await;
     assert_eq!(listed["data"].as_array().expect("list").len(), 1);
 }
+
+/// The listing is kept for a second per replica: an admin's change through it shows at once,
+/// units taken by orders within the second, and a single product's read is always current.
+#[tokio::test]
+async fn the_listing_shows_an_admin_change_at_once_and_units_sold_within_a_second() {
+    let app = TestApp::spawn().await;
+    app.billing_charges().await;
+    let mug = app.product("Blue mug", 1250, 10).await;
+    let listed = |body: Value| body["data"][0].clone();
+    let first = listed(json_of(get(&app, "", None).await, StatusCode::OK).await);
+    assert_eq!(
+        (&first["price"], &first["available"]),
+        (&json!(1250), &json!(10))
+    );
+
+    let (_, token) = app.user();
+    json_of(
+        app.order(&token, &[(mug, 3)], None).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(app.available(mug).await, 7, "one product's read is current");
+    let started = std::time::Instant::now();
+    loop {
+        let now = listed(json_of(get(&app, "", None).await, StatusCode::OK).await);
+        if now["available"] == 7 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(1500),
+            "{now}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    json_of(
+        send(
+            &app,
+            reqwest::Method::PATCH,
+            &format!("/{mug}"),
+            Some(&app.admin),
+            json!({ "price": 1400 }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let after = listed(json_of(get(&app, "", None).await, StatusCode::OK).await);
+    assert_eq!(after["price"], 1400, "the admin's change shows at once");
+}
