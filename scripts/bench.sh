@@ -89,6 +89,8 @@ nginx -p "$CEILING_DIR" -c "$CEILING_DIR/proxy.conf"
 # per-address limits would turn them into 429s.
 say "lifting the gateway's login and registration limits for the run"
 lift_gateway_limits
+say "an admin of the run's own fills the catalogue the order scenarios buy from"
+new_admin benchadmin
 
 args=(--gateway "http://127.0.0.1:$GATEWAY_PORT" --ceiling "http://127.0.0.1:8090/"
       --pg-admin "$PG_ADMIN_URL" --run-dir "$RUN_DIR" --out "$LOCAL/bench")

@@ -16,6 +16,7 @@ cargo build --quiet --profile "$BUILD_PROFILE" -p faults
 
 trap restore_gateway_limits EXIT
 lift_gateway_limits
+new_admin faultsadmin   # adds the products the scenarios buy
 
 say "fault scenarios against the running stack"
 ROOT="$ROOT" GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" \

@@ -99,9 +99,16 @@ ensure_stack() { # [replicas]
 
 render_gateway_conf() {
   mkdir -p "$NGINX_DIR/tmp"
+  # Started as root, nginx would run its workers as nobody, who cannot read the storefront and
+  # Swagger UI in a checkout under a private folder (a home folder of mode 0700, /root): they
+  # run as whoever runs make up, as the services do. As any other user nginx cannot switch,
+  # and needs no directive.
+  local worker_user=""
+  [ "$(id -u)" -eq 0 ] && worker_user="user $(id -un) $(id -gn);"
   local v6=""
   grep -q '00000000000000000000000000000001 01' /proc/net/if_inet6 2>/dev/null && v6="listen [::1]:$GATEWAY_PORT;"
   sed -e "s|__LISTEN_V6__|$v6|g" \
+      -e "s|__WORKER_USER__|$worker_user|g" \
       -e "s|__GATEWAY_PORT__|$GATEWAY_PORT|g" \
       -e "s|__NGINX_DIR__|$NGINX_DIR|g" \
       -e "s|__LOG_DIR__|$LOG_DIR|g" \
@@ -132,6 +139,19 @@ stop_gateway() {
     nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s quit 2>/dev/null || kill -TERM "$(cat "$NGINX_DIR/nginx.pid")"
     for _ in $(seq 1 50); do is_running "$NGINX_DIR/nginx.pid" nginx || break; sleep 0.1; done
   fi
+}
+
+# Registers a new user through the gateway and gives it the admin role with the operator's
+# command, for a suite that fills the catalogue (bench, faults, the stack tests); exports
+# SHOP_ADMIN_LOGIN and SHOP_ADMIN_PASSWORD. A throwaway local account, never reused.
+new_admin() { # login-prefix
+  SHOP_ADMIN_LOGIN="$1$(date +%s)$RANDOM"
+  SHOP_ADMIN_PASSWORD="$(openssl rand -hex 16)"
+  curl -fsS -o /dev/null -X POST "http://127.0.0.1:$GATEWAY_PORT/api/v1/users/register" \
+    -H 'Content-Type: application/json' \
+    -d "{\"login\":\"$SHOP_ADMIN_LOGIN\",\"password\":\"$SHOP_ADMIN_PASSWORD\"}"
+  bash "$ROOT/scripts/admin.sh" grant "$SHOP_ADMIN_LOGIN" >/dev/null
+  export SHOP_ADMIN_LOGIN SHOP_ADMIN_PASSWORD
 }
 
 wait_healthy() { # name url

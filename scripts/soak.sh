@@ -37,6 +37,7 @@ if [ "$autovacuum_was" != on ]; then
   for svc in user billing order notification; do psql_admin -d "shop_$svc" -c "VACUUM (ANALYZE)"; done
 fi
 lift_gateway_limits
+new_admin soakadmin   # fills the catalogue the soak buys from
 
 say "soaking for ${SOAK_SECONDS:-600} s against $REPLICAS replica(s) of each service"
 "$CARGO_TARGET_DIR/$BUILD_DIR/bench" --gateway "http://127.0.0.1:$GATEWAY_PORT" \

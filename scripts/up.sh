@@ -29,6 +29,11 @@ for entry in $(instances); do
   name="${entry%%:*}"
   wait_healthy "$name" "http://127.0.0.1:${entry#*:}/api/v1/$(prefix_of "$(service_of "$name")")/health"
 done
+# The starter catalogue, into an empty catalogue only: a catalogue with any product is left
+# as it is (production starts empty; an admin fills it).
+# shellcheck disable=SC2046
+env $(service_env order 8083) RUST_LOG=warn "$CARGO_TARGET_DIR/$BUILD_DIR/order" \
+  catalogue load "$ROOT/order/catalogue/starter.json" | sed 's/^/==> catalogue: /'
 "$ROOT/scripts/docs.sh"
 "$ROOT/scripts/storefront.sh"
 start_gateway
@@ -49,6 +54,7 @@ The shop is up.
   Replicas                  $REPLICAS of each service$([ "$REPLICAS" -gt 1 ] && echo " (replica k on the port + 100 x (k-1): user-2 on 8181 ...; billing for the services on 127.0.0.1:$BILLING_LB_PORT)")
   Kafka                     ${KAFKA_BROKERS:-$LOCAL_KAFKA}, topics order-events and order-events.dlq
   API docs (Swagger UI)     http://localhost:$GATEWAY_PORT/api/docs/
+  Catalogue                 http://localhost:$GATEWAY_PORT/api/v1/products (admins: make admin LOGIN=<login>)
   Prometheus                $([ "${WITH_PROMETHEUS:-0}" = 1 ] && echo "http://127.0.0.1:${PROMETHEUS_PORT:-9091} (rules and alerts of monitoring/)" || echo "not started (WITH_PROMETHEUS=1 make up starts it)")
   Logs                      $LOG_DIR/<service>.log, gateway-access.log
   Postgres                  $(db_url '<service>')

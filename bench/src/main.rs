@@ -19,7 +19,7 @@ use bytes::Bytes;
 
 use load::{Call, Load, MakeCall, OnSuccess, Stats, Target};
 use report::{Check, Report, Row};
-use shop::{Customer, DelayTracker};
+use shop::{Catalogue, Customer, DelayTracker};
 use system::Processes;
 
 struct Options {
@@ -34,6 +34,9 @@ struct Options {
     smoke: bool,
     /// `make soak`: only the soak, this many seconds long.
     soak: Option<u64>,
+    /// An admin's login and password, to fill the catalogue (`SHOP_ADMIN_LOGIN`,
+    /// `SHOP_ADMIN_PASSWORD`; scripts/bench.sh makes the admin).
+    admin: (String, String),
 }
 
 impl Options {
@@ -49,6 +52,10 @@ impl Options {
             connections: 32,
             smoke: false,
             soak: None,
+            admin: (
+                std::env::var("SHOP_ADMIN_LOGIN").context("SHOP_ADMIN_LOGIN is not set")?,
+                std::env::var("SHOP_ADMIN_PASSWORD").context("SHOP_ADMIN_PASSWORD is not set")?,
+            ),
         };
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
@@ -106,13 +113,20 @@ fn argon2_ceiling(seconds: f64) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Products in the catalogue the order scenarios buy from (besides the hot one).
+const PRODUCTS: usize = 100;
+
 struct Bench {
     options: Options,
     gateway: Target,
     processes: Processes,
     customers: Arc<Vec<Customer>>,
+    catalogue: Arc<Catalogue>,
     report: Report,
 }
+
+/// What a scenario asks of customer `i` at its `seq`-th call.
+type CustomerCall = Arc<dyn Fn(&Customer, u64) -> Call + Send + Sync>;
 
 impl Bench {
     fn duration(&self) -> Duration {
@@ -153,7 +167,7 @@ impl Bench {
     }
 
     /// A closed-loop scenario over every connection, each customer's call in turn.
-    async fn closed(&mut self, name: &str, call: fn(&Customer) -> Call) -> Row {
+    async fn closed(&mut self, name: &str, call: CustomerCall) -> Row {
         let make_call = self.per_customer(call);
         let connections = self.options.connections;
         self.scenario(name, Load::Closed, connections, false, make_call, None)
@@ -161,13 +175,19 @@ impl Bench {
     }
 
     /// Calls for customer `i`, spread so that every connection visits every customer.
-    fn per_customer(&self, call: fn(&Customer) -> Call) -> MakeCall {
+    fn per_customer(&self, call: CustomerCall) -> MakeCall {
         let customers = self.customers.clone();
         let connections = self.options.connections as u64;
         Arc::new(move |worker, seq| {
-            let i = (worker as u64 + seq * connections) as usize % customers.len();
-            call(&customers[i])
+            let n = worker as u64 + seq * connections;
+            call(&customers[n as usize % customers.len()], n)
         })
+    }
+
+    /// Orders of 1 to 3 products of the catalogue.
+    fn orders(&self) -> CustomerCall {
+        let catalogue = self.catalogue.clone();
+        Arc::new(move |customer, seq| shop::order(&catalogue, customer, seq))
     }
 
     fn check(&mut self, target: &str, measured: String, met: bool) {
@@ -233,6 +253,10 @@ async fn main() -> anyhow::Result<()> {
         gateway,
         processes,
         customers: Arc::new(Vec::new()),
+        catalogue: Arc::new(Catalogue {
+            products: Vec::new(),
+            hot: String::new(),
+        }),
         report: Report {
             title: format!(
                 "make bench{}: {} replica(s) of each service, {} s per scenario, {} connections, {} customers",
@@ -253,10 +277,14 @@ async fn main() -> anyhow::Result<()> {
     );
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     bench.customers = Arc::new(shop::customers(&bench.gateway, &run, bench.options.users).await?);
+    println!("adding a catalogue of {PRODUCTS} products and a hot one ...");
+    bench.catalogue =
+        Arc::new(shop::catalogue(&bench.gateway, &bench.options.admin, &run, PRODUCTS).await?);
     if let Some(soak_seconds) = bench.options.soak {
         // The order capacity of this stack now, then half of it for the whole soak.
+        let orders = bench.orders();
         let capacity = bench
-            .closed("order capacity (POST /orders, closed loop)", shop::order)
+            .closed("order capacity (POST /orders, closed loop)", orders)
             .await;
         let rate = (capacity.rate / 2.0).max(1.0);
         println!(
@@ -276,7 +304,7 @@ async fn main() -> anyhow::Result<()> {
             connections.max((rate / 50.0).ceil() as usize),
             Duration::from_secs(soak_seconds),
             Duration::from_secs(5),
-            bench.per_customer(shop::order),
+            bench.per_customer(bench.orders()),
             &bench.options.out,
         )
         .await?;
@@ -347,10 +375,22 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("scenarios through the gateway ({})", bench.options.gateway);
     let balance = bench
-        .closed("balance read (GET /billing/account/my)", shop::balance)
+        .closed(
+            "balance read (GET /billing/account/my)",
+            Arc::new(|c, _| shop::balance(c)),
+        )
+        .await;
+    let catalogue_read = bench
+        .closed(
+            &format!("catalogue read (GET /products, first page of {PRODUCTS})"),
+            Arc::new(|_, _| shop::products()),
+        )
         .await;
     bench
-        .closed("deposit (POST /billing/account/deposit)", shop::deposit)
+        .closed(
+            "deposit (POST /billing/account/deposit)",
+            Arc::new(|c, _| shop::deposit(c)),
+        )
         .await;
 
     println!("  Postgres one-row commits (pgbench, 16 clients) ...");
@@ -362,15 +402,23 @@ async fn main() -> anyhow::Result<()> {
     ));
     let (peak_rss, sampler) = rss_sampler(&bench.processes);
     let pg_before = system::pg_counters(&bench.options.pg_admin).await?;
+    let orders = bench.orders();
     let orders = bench
-        .closed("order (POST /orders, 100 customers)", shop::order)
+        .closed(
+            &format!(
+                "order (POST /orders, 1 to 3 of {PRODUCTS} products, {} customers)",
+                bench.options.users
+            ),
+            orders,
+        )
         .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let pg = system::pg_counters(&bench.options.pg_admin)
         .await?
         .minus(&pg_before);
     let hot = bench.customers[0].clone();
-    let hot_orders: MakeCall = Arc::new(move |_, _| shop::order(&hot));
+    let catalogue = bench.catalogue.clone();
+    let hot_orders: MakeCall = Arc::new(move |_, seq| shop::order(&catalogue, &hot, seq));
     bench
         .scenario(
             "order (POST /orders, one hot customer)",
@@ -381,10 +429,20 @@ async fn main() -> anyhow::Result<()> {
             None,
         )
         .await;
+    let catalogue = bench.catalogue.clone();
+    let hot_product = bench
+        .closed(
+            &format!(
+                "order (POST /orders, one hot product, {} customers)",
+                bench.options.users
+            ),
+            Arc::new(move |c, _| shop::hot_order(&catalogue, c)),
+        )
+        .await;
     println!("  argon2id hashes per second ...");
     let argon2_rate = argon2_ceiling((seconds as f64 / 3.0).max(1.0));
 
-    let login = bench.per_customer(shop::login);
+    let login = bench.per_customer(Arc::new(|c, _| shop::login(c)));
     let login_row = bench
         .scenario(
             "login (POST /users/login)",
@@ -403,7 +461,7 @@ async fn main() -> anyhow::Result<()> {
             tracker.track(token.clone(), body, at);
         }
     });
-    let orders_10 = bench.per_customer(shop::order);
+    let orders_10 = bench.per_customer(bench.orders());
     bench
         .scenario(
             "order at 10/s, notification tracked",
@@ -428,7 +486,7 @@ async fn main() -> anyhow::Result<()> {
             tracker.track(token.clone(), body, at);
         }
     });
-    let orders_half = bench.per_customer(shop::order);
+    let orders_half = bench.per_customer(bench.orders());
     let half_row = bench
         .scenario(
             &format!("order at half the maximum rate ({half:.0}/s), notification tracked"),
@@ -444,7 +502,10 @@ async fn main() -> anyhow::Result<()> {
 
     // Ceilings next to the scenarios they bound.
     for row in &mut bench.report.rows {
-        if row.scenario.starts_with("balance") || row.scenario.starts_with("deposit") {
+        if row.scenario.starts_with("balance")
+            || row.scenario.starts_with("catalogue")
+            || row.scenario.starts_with("deposit")
+        {
             row.ceiling = Some(("nginx".to_owned(), nginx_ceiling));
         } else if row.scenario.starts_with("order (") {
             row.ceiling = Some(("Postgres commits".to_owned(), pg_tps));
@@ -494,6 +555,29 @@ async fn main() -> anyhow::Result<()> {
             ratio * 100.0
         ),
         ratio >= 0.30,
+    );
+    let ratio = catalogue_read.rate / nginx_ceiling;
+    bench.check(
+        "catalogue read (GET /products) >= 30% of the nginx proxy ceiling",
+        format!(
+            "{:.0} / {:.0} req/s = {:.1}%",
+            catalogue_read.rate,
+            nginx_ceiling,
+            ratio * 100.0
+        ),
+        ratio >= 0.30,
+    );
+    let ratio = hot_product.rate / pg_tps;
+    bench.check(
+        "orders of one hot product >= 5% of the Postgres one-row commit rate, 0 errors",
+        format!(
+            "{:.0} / {:.0} = {:.1}%, {} errors",
+            hot_product.rate,
+            pg_tps,
+            ratio * 100.0,
+            hot_product.errors
+        ),
+        ratio >= 0.05 && hot_product.errors == 0,
     );
     let ratio = orders.rate / pg_tps;
     bench.check(
@@ -547,7 +631,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let per_order = orders.requests.max(1) as f64;
     bench.fact(
-        "Postgres per order (order scenario, 100 customers)",
+        "Postgres per order (order scenario)",
         format!(
             "{:.2} write transactions, {:.2} commits (read-only included), {}",
             pg.write_transactions / per_order,

@@ -112,13 +112,91 @@ pub fn deposit(customer: &Customer) -> Call {
     .with_key(uuid::Uuid::new_v4().to_string())
 }
 
-pub fn order(customer: &Customer) -> Call {
+/// The catalogue the order scenarios buy from, filled by an admin of the run: `products`, and
+/// one `hot` product that every customer of the hot-product scenario buys.
+pub struct Catalogue {
+    pub products: Vec<String>,
+    pub hot: String,
+}
+
+/// Logs in as the admin (`SHOP_ADMIN_LOGIN`, `SHOP_ADMIN_PASSWORD`: scripts/bench.sh makes one)
+/// and adds `count` products and a hot one, each priced 1 to 100 with a million units.
+pub async fn catalogue(
+    target: &Target,
+    admin: &(String, String),
+    run: &str,
+    count: usize,
+) -> anyhow::Result<Catalogue> {
+    let mut conn = Conn::new(target.clone(), None);
+    let credentials = json!({ "login": admin.0, "password": admin.1 });
+    let tokens = expect(
+        &mut conn,
+        &Call::post("/api/v1/users/login", None, credentials),
+    )
+    .await
+    .context("logging in as the bench's admin")?;
+    let token: Arc<str> = tokens["data"]["accessToken"]
+        .as_str()
+        .context("login answered without an access token")?
+        .into();
+    let mut ids = Vec::with_capacity(count + 1);
+    for i in 0..=count {
+        let product = json!({
+            "title": format!("Bench product {run} {i}"),
+            "description": "A product of make bench.",
+            "price": 1 + i % 100,
+            "stock": 1_000_000,
+        });
+        let added = expect(
+            &mut conn,
+            &Call::post("/api/v1/products", Some(token.clone()), product).expect(201),
+        )
+        .await?;
+        ids.push(
+            added["data"]["id"]
+                .as_str()
+                .context("a product without an id")?
+                .to_owned(),
+        );
+    }
+    let hot = ids.pop().context("no product")?;
+    Ok(Catalogue { products: ids, hot })
+}
+
+/// An order of 1 to 3 distinct products of the catalogue, one unit each, varying with `seq`.
+pub fn order(catalogue: &Catalogue, customer: &Customer, seq: u64) -> Call {
+    let n = catalogue.products.len() as u64;
+    // A cheap mix of seq (no two lines of one order the same product: steps of 1 to 3 < n).
+    let first = seq.wrapping_mul(2_654_435_761) % n;
+    let items: Vec<Value> = (0..1 + seq % 3)
+        .map(|line| {
+            let id = &catalogue.products[((first + line * (1 + seq % 7)) % n) as usize];
+            json!({ "productId": id, "quantity": 1 })
+        })
+        .collect();
+    order_items(customer, items)
+}
+
+/// An order of one unit of the hot product.
+pub fn hot_order(catalogue: &Catalogue, customer: &Customer) -> Call {
+    order_items(
+        customer,
+        vec![json!({ "productId": catalogue.hot, "quantity": 1 })],
+    )
+}
+
+fn order_items(customer: &Customer, items: Vec<Value>) -> Call {
     Call::post(
         "/api/v1/orders",
         Some(customer.token.clone()),
-        json!({ "title": "Bench mug", "price": 1 }),
+        json!({ "items": items }),
     )
     .expect(201)
+}
+
+/// The first page of the catalogue, as a visitor reads it (no token).
+pub fn products() -> Call {
+    Call::get("/api/v1/products", None)
 }
 
 pub fn login(customer: &Customer) -> Call {

@@ -121,6 +121,7 @@ def json_body(escaped):
     ("/api/v1/users/login", "user"), ("/api/v1/users/register", "user"), ("/api/v1/users/me", "user"),
     ("/api/v1/billing/account/my", "billing"), ("/api/v1/billing/account/deposit", "billing"),
     ("/api/v1/orders", "order"), ("/api/v1/orders/42", "order"),
+    ("/api/v1/products", "order"), ("/api/v1/products/42/restock", "order"),
     ("/api/v1/notifications", "notification"), ("/api/v1/notifications/7", "notification"),
 ])
 def test_the_public_api_reaches_its_service(docs, path, upstream):
@@ -136,6 +137,7 @@ def test_the_public_api_reaches_its_service(docs, path, upstream):
     "/api/v1/billing/openapi.json", "/api/v1/users/openapi.json", "/api/v1/orders/openapi.json",
     "/api/v1/notifications/openapi.json", "/api/v1/users/health", "/api/v1/billing/health",
     "/api/v1/orders/health", "/api/v1/notifications/health", "/metrics", "/api/v1/usersX", "/admin", "/index.html",
+    "/api/v1/productsX",
 ])
 def test_no_internal_path_is_public(docs, path):
     route = resolve(virtual_server(docs), path)
@@ -159,6 +161,16 @@ def test_login_and_registration_are_limited_per_client_with_429(docs):
     conf = (ROOT / "api-gateway" / "nginx.conf.template").read_text()
     assert "limit_req zone=login burst=5 nodelay" in conf and "limit_req zone=register burst=20 nodelay" in conf
     assert "${LOGIN_RATE:-10r/m}" in (ROOT / "scripts" / "services.sh").read_text()
+
+
+def test_the_local_gateway_routes_the_same_public_prefixes():
+    conf = (ROOT / "api-gateway" / "nginx.conf.template").read_text()
+    routed = dict(re.findall(r"location =? ?(/api/v1/[a-z]+)/? +\{ proxy_pass http://([a-z]+)_service; \}", conf))
+    spec = virtual_server(render(EXAMPLE))
+    for prefix, service in [("/api/v1/orders", "order"), ("/api/v1/products", "order"),
+                            ("/api/v1/notifications", "notification")]:
+        assert routed[prefix] == service, prefix
+        assert resolve(spec, prefix)["action"] == {"pass": service}, prefix
 
 
 def test_error_bodies_are_the_local_gateways():

@@ -12,12 +12,29 @@ export interface Account {
 
 export type OrderStatus = "pending" | "created" | "rejected" | "cancelled";
 
+export interface OrderLine {
+  productId: string;
+  title: string;
+  unitPrice: number; // minor units, when the order was placed
+  quantity: number;
+}
+
 export interface Order {
   id: string;
-  title: string;
-  price: number; // minor units
+  items: OrderLine[];
+  title: string; // a summary of the lines
+  price: number; // minor units: the sum of the lines
   status: OrderStatus;
   createdAt: string;
+}
+
+export interface Product {
+  id: string;
+  title: string;
+  description: string;
+  price: number; // minor units
+  available: number; // units that can be ordered now
+  active: boolean;
 }
 
 export interface Notification {
@@ -34,6 +51,7 @@ export interface Profile {
   email?: string | null;
   firstName?: string | null;
   lastName?: string | null;
+  roles: string[];
 }
 
 export interface Page<T> {
@@ -82,12 +100,54 @@ export async function deposit(amount: number, idempotencyKey: string): Promise<A
   return body.data;
 }
 
+/** The catalogue, a page at a time (anyone; an admin may ask for the inactive products too). */
+export async function products(cursor?: string, includeInactive = false): Promise<Page<Product>> {
+  const query = new URLSearchParams({ limit: "50" });
+  if (cursor) query.set("cursor", cursor);
+  if (includeInactive) {
+    query.set("includeInactive", "true");
+    return (await authed<Page<Product>>("GET", `/api/v1/products?${query}`)).body;
+  }
+  return (await send<Page<Product>>("GET", `/api/v1/products?${query}`)).body;
+}
+
+export interface Line {
+  productId: string;
+  quantity: number;
+}
+
 /**
- * Places an order. 201 created, 202 pending (payment outcome not known yet), 200 a repeat of an
- * order cancelled since; not enough money is a 400 insufficient_funds error, thrown.
+ * Places an order of catalogue products; the shop prices it. 201 created, 202 pending (payment
+ * outcome not known yet), 200 a repeat of an order cancelled since. Thrown: 400
+ * insufficient_funds (details.order is the rejected order), 409 out_of_stock (details maps
+ * each product short of units to how many are left).
  */
-export async function placeOrder(title: string, price: number, idempotencyKey: string): Promise<Answer<{ data: Order }>> {
-  return authed<{ data: Order }>("POST", "/api/v1/orders", { body: { title, price }, idempotencyKey });
+export async function placeOrder(items: Line[], idempotencyKey: string): Promise<Answer<{ data: Order }>> {
+  return authed<{ data: Order }>("POST", "/api/v1/orders", { body: { items }, idempotencyKey });
+}
+
+export interface NewProduct {
+  title: string;
+  description: string;
+  price: number;
+  stock: number;
+}
+
+/** Admins: adds a product to the catalogue. */
+export async function addProduct(product: NewProduct): Promise<Product> {
+  return (await authed<{ data: Product }>("POST", "/api/v1/products", { body: product })).body.data;
+}
+
+/** Admins: changes a product's price or whether it is on sale. */
+export async function updateProduct(id: string, changes: { price?: number; active?: boolean }): Promise<Product> {
+  const path = `/api/v1/products/${encodeURIComponent(id)}`;
+  return (await authed<{ data: Product }>("PATCH", path, { body: changes })).body.data;
+}
+
+/** Admins: adds units to a product (at most once per Idempotency-Key). */
+export async function restock(id: string, quantity: number, idempotencyKey: string): Promise<Product> {
+  const path = `/api/v1/products/${encodeURIComponent(id)}/restock`;
+  return (await authed<{ data: Product }>("POST", path, { body: { quantity }, idempotencyKey })).body.data;
 }
 
 export async function orders(cursor?: string): Promise<Page<Order>> {

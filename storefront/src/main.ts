@@ -1,8 +1,9 @@
 // The storefront: one page, no client routing. index.html holds the markup (every input with
 // its label, every message region next to what it is about); this module wires it to the API.
 import "./style.css";
+import * as admin from "./admin";
 import * as api from "./api";
-import { CATALOGUE, type Product } from "./catalogue";
+import * as catalogue from "./catalogue";
 import { ApiError, asApiError } from "./http";
 import * as idempotency from "./idempotency";
 import { AMOUNT_HINT, formatMoney, parseMoney } from "./money";
@@ -48,12 +49,6 @@ const el = {
   topupHint: byId("topup-amount-hint"),
   topupButton: byId<HTMLButtonElement>("topup-button"),
   topupStatus: byId("topup-status"),
-  catalogue: byId<HTMLUListElement>("catalogue"),
-  customForm: byId<HTMLFormElement>("custom-form"),
-  customTitle: byId<HTMLInputElement>("custom-title"),
-  customPrice: byId<HTMLInputElement>("custom-price"),
-  customButton: byId<HTMLButtonElement>("custom-button"),
-  customStatus: byId("custom-status"),
   refreshOrders: byId<HTMLButtonElement>("refresh-orders"),
   ordersStatus: byId("orders-status"),
   ordersEmpty: byId("orders-empty"),
@@ -102,6 +97,7 @@ async function enterSignedIn(): Promise<void> {
   el.signedOut.hidden = true;
   el.signedIn.hidden = false;
   el.sessionBar.hidden = false;
+  catalogue.sessionChanged();
   el.accountHeading.focus();
   void loadAccount();
   void loadOrders();
@@ -109,6 +105,7 @@ async function enterSignedIn(): Promise<void> {
     const profile = await api.me();
     if (mine !== generation) return;
     el.whoami.textContent = `Signed in as ${profile.login}`;
+    admin.show(profile.roles.includes("admin"));
     feed?.stop();
     feed = new NotificationFeed(profile.id, showNotifications);
     feed.start();
@@ -134,6 +131,8 @@ function leaveSignedIn(reason: session.EndReason | undefined): void {
   el.whoami.textContent = "";
   setUnread(0);
   hideGeneratedPassword();
+  admin.show(false);
+  catalogue.clearCart();
   el.signedIn.hidden = true;
   el.sessionBar.hidden = true;
   el.signedOut.hidden = false;
@@ -320,77 +319,18 @@ el.topupForm.addEventListener("submit", (event) => {
   }, (error) => showFieldErrors(error, { amount: el.topupAmount }));
 });
 
-// ---- Catalogue and orders.
+// ---- The catalogue and the cart (catalogue.ts), and the orders.
 
-function renderCatalogue(): void {
-  el.catalogue.replaceChildren(...CATALOGUE.map(productItem));
-}
-
-function productItem(product: Product): HTMLLIElement {
-  const status = h("p", { class: "message", "aria-live": "polite" });
-  const button = h("button", { type: "button", class: "button" }, "Buy", h("span", { class: "visually-hidden" }, ` ${product.title}`));
-  button.addEventListener("click", () => {
-    void run(button, status, () => placeOrder(product.title, product.price, `order:${product.id}`, status));
-  });
-  return h("li", { class: "product" },
-    h("h3", {}, product.title),
-    h("p", { class: "blurb" }, product.blurb),
-    h("p", { class: "price" }, formatMoney(product.price)),
-    button,
-    status);
-}
-
-el.customForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  void run(el.customButton, el.customStatus, async () => {
-    clearFieldErrors(el.customTitle, el.customPrice);
-    const title = el.customTitle.value.trim();
-    const price = parseMoney(el.customPrice.value);
-    if (!title) fieldError(el.customTitle, "Enter what you would like to order.");
-    if (price === null) fieldError(el.customPrice, `Enter ${AMOUNT_HINT}.`);
-    if (!title || price === null) {
-      focusFirstInvalid(el.customForm);
-      return;
-    }
-    await placeOrder(title, price, "order:custom", el.customStatus);
-  }, (error) => showFieldErrors(error, { title: el.customTitle, price: el.customPrice }));
-});
-
-/** Places an order and says plainly how it went: created, pending or refused. */
-async function placeOrder(title: string, price: number, action: string, status: HTMLElement): Promise<void> {
-  const mine = generation;
-  say(status, `Ordering ${title}…`);
-  try {
-    const answer = await idempotency.submit(action, { title, price }, (key) => api.placeOrder(title, price, key));
-    if (mine !== generation) return;
-    const order = answer.body.data;
+catalogue.start({
+  signedIn: () => !el.signedIn.hidden,
+  askToSignIn: () => el.loginName.focus(),
+  ordered: (order) => {
     upsertOrder(order);
-    if (order.status === "pending") {
-      say(status, `Pending: ${title} is ordered and the payment is being confirmed. Its status below updates by itself.`);
-    } else if (order.status === "cancelled") {
-      say(status, `This order of ${title} was placed before and has been cancelled since.`);
-    } else {
-      say(status, `Order placed: ${title} for ${formatMoney(order.price)}.`, "success");
-    }
     void loadAccount().catch(() => undefined);
-  } catch (thrown) {
-    const error = asApiError(thrown);
-    if (error.code !== "insufficient_funds" || mine !== generation) throw error;
-    // The order is kept as rejected; the service sends it back in details.order.
-    const rejected = error.details?.["order"];
-    if (isOrder(rejected)) upsertOrder(rejected);
-    else void loadOrders().catch(() => undefined);
-    say(status, `Refused: ${error.message}. ${title} costs ${formatMoney(price)} and your balance is ${el.balance.value}.`, "error");
-  } finally {
     feed?.activity();
-  }
-}
-
-function isOrder(value: unknown): value is api.Order {
-  const o = value as Partial<api.Order> | null;
-  return typeof o === "object" && o !== null && typeof o.id === "string" && typeof o.title === "string"
-    && typeof o.price === "number" && typeof o.status === "string" && typeof o.createdAt === "string";
-}
+  },
+});
+admin.start(() => void catalogue.load().catch(() => undefined));
 
 async function loadOrders(): Promise<void> {
   const mine = generation;
@@ -565,7 +505,6 @@ function focusFirstInvalid(form: HTMLFormElement): boolean {
 }
 
 async function start(): Promise<void> {
-  renderCatalogue();
   if (!session.hasStoredSession()) {
     el.signedOut.hidden = false;
     return;

@@ -22,6 +22,11 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return element;
 }
 
+/** Text for screen readers only: what a short visible label leaves to the context (which one). */
+export function hidden(text: string): HTMLSpanElement {
+  return h("span", { class: "visually-hidden" }, text);
+}
+
 export type Tone = "info" | "success" | "error";
 
 /**
