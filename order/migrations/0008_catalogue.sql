@@ -23,9 +23,15 @@ CREATE INDEX products_listing_idx ON products (created_at DESC, id DESC);
 -- The lines of an order: each product once, with its title and price when the order was
 -- placed (a later price change never touches them). Orders placed before the catalogue have
 -- none: their title and price were the client's.
+-- No foreign keys here, on purpose: a line is written only by the statement that writes its
+-- order (the order ids it inserted), naming products it has just read, and no code deletes an
+-- order or a product (a product is taken off sale instead). The two checks would cost every
+-- order about 16 us of Postgres CPU on the hottest path (measured: 20 000 orders of 2 lines in
+-- groups of 5 took 680 ms with both keys and the product index, 315 ms with neither).
+-- The stock invariant's check joins these lines to their orders and products.
 CREATE TABLE order_items (
-    order_id   uuid NOT NULL REFERENCES orders (id),
-    product_id uuid NOT NULL REFERENCES products (id),
+    order_id   uuid NOT NULL,
+    product_id uuid NOT NULL,
     -- The line's place in the request, to list the lines as they were asked for.
     position   smallint NOT NULL CHECK (position BETWEEN 0 AND 19),
     title      text NOT NULL,
@@ -33,8 +39,6 @@ CREATE TABLE order_items (
     quantity   integer NOT NULL CHECK (quantity BETWEEN 1 AND 100),
     PRIMARY KEY (order_id, product_id)
 );
--- The units each product's orders hold (the stock invariant's check reads it).
-CREATE INDEX order_items_product_idx ON order_items (product_id);
 
 -- Restocks made with an Idempotency-Key: a repeat with the same key and request adds nothing
 -- again and answers the product as it stands; the same key with another request is 409.

@@ -504,7 +504,7 @@ async fn insert_pending(
         .collect();
         let mut decided = decide(&news, &mut stock, &taken);
         replays_of_refused(&mut tx, &news, &mut decided).await?;
-        let stored = write_pending(&mut tx, &news, &decided, settle_delay).await?;
+        let stored = write_pending(&mut tx, &news, &decided, &product_ids, settle_delay).await?;
         let lost: Vec<usize> = decided
             .iter()
             .enumerate()
@@ -591,6 +591,7 @@ async fn write_pending(
     tx: &mut PgConnection,
     news: &[NewOrder],
     decided: &[Decision],
+    product_ids: &[Uuid],
     settle_delay: Duration,
 ) -> sqlx::Result<HashMap<Uuid, DateTime<Utc>>> {
     let mut orders = (
@@ -653,7 +654,8 @@ async fn write_pending(
                UPDATE products p SET available = p.available - t.units
                FROM (SELECT product_id, sum(quantity)::int AS units FROM line
                      GROUP BY product_id) t
-               WHERE p.id = t.product_id)
+               -- The group's products by their key, not a scan of the whole catalogue.
+               WHERE p.id = t.product_id AND p.id = ANY($16))
            SELECT id AS "id!", created_at AS "created_at!" FROM new"#,
         &orders.0,
         &orders.1,
@@ -670,6 +672,7 @@ async fn write_pending(
         &lines.3 as &[&str],
         &lines.4,
         &lines.5,
+        product_ids,
     )
     .fetch_all(&mut *tx)
     .await?;
