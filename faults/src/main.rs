@@ -339,15 +339,17 @@ async fn buyers(stack: &Stack, count: usize) -> anyhow::Result<Vec<Customer>> {
     stack.customers(count, 2_500).await
 }
 
-/// Runs `fault` 300 ms into a burst of 8 customers × 100 orders of a product with 600 units
-/// through the gateway (each can afford 80: both money and units run out), then checks; fails
-/// unless the fault began before the burst ended.
+/// Runs `fault` 300 ms into a burst of 8 customers × 100 orders of a product with 500 units
+/// through the gateway, then checks; fails unless the fault began before the burst ended. Four
+/// customers can afford 50 orders, four all 100: money runs out (rejected orders give their
+/// units back) and so do the units (orders refused out of stock).
 async fn during_burst<F>(stack: &Stack, fault: F) -> anyhow::Result<Totals>
 where
     F: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let customers = stack.customers(8, 8_000).await?;
-    let mug = stack.product(100, 600).await?;
+    let mut customers = stack.customers(4, 5_000).await?;
+    customers.extend(stack.customers(4, 10_000).await?);
+    let mug = stack.product(100, 500).await?;
     let load = async {
         let placements = burst(&stack.http, &stack.gateway, &customers, 100, mug).await;
         (placements, Instant::now())

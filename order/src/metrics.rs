@@ -20,6 +20,8 @@ pub struct OrderMetrics {
     pub refund_due_oldest_age: Gauge,
     /// Billing's definite refusals to refund (401, 409 …): the refund stays due.
     pub refund_refusals: IntCounter,
+    /// Orders not placed, by why: `out_of_stock`, `not_for_sale`, `over_limit`.
+    pub refused_orders: IntCounterVec,
 }
 
 impl OrderMetrics {
@@ -78,10 +80,21 @@ impl OrderMetrics {
                 "Billing's answers to a refund that are not a refund (a wrong credential, another user's order)",
             )
             .expect("static metric"),
+            refused_orders: IntCounterVec::new(
+                Opts::new(
+                    "order_refused_orders_total",
+                    "Orders not placed (nothing stored or charged), by why",
+                ),
+                &["reason"],
+            )
+            .expect("static metric"),
         };
         // Every status exists from the start at 0, so increase() sees the first one.
         for status in ["created", "rejected", "cancelled"] {
             this.orders.with_label_values(&[status]);
+        }
+        for reason in ["out_of_stock", "not_for_sale", "over_limit"] {
+            this.refused_orders.with_label_values(&[reason]);
         }
         metrics.register(Box::new(this.orders.clone()));
         metrics.register(Box::new(this.events_published.clone()));
@@ -94,6 +107,7 @@ impl OrderMetrics {
         metrics.register(Box::new(this.refunds_due.clone()));
         metrics.register(Box::new(this.refund_due_oldest_age.clone()));
         metrics.register(Box::new(this.refund_refusals.clone()));
+        metrics.register(Box::new(this.refused_orders.clone()));
         this
     }
 

@@ -233,6 +233,17 @@ pub enum Refusal {
     OutOfStock(Vec<(Uuid, i32)>),
 }
 
+impl Refusal {
+    /// Why, in a word (the `reason` label of `order_refused_orders_total`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotForSale { .. } => "not_for_sale",
+            Self::OverLimit { .. } => "over_limit",
+            Self::OutOfStock(_) => "out_of_stock",
+        }
+    }
+}
+
 /// The result of placing an order.
 pub enum Placed {
     New(Order),

@@ -137,7 +137,14 @@ pub async fn create_order(
             same_request: false,
             ..
         } => return Err(idempotency::reused_key()),
-        Placed::Refused(refusal) => return Err(refused(refusal)),
+        Placed::Refused(refusal) => {
+            state
+                .metrics
+                .refused_orders
+                .with_label_values(&[refusal.reason()])
+                .inc();
+            return Err(refused(refusal));
+        }
     };
     let order = payment::pay(&state, order).await;
     tracing::info!(order_id = %order.id, status = order.status.as_str(), "order placed");
