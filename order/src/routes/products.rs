@@ -33,6 +33,8 @@ pub struct ProductQuery {
 /// The catalogue: the products for sale, newest first, with their price and the units
 /// available now. Anyone may read it; an admin may ask for the inactive products too.
 #[utoipa::path(get, path = "/api/v1/products", tag = "products",
+    // Anyone; a token is optional (an admin's lists the inactive products too).
+    security((), ("bearer" = [])),
     params(ProductQuery),
     responses(
         (status = 200, description = "A page of products", body = Page<Product>),
@@ -84,6 +86,8 @@ fn json_body(body: Bytes) -> Response {
 
 /// One product. An inactive product is shown to admins only (404 to anyone else).
 #[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products",
+    // Anyone; a token is optional (an admin's reads an inactive product too).
+    security((), ("bearer" = [])),
     params(("id" = Uuid, Path, description = "The product's id")),
     responses(
         (status = 200, description = "The product", body = Data<Product>),
