@@ -308,6 +308,7 @@ async fn main() -> anyhow::Result<()> {
             &bench.options.out,
         )
         .await?;
+        shop::retire(&bench.gateway, &bench.options.admin, &bench.catalogue).await?;
         println!("{summary}");
         println!(
             "report: {}/report.md, report.html (charts), samples.csv",
@@ -654,6 +655,7 @@ async fn main() -> anyhow::Result<()> {
     let after = bench.processes.rss();
     bench.fact("RSS after the run", fmt_rss(&after));
 
+    shop::retire(&bench.gateway, &bench.options.admin, &bench.catalogue).await?;
     let markdown = bench.report.markdown();
     println!("\n{markdown}");
     bench.report.write(&bench.options.out)?;

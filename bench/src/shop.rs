@@ -128,17 +128,7 @@ pub async fn catalogue(
     count: usize,
 ) -> anyhow::Result<Catalogue> {
     let mut conn = Conn::new(target.clone(), None);
-    let credentials = json!({ "login": admin.0, "password": admin.1 });
-    let tokens = expect(
-        &mut conn,
-        &Call::post("/api/v1/users/login", None, credentials),
-    )
-    .await
-    .context("logging in as the bench's admin")?;
-    let token: Arc<str> = tokens["data"]["accessToken"]
-        .as_str()
-        .context("login answered without an access token")?
-        .into();
+    let token = admin_token(&mut conn, admin).await?;
     let mut ids = Vec::with_capacity(count + 1);
     for i in 0..=count {
         let product = json!({
@@ -161,6 +151,40 @@ pub async fn catalogue(
     }
     let hot = ids.pop().context("no product")?;
     Ok(Catalogue { products: ids, hot })
+}
+
+async fn admin_token(conn: &mut Conn, admin: &(String, String)) -> anyhow::Result<Arc<str>> {
+    let credentials = json!({ "login": admin.0, "password": admin.1 });
+    let tokens = expect(conn, &Call::post("/api/v1/users/login", None, credentials))
+        .await
+        .context("logging in as the bench's admin")?;
+    Ok(tokens["data"]["accessToken"]
+        .as_str()
+        .context("login answered without an access token")?
+        .into())
+}
+
+/// Takes the run's products off sale once it is done with them, so that they do not crowd the
+/// shop's first page (products are never deleted).
+pub async fn retire(
+    target: &Target,
+    admin: &(String, String),
+    catalogue: &Catalogue,
+) -> anyhow::Result<()> {
+    let mut conn = Conn::new(target.clone(), None);
+    let token = admin_token(&mut conn, admin).await?;
+    for id in catalogue.products.iter().chain([&catalogue.hot]) {
+        let call = Call {
+            method: "PATCH",
+            ..Call::post(
+                format!("/api/v1/products/{id}"),
+                Some(token.clone()),
+                json!({ "active": false }),
+            )
+        };
+        expect(&mut conn, &call).await?;
+    }
+    Ok(())
 }
 
 /// An order of 1 to 3 distinct products of the catalogue, one unit each, varying with `seq`.

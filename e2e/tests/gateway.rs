@@ -89,8 +89,10 @@ async fn customer_with(http: &reqwest::Client, prefix: &str, amount: i64) -> Str
 }
 
 /// A product of the test's own, priced 100 with plenty of units, added through the gateway by
-/// the admin that `make test` makes (`SHOP_ADMIN_LOGIN`, `SHOP_ADMIN_PASSWORD`); its id.
-async fn product(http: &reqwest::Client) -> String {
+/// the admin that `make test` makes (`SHOP_ADMIN_LOGIN`, `SHOP_ADMIN_PASSWORD`); its id and
+/// the admin's token, to take it off sale once the test is done with it ([`retire`]), so that
+/// test products do not crowd the shop's first page.
+async fn product(http: &reqwest::Client) -> (String, String) {
     let env = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
     let credentials =
         json!({ "login": env("SHOP_ADMIN_LOGIN"), "password": env("SHOP_ADMIN_PASSWORD") });
@@ -103,17 +105,32 @@ async fn product(http: &reqwest::Client) -> String {
         .json()
         .await
         .expect("json");
-    let admin = tokens["data"]["accessToken"].as_str().expect("admin token");
+    let admin = tokens["data"]["accessToken"]
+        .as_str()
+        .expect("admin token")
+        .to_owned();
     let added = http
         .post(url("/api/v1/products"))
-        .bearer_auth(admin)
+        .bearer_auth(&admin)
         .json(&json!({ "title": unique_login("Gateway mug "), "price": 100, "stock": 1000 }))
         .send()
         .await
         .expect("add a product");
     assert_eq!(added.status(), StatusCode::CREATED);
     let body: Value = added.json().await.expect("json");
-    body["data"]["id"].as_str().expect("id").to_owned()
+    (body["data"]["id"].as_str().expect("id").to_owned(), admin)
+}
+
+/// Takes a test's product off sale.
+async fn retire(http: &reqwest::Client, (id, admin): (String, String)) {
+    let retired = http
+        .patch(url(&format!("/api/v1/products/{id}")))
+        .bearer_auth(admin)
+        .json(&json!({ "active": false }))
+        .send()
+        .await
+        .expect("retire the product");
+    assert_eq!(retired.status(), StatusCode::OK);
 }
 
 /// An order of one unit of `product`.
@@ -125,7 +142,8 @@ fn one_of(product: &str) -> Value {
 #[ignore = "needs the running stack (make test starts it)"]
 async fn the_catalogue_is_public_and_its_writes_are_the_admins() {
     let http = client_from([127, 0, 0, 41]);
-    let mug = product(&http).await;
+    let added = product(&http).await;
+    let mug = added.0.clone();
     let listed = http
         .get(url("/api/v1/products?limit=200"))
         .send()
@@ -182,6 +200,7 @@ async fn the_catalogue_is_public_and_its_writes_are_the_admins() {
         "forbidden",
     )
     .await;
+    retire(&http, added).await;
 }
 
 #[tokio::test]
@@ -368,7 +387,8 @@ async fn an_orders_request_id_reaches_billing_and_across_kafka_to_notification()
     let http = client_from([127, 0, 0, 18]);
     let access = customer_with(&http, "kafkahop", 1000).await;
     let access = access.as_str();
-    let mug = product(&http).await;
+    let added = product(&http).await;
+    let mug = added.0.clone();
 
     let request_id = format!("gw-order-{}", uuid::Uuid::new_v4().simple());
     let response = http
@@ -380,6 +400,7 @@ async fn an_orders_request_id_reaches_billing_and_across_kafka_to_notification()
         .await
         .expect("order");
     assert_eq!(response.status(), StatusCode::CREATED);
+    retire(&http, added).await;
 
     let logs = std::env::var("LOG_DIR").unwrap_or_else(|_| "../.local/log".to_owned());
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -567,7 +588,8 @@ async fn an_order_is_one_trace_from_the_gateway_through_billing_and_kafka() {
     let collected = otlp_collector().await;
     let http = client_from([127, 0, 0, 25]);
     let access = customer_with(&http, "traced", 1000).await;
-    let lamp = product(&http).await;
+    let added = product(&http).await;
+    let lamp = added.0.clone();
 
     // The client's trace is continued.
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
@@ -581,6 +603,7 @@ async fn an_order_is_one_trace_from_the_gateway_through_billing_and_kafka() {
         .await
         .expect("order");
     assert_eq!(response.status(), StatusCode::CREATED);
+    retire(&http, added).await;
 
     // Its spans form one tree: order's request span under the client's, billing's withdraw
     // under it, and across the outbox and Kafka the relay's publish under it and the

@@ -77,6 +77,9 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+    if let Err(e) = stack.retire_products().await {
+        println!("the run's products stay on sale: {e:#}");
+    }
     println!("{passed} passed, {failed} failed");
     ensure!(failed == 0, "{failed} fault scenarios failed");
     Ok(())

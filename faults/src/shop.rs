@@ -243,6 +243,28 @@ impl Stack {
         Ok(id)
     }
 
+    /// Takes the products the run added off sale, so that they do not crowd the shop's first
+    /// page (products are never deleted). The admin's token is fresh enough: a run takes
+    /// minutes, the token lives 15.
+    pub async fn retire_products(&self) -> anyhow::Result<()> {
+        let products = self.products.lock().map(|p| p.clone()).unwrap_or_default();
+        for id in products {
+            let response = self
+                .http
+                .patch(format!("{}/api/v1/products/{id}", self.gateway))
+                .bearer_auth(&self.admin)
+                .json(&json!({ "active": false }))
+                .send()
+                .await?;
+            ensure!(
+                response.status().is_success(),
+                "taking product {id} off sale answered {}",
+                response.status()
+            );
+        }
+        Ok(())
+    }
+
     /// `count` new customers with `deposit` each, registered and funded through the gateway,
     /// 8 at a time (more at once would exceed the gateway's registration burst even with its
     /// rate lifted).

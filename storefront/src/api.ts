@@ -111,6 +111,16 @@ export async function products(cursor?: string, includeInactive = false): Promis
   return (await send<Page<Product>>("GET", `/api/v1/products?${query}`)).body;
 }
 
+/** One product as it stands now (anyone; never kept back like the listing), or null when off sale. */
+export async function product(id: string): Promise<Product | null> {
+  try {
+    return (await send<{ data: Product }>("GET", `/api/v1/products/${encodeURIComponent(id)}`)).body.data;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return null;
+    throw error;
+  }
+}
+
 export interface Line {
   productId: string;
   quantity: number;

@@ -39,6 +39,8 @@ let hooks: Hooks;
 const known = new Map<string, api.Product>();
 let shown: string[] = [];
 let cursor: string | null = null;
+/** How many pages "Show more products" has loaded: a refresh reloads as many. */
+let pages = 1;
 /** The cart: product id -> quantity, in the order added. */
 const cart = new Map<string, number>();
 /** What the last refused order said of each product: how many were left. */
@@ -47,20 +49,28 @@ const shortOf = new Map<string, number>();
 export function start(pageHooks: Hooks): void {
   hooks = pageHooks;
   el.refresh.addEventListener("click", () => void run(el.refresh, el.status, () => load()));
-  el.more.addEventListener("click", () => void run(el.more, el.status, () => load(cursor ?? undefined)));
+  el.more.addEventListener("click", () => void run(el.more, el.status, more));
   el.placeOrder.addEventListener("click", () => void run(el.placeOrder, el.cartStatus, placeOrder));
   renderCart();
   void load().catch(() => undefined);
 }
 
-/** Loads the first page of the catalogue (or the next one after `after`), and shows it. */
-export async function load(after?: string): Promise<void> {
+/** Loads the catalogue afresh, as many pages as are shown, and shows it. */
+export async function load(): Promise<void> {
   try {
-    const page = await api.products(after);
-    for (const product of page.data) known.set(product.id, product);
-    const ids = page.data.map((product) => product.id);
-    shown = after ? [...shown, ...ids.filter((id) => !shown.includes(id))] : ids;
-    cursor = page.nextCursor ?? null;
+    const ids: string[] = [];
+    let next: string | undefined;
+    for (let page = 0; page < pages; page += 1) {
+      const answer = await api.products(next);
+      for (const product of answer.data) {
+        known.set(product.id, product);
+        if (!ids.includes(product.id)) ids.push(product.id);
+      }
+      next = answer.nextCursor ?? undefined;
+      if (!next) break;
+    }
+    shown = ids;
+    cursor = next ?? null;
     say(el.status, shown.length ? "" : "Nothing is for sale yet.");
     renderCatalogue();
     renderCart();
@@ -69,6 +79,17 @@ export async function load(after?: string): Promise<void> {
     say(el.status, `Could not load the catalogue: ${describe(error)}`, "error");
     throw error;
   }
+}
+
+/** Shows the next page of the catalogue below those shown. */
+async function more(): Promise<void> {
+  if (!cursor) return;
+  const answer = await api.products(cursor);
+  for (const product of answer.data) known.set(product.id, product);
+  shown = [...shown, ...answer.data.map((product) => product.id).filter((id) => !shown.includes(id))];
+  cursor = answer.nextCursor ?? null;
+  pages += 1;
+  renderCatalogue();
 }
 
 /** After a sign-in or sign-out: the cart's button says what it will do. */
@@ -239,8 +260,25 @@ async function placeOrder(): Promise<void> {
   } catch (thrown) {
     refused(asApiError(thrown));
   } finally {
-    void load().catch(() => undefined); // the units left changed
+    void reload(items.map((item) => item.productId)).catch(() => undefined);
   }
+}
+
+/**
+ * After an order: the listing again (the units left changed), then the products ordered read
+ * one by one, as they stand now: a replica answers the listing from a page read up to a second
+ * ago, which must not show the person a unit that their own order has just taken or found gone.
+ */
+async function reload(ids: string[]): Promise<void> {
+  await load();
+  const fresh = await Promise.all(ids.map((id) => api.product(id).then((product) => [id, product] as const)));
+  for (const [id, product] of fresh) {
+    const shownBefore = known.get(id);
+    if (product) known.set(id, product);
+    else if (shownBefore) known.set(id, { ...shownBefore, active: false });
+  }
+  renderCatalogue();
+  renderCart();
 }
 
 /** Says why the order was refused, next to the cart; throws what it cannot place. */
