@@ -401,3 +401,61 @@ async fn one_idempotency_key_on_two_replicas_at_once_places_one_order() {
     assert_eq!(orders, 10, "one order per key");
     assert_eq!(api.balance(&billing, &who).await, 10_000 - 10 * 500);
 }
+
+/// Two replicas sell the same few units at once: each decides its group from the stock it read,
+/// and the one whose units ran short meanwhile is refused by the stock's CHECK and decides again
+/// with the products locked. Exactly the units there are get sold, none twice, and the money
+/// and the units add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_racing_for_the_last_units_sell_each_once() {
+    let keys = TestKeys::new();
+    let kafka = own_topic(&kafka_brokers());
+    let billing = start_billing(free_addr(), &keys).await;
+    let replicas = order_replicas(&billing.base, &keys, &kafka).await;
+    let api = Api::default();
+    let mug = replicas[0].product("Last mugs", 100, 30).await;
+    let tea = replicas[0].product("Last tea", 100, 20).await;
+    let buyers: Vec<Customer> = (0..120).map(|_| Customer::new(&keys)).collect();
+    join_all(buyers.iter().map(|who| api.deposit(&billing, who, 10_000))).await;
+    let baskets: Vec<Vec<(Uuid, i64)>> = (0..buyers.len())
+        .map(|n| match n % 3 {
+            0 => vec![(mug, 1)],
+            1 => vec![(tea, 1), (mug, 1)],
+            _ => vec![(tea, 2)],
+        })
+        .collect();
+    let answers = join_all(
+        buyers
+            .iter()
+            .zip(&baskets)
+            .enumerate()
+            .map(|(n, (who, lines))| api.order_lines(&replicas[n % 2], who, lines)),
+    )
+    .await;
+    let mut sold = HashMap::from([(mug, 0i64), (tea, 0i64)]);
+    let mut created = Vec::new();
+    for ((status, body), lines) in answers.iter().zip(&baskets) {
+        match *status {
+            StatusCode::CREATED => {
+                for (product, quantity) in lines {
+                    *sold.entry(*product).or_default() += quantity;
+                }
+                created.push(body["data"]["id"].as_str().expect("id").to_owned());
+            }
+            StatusCode::CONFLICT => assert_eq!(body["code"], "out_of_stock", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(sold[&mug], 30, "every mug sold, none twice");
+    assert_eq!(sold[&tea], 20, "all the tea sold, none twice");
+    for replica in &replicas {
+        assert_eq!(replica.available(mug).await, 0);
+        assert_eq!(replica.available(tea).await, 0);
+    }
+    for id in &created {
+        let (charged, refunded) = money_of(&billing, id).await;
+        assert_eq!(refunded, 0);
+        assert!(charged > 0, "order {id} was charged");
+    }
+    e2e::assert_stock_adds_up(&replicas[0]).await;
+}

@@ -476,46 +476,137 @@ pub fn summarize(lines: &[OrderLine]) -> String {
     names[0].chars().take(room).collect::<String>() + "…" + &more(1)
 }
 
-/// Prices and stores new `pending` orders, their lines and the units they take, in one
-/// transaction: the group's products are locked first (in id order, as every change of stock
-/// takes them), so what it decides stays true until it commits. For each order, in order:
-/// stored, or a repeat of a used key, or refused (nothing stored).
+/// Prices and stores new `pending` orders, their lines and the units they take. For each order,
+/// in order: stored, or a repeat of a used key, or refused (nothing stored).
+///
+/// Most groups take two statements and no BEGIN or COMMIT: the products are read, the group is
+/// decided, and one statement (its own transaction) locks the products, stores the orders and
+/// their lines, and takes the units. If the units ran short since they were read (another
+/// replica sold them; an admin changed what the decision read), the `CHECK` on `available`
+/// refuses that statement whole, and the group is decided again with its products locked
+/// first ([`insert_pending_locked`]). So no unit is sold twice.
 async fn insert_pending(
     pool: PgPool,
     news: Arc<[NewOrder]>,
     settle_delay: Duration,
 ) -> sqlx::Result<Vec<Reserved>> {
-    let mut product_ids: Vec<Uuid> = news
+    let product_ids = products_of(&news);
+    let (decided, stored) = {
+        let mut conn = pool.acquire().await?;
+        let mut stock = read_stock(&mut conn, &product_ids, false).await?;
+        let mut decided = decide(&news, &mut stock, &HashSet::new());
+        replays_of_refused(&mut conn, &news, &mut decided).await?;
+        match write_pending(&mut conn, &news, &decided, &product_ids, settle_delay).await {
+            Ok(stored) => (decided, stored),
+            Err(sqlx::Error::Database(e)) if e.constraint() == Some(AVAILABLE_RANGE) => {
+                drop(conn);
+                tracing::debug!(
+                    orders = news.len(),
+                    "units ran short since read, deciding again locked"
+                );
+                return insert_pending_locked(&pool, &news, &product_ids, settle_delay).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    // An accepted order whose key a concurrent request held was skipped (ON CONFLICT), and its
+    // units with it: it is a repeat. The orders refused for want of units were decided as if it
+    // took them: they are decided again, locked.
+    let lost = decided
+        .iter()
+        .any(|d| matches!(d, Decision::Accept(a) if !stored.contains_key(&a.id)));
+    let again: Vec<usize> = decided
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| lost && matches!(d, Decision::Refuse(Refusal::OutOfStock(_))))
+        .map(|(n, _)| n)
+        .collect();
+    let mut reserved = reserved(&news, decided, &stored);
+    if !again.is_empty() {
+        let retry: Vec<NewOrder> = again.iter().map(|&n| news[n].clone()).collect();
+        let ids = products_of(&retry);
+        let decided = insert_pending_locked(&pool, &retry, &ids, settle_delay).await?;
+        for (n, result) in again.into_iter().zip(decided) {
+            reserved[n] = result;
+        }
+    }
+    Ok(reserved)
+}
+
+/// The `CHECK` on `products.available` (0 to 1 000 000 000).
+const AVAILABLE_RANGE: &str = "products_available_range";
+
+/// Every product the group's orders name, in id order (the order their rows are locked in).
+fn products_of(news: &[NewOrder]) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = news
         .iter()
         .flat_map(|n| n.basket.lines().iter().map(|(id, _)| *id))
         .collect();
-    product_ids.sort_unstable();
-    product_ids.dedup();
-    // Orders whose key a concurrent request turned out to hold: decided again as repeats.
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The products `ids` as they stand; locked (`FOR NO KEY UPDATE`, in id order) when `lock`.
+async fn read_stock(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    lock: bool,
+) -> sqlx::Result<HashMap<Uuid, Stock>> {
+    macro_rules! stock {
+        ($rows:expr) => {
+            $rows
+                .into_iter()
+                .map(|p| {
+                    let stock = Stock {
+                        title: p.title,
+                        price: p.price,
+                        available: p.available,
+                        active: p.active,
+                    };
+                    (p.id, stock)
+                })
+                .collect()
+        };
+    }
+    Ok(if lock {
+        stock!(
+            sqlx::query!(
+                "SELECT id, title, price, available, active FROM products WHERE id = ANY($1) \
+             ORDER BY id FOR NO KEY UPDATE",
+                ids,
+            )
+            .fetch_all(&mut *conn)
+            .await?
+        )
+    } else {
+        stock!(
+            sqlx::query!(
+                "SELECT id, title, price, available, active FROM products WHERE id = ANY($1)",
+                ids,
+            )
+            .fetch_all(&mut *conn)
+            .await?
+        )
+    })
+}
+
+/// The group decided with its products locked first (in id order, as every change of stock
+/// takes them), so what it decides stays true until it commits. An order whose key a
+/// concurrent request turns out to hold is decided again as a repeat.
+async fn insert_pending_locked(
+    pool: &PgPool,
+    news: &[NewOrder],
+    product_ids: &[Uuid],
+    settle_delay: Duration,
+) -> sqlx::Result<Vec<Reserved>> {
     let mut taken = HashSet::new();
     loop {
         let mut tx = pool.begin().await?;
-        let mut stock: HashMap<Uuid, Stock> = sqlx::query!(
-            "SELECT id, title, price, available, active FROM products WHERE id = ANY($1) \
-             ORDER BY id FOR NO KEY UPDATE",
-            &product_ids,
-        )
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|p| {
-            let stock = Stock {
-                title: p.title,
-                price: p.price,
-                available: p.available,
-                active: p.active,
-            };
-            (p.id, stock)
-        })
-        .collect();
-        let mut decided = decide(&news, &mut stock, &taken);
-        replays_of_refused(&mut tx, &news, &mut decided).await?;
-        let stored = write_pending(&mut tx, &news, &decided, &product_ids, settle_delay).await?;
+        let mut stock = read_stock(&mut tx, product_ids, true).await?;
+        let mut decided = decide(news, &mut stock, &taken);
+        replays_of_refused(&mut tx, news, &mut decided).await?;
+        let stored = write_pending(&mut tx, news, &decided, product_ids, settle_delay).await?;
         let lost: Vec<usize> = decided
             .iter()
             .enumerate()
@@ -530,31 +621,40 @@ async fn insert_pending(
             continue;
         }
         tx.commit().await?;
-        return Ok(news
-            .iter()
-            .zip(decided)
-            .map(|(new, decided)| match decided {
-                Decision::Repeat => Reserved::KeyTaken,
-                Decision::Refuse(refusal) => Reserved::Refused(refusal),
-                Decision::Accept(accepted) => {
-                    let created_at = stored[&accepted.id];
-                    Reserved::Placed(Order {
-                        id: accepted.id,
-                        user_id: new.user_id,
-                        title: accepted.title,
-                        price: accepted.total,
-                        status: OrderStatus::Pending,
-                        request_id: new.request_id.clone(),
-                        traceparent: new.traceparent.clone(),
-                        created_at,
-                        refund_state: None,
-                        refunded: None,
-                        items: Json(accepted.lines),
-                    })
-                }
-            })
-            .collect());
+        return Ok(reserved(news, decided, &stored));
     }
+}
+
+/// What became of each order of a group: stored (those in `stored`), a repeat (decided so, or
+/// accepted but skipped for its key), or refused.
+fn reserved(
+    news: &[NewOrder],
+    decided: Vec<Decision>,
+    stored: &HashMap<Uuid, DateTime<Utc>>,
+) -> Vec<Reserved> {
+    news.iter()
+        .zip(decided)
+        .map(|(new, decided)| match decided {
+            Decision::Repeat => Reserved::KeyTaken,
+            Decision::Refuse(refusal) => Reserved::Refused(refusal),
+            Decision::Accept(accepted) => match stored.get(&accepted.id) {
+                None => Reserved::KeyTaken,
+                Some(&created_at) => Reserved::Placed(Order {
+                    id: accepted.id,
+                    user_id: new.user_id,
+                    title: accepted.title,
+                    price: accepted.total,
+                    status: OrderStatus::Pending,
+                    request_id: new.request_id.clone(),
+                    traceparent: new.traceparent.clone(),
+                    created_at,
+                    refund_state: None,
+                    refunded: None,
+                    items: Json(accepted.lines),
+                }),
+            },
+        })
+        .collect()
 }
 
 /// A refused order whose key placed an order before is a repeat of that one (placed before the
@@ -596,8 +696,9 @@ async fn replays_of_refused(
     Ok(())
 }
 
-/// Inserts the accepted orders (unless their key is taken), their lines, and takes their units
-/// from the products, in one statement. Returns the creation time of each order inserted.
+/// Locks the group's products (in id order), inserts the accepted orders (unless their key is
+/// taken), their lines, and takes their units from the products, in one statement; the `CHECK`
+/// on `available` fails it whole if the units are no longer there. Returns the creation time of each order inserted.
 async fn write_pending(
     tx: &mut PgConnection,
     news: &[NewOrder],
@@ -642,7 +743,12 @@ async fn write_pending(
         return Ok(HashMap::new());
     }
     let inserted = sqlx::query!(
-        r#"WITH new AS (
+        r#"WITH locked AS (
+               -- The group's products, locked in id order before any order row is touched
+               -- (the count below makes the insert wait for it): the order every change of
+               -- stock takes its locks in.
+               SELECT id FROM products WHERE id = ANY($16) ORDER BY id FOR NO KEY UPDATE),
+           new AS (
                INSERT INTO orders (id, user_id, title, price, status, idempotency_key,
                                    fingerprint, request_id, traceparent, next_settle_at)
                SELECT id, user_id, title, price, 'pending', key, fingerprint, request_id,
@@ -650,6 +756,7 @@ async fn write_pending(
                FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::text[],
                            $6::bytea[], $7::text[], $8::text[])
                     AS n(id, user_id, title, price, key, fingerprint, request_id, traceparent)
+               WHERE (SELECT count(*) FROM locked) >= 0
                ON CONFLICT (user_id, idempotency_key) DO NOTHING
                RETURNING id, created_at),
            line AS (

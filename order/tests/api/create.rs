@@ -244,15 +244,7 @@ async fn invalid_orders_are_400_naming_what_is_wrong_and_store_nothing() {
     let mug = app.product("Blue mug", 1250, 50).await;
     let dear = app.product("Piano", 600_000_000, 50).await;
     let retired = app.product("Old lamp", 100, 50).await;
-    let patched = app
-        .http
-        .patch(app.products_url(&format!("/{retired}")))
-        .bearer_auth(&app.admin)
-        .json(&json!({ "active": false }))
-        .send()
-        .await
-        .expect("request");
-    json_of(patched, StatusCode::OK).await;
+    app.patch_product(retired, json!({ "active": false })).await;
     let line = |id: uuid::Uuid, quantity: i64| json!({ "productId": id, "quantity": quantity });
     let twenty_one: Vec<Value> = (0..21).map(|_| line(uuid::Uuid::new_v4(), 1)).collect();
     // (body, the field `details` names)

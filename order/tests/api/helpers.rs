@@ -112,6 +112,19 @@ impl TestApp {
         json_of(response, reqwest::StatusCode::OK).await["data"].clone()
     }
 
+    /// Changes a product as an admin (the change must be accepted); the product as changed.
+    pub async fn patch_product(&self, id: Uuid, changes: Value) -> Value {
+        let response = self
+            .http
+            .patch(self.products_url(&format!("/{id}")))
+            .bearer_auth(&self.admin)
+            .json(&changes)
+            .send()
+            .await
+            .expect("request");
+        json_of(response, reqwest::StatusCode::OK).await["data"].clone()
+    }
+
     /// Units of a product that can be ordered now.
     pub async fn available(&self, id: Uuid) -> i64 {
         self.read_product(id).await["available"]

@@ -35,18 +35,7 @@ async fn anyone_lists_the_active_products_newest_first_in_pages() {
         app.product(&format!("Product {n}"), 100 + n, 10).await;
     }
     let retired = app.product("Retired", 100, 10).await;
-    json_of(
-        send(
-            &app,
-            reqwest::Method::PATCH,
-            &format!("/{retired}"),
-            Some(&app.admin),
-            json!({ "active": false }),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    app.patch_product(retired, json!({ "active": false })).await;
     let mut titles = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -124,18 +113,7 @@ async fn an_inactive_product_is_read_by_admins_only_and_cannot_be_ordered() {
         shown["data"],
         json!({ "id": lamp, "title": "Lamp", "description": "", "price": 3000, "available": 4, "active": true })
     );
-    json_of(
-        send(
-            &app,
-            reqwest::Method::PATCH,
-            &format!("/{lamp}"),
-            Some(&app.admin),
-            json!({ "active": false }),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    app.patch_product(lamp, json!({ "active": false })).await;
     assert_error(
         get(&app, &format!("/{lamp}"), None).await,
         StatusCode::NOT_FOUND,
@@ -156,18 +134,7 @@ async fn an_inactive_product_is_read_by_admins_only_and_cannot_be_ordered() {
     )
     .await;
     // Back on sale.
-    json_of(
-        send(
-            &app,
-            reqwest::Method::PATCH,
-            &format!("/{lamp}"),
-            Some(&app.admin),
-            json!({ "active": true }),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    app.patch_product(lamp, json!({ "active": true })).await;
     json_of(
         app.order(&shopper, &[(lamp, 1)], None).await,
         StatusCode::CREATED,
@@ -196,26 +163,21 @@ async fn an_admin_adds_changes_and_restocks_a_product() {
         StatusCode::CREATED,
     )
     .await;
-    let id = created["data"]["id"].as_str().expect("id").to_owned();
+    let id: Uuid = created["data"]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
     assert_eq!(created["data"]["title"], "Blue mug");
     assert_eq!(created["data"]["available"], 40);
-    let changed = json_of(
-        send(
-            &app,
-            reqwest::Method::PATCH,
-            &format!("/{id}"),
-            Some(&app.admin),
-            json!({ "price": 1400, "description": "" }),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    let changed = app
+        .patch_product(id, json!({ "price": 1400, "description": "" }))
+        .await;
     assert_eq!(
         (
-            &changed["data"]["price"],
-            &changed["data"]["description"],
-            &changed["data"]["title"]
+            &changed["price"],
+            &changed["description"],
+            &changed["title"]
         ),
         (&json!(1400), &json!(""), &json!("Blue mug"))
     );
@@ -443,18 +405,7 @@ async fn the_listing_shows_an_admin_change_at_once_and_units_sold_within_a_secon
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
-    json_of(
-        send(
-            &app,
-            reqwest::Method::PATCH,
-            &format!("/{mug}"),
-            Some(&app.admin),
-            json!({ "price": 1400 }),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    app.patch_product(mug, json!({ "price": 1400 })).await;
     let after = listed(json_of(get(&app, "", None).await, StatusCode::OK).await);
     assert_eq!(after["price"], 1400, "the admin's change shows at once");
 }
