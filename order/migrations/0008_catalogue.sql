@@ -40,6 +40,15 @@ CREATE TABLE order_items (
     PRIMARY KEY (order_id, product_id)
 );
 
+-- An order's lines as the service reads them with the order: JSON, in the order they were
+-- asked for (none for an order placed before the catalogue).
+CREATE FUNCTION order_lines(order_id uuid) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT COALESCE(json_agg(json_build_object('productId', i.product_id, 'title', i.title,
+                                               'unitPrice', i.unit_price, 'quantity', i.quantity)
+                             ORDER BY i.position), '[]')
+    FROM order_items i WHERE i.order_id = order_lines.order_id
+$$;
+
 -- Restocks made with an Idempotency-Key: a repeat with the same key and request adds nothing
 -- again and answers the product as it stands; the same key with another request is 409.
 CREATE TABLE restocks (

@@ -84,7 +84,7 @@ impl sqlx::Decode<'_, Postgres> for OrderStatus {
 }
 
 /// A line of an order: a product, its title and unit price when the order was placed, and how
-/// many units. (Read back from the database as JSON, built by [`ITEMS_JSON`]'s shape.)
+/// many units (read back from the database as the JSON of `order_lines`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({"productId": "5b1f4f4e-8a0c-4c55-9d0c-6a1d2f3e4b5c", "title": "Blue mug", "unitPrice": 1250, "quantity": 2}))]
@@ -96,9 +96,8 @@ pub struct OrderLine {
     pub quantity: i32,
 }
 
-/// The lines of an order as the queries read them: `json_agg` of `order_items`, in the order
-/// the client asked for them (each query that reads an order selects them with the same
-/// subquery on `order_items`).
+/// The lines of an order as the queries read them: `order_lines(id)` (migration 0008), JSON in
+/// the order the client asked for them.
 pub type Items = Json<Vec<OrderLine>>;
 
 /// An order as stored. Queries read it with `query_as!`, which needs the same columns in each
@@ -309,11 +308,7 @@ impl Writer {
         let row = sqlx::query!(
             r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
                       traceparent, created_at, refund_state, refunded, fingerprint,
-                      (SELECT COALESCE(json_agg(json_build_object(
-                                  'productId', i.product_id, 'title', i.title,
-                                  'unitPrice', i.unit_price, 'quantity', i.quantity)
-                              ORDER BY i.position), '[]')
-                       FROM order_items i WHERE i.order_id = orders.id) AS "items!: Items"
+                      order_lines(orders.id) AS "items!: Items"
                FROM orders WHERE user_id = $1 AND idempotency_key = $2"#,
             user_id,
             key,
@@ -952,11 +947,7 @@ pub async fn find(pool: &PgPool, order_id: Uuid) -> sqlx::Result<Option<Order>> 
         Order,
         r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
                   traceparent, created_at, refund_state, refunded,
-                  (SELECT COALESCE(json_agg(json_build_object(
-                              'productId', i.product_id, 'title', i.title,
-                              'unitPrice', i.unit_price, 'quantity', i.quantity)
-                          ORDER BY i.position), '[]')
-                   FROM order_items i WHERE i.order_id = orders.id) AS "items!: Items"
+                  order_lines(orders.id) AS "items!: Items"
            FROM orders WHERE id = $1"#,
         order_id,
     )
@@ -971,11 +962,7 @@ pub async fn list(pool: &PgPool, user_id: Uuid, page: PageRequest) -> sqlx::Resu
         Order,
         r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
                   traceparent, created_at, refund_state, refunded,
-                  (SELECT COALESCE(json_agg(json_build_object(
-                              'productId', i.product_id, 'title', i.title,
-                              'unitPrice', i.unit_price, 'quantity', i.quantity)
-                          ORDER BY i.position), '[]')
-                   FROM order_items i WHERE i.order_id = orders.id) AS "items!: Items"
+                  order_lines(orders.id) AS "items!: Items"
            FROM orders WHERE user_id = $1
            AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
            ORDER BY created_at DESC, id DESC LIMIT $4"#,
@@ -1008,11 +995,7 @@ pub async fn claim_due(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Order>> {
                         ORDER BY next_settle_at LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING id, user_id, title, price, status AS "status: OrderStatus", request_id,
                      traceparent, created_at, refund_state, refunded,
-                     (SELECT COALESCE(json_agg(json_build_object(
-                                 'productId', i.product_id, 'title', i.title,
-                                 'unitPrice', i.unit_price, 'quantity', i.quantity)
-                             ORDER BY i.position), '[]')
-                      FROM order_items i WHERE i.order_id = orders.id) AS "items!: Items""#,
+                     order_lines(orders.id) AS "items!: Items""#,
         limit,
     )
     .fetch_all(pool)
@@ -1073,11 +1056,7 @@ pub async fn cancel(
            RETURNING id, user_id, title, price, status AS "status: OrderStatus",
                      cancel_request_id AS "request_id!", cancel_traceparent AS traceparent,
                      created_at, refund_state, refunded,
-                     (SELECT COALESCE(json_agg(json_build_object(
-                                 'productId', i.product_id, 'title', i.title,
-                                 'unitPrice', i.unit_price, 'quantity', i.quantity)
-                             ORDER BY i.position), '[]')
-                      FROM order_items i WHERE i.order_id = orders.id) AS "items!: Items""#,
+                     order_lines(orders.id) AS "items!: Items""#,
         order_id,
         user_id,
         key,
@@ -1148,11 +1127,7 @@ pub async fn record_refund(
            SELECT id AS "id!", user_id AS "user_id!", title AS "title!", price AS "price!",
                   status AS "status!: OrderStatus", request_id AS "request_id!", traceparent,
                   created_at AS "created_at!", refund_state, refunded,
-                  (SELECT COALESCE(json_agg(json_build_object(
-                              'productId', i.product_id, 'title', i.title,
-                              'unitPrice', i.unit_price, 'quantity', i.quantity)
-                          ORDER BY i.position), '[]')
-                   FROM order_items i WHERE i.order_id = done.id) AS "items!: Items"
+                  order_lines(done.id) AS "items!: Items"
            FROM done"#,
         order.id,
         refunded,
@@ -1179,11 +1154,7 @@ pub async fn claim_due_refunds(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Or
                      CASE WHEN cancel_request_id IS NULL THEN traceparent
                               ELSE cancel_traceparent END AS traceparent, created_at,
                      refund_state, refunded,
-                     (SELECT COALESCE(json_agg(json_build_object(
-                                 'productId', i.product_id, 'title', i.title,
-                                 'unitPrice', i.unit_price, 'quantity', i.quantity)
-                             ORDER BY i.position), '[]')
-                      FROM order_items i WHERE i.order_id = orders.id) AS "items!: Items""#,
+                     order_lines(orders.id) AS "items!: Items""#,
         limit,
     )
     .fetch_all(pool)
