@@ -83,8 +83,9 @@ impl sqlx::Decode<'_, Postgres> for OrderStatus {
     }
 }
 
-/// A line of an order: a product, its title and unit price when the order was placed, and how
-/// many units (read back from the database as the JSON of `order_lines`).
+// Read back from the database as the JSON `order_lines(id)` builds (migration 0008).
+/// A line of an order: a catalogue product, its title and unit price when the order was
+/// placed, and how many units.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({"productId": "5b1f4f4e-8a0c-4c55-9d0c-6a1d2f3e4b5c", "title": "Blue mug", "unitPrice": 1250, "quantity": 2}))]
