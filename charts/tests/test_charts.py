@@ -93,9 +93,11 @@ def test_every_manifest_matches_the_kubernetes_schemas(rendered):
 
 def test_the_expected_objects_are_rendered(rendered):
     kinds = sorted(d["kind"] for d in rendered["docs"])
-    expected = ["ConfigMap", "Deployment", "Job", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceMonitor"]
+    # The serving pods' NetworkPolicy and the migration Job's.
+    expected = ["ConfigMap", "Deployment", "Job", "NetworkPolicy", "NetworkPolicy", "PodDisruptionBudget", "Service",
+                "ServiceMonitor"]
     if rendered["service"] == "notification":
-        expected.append("CronJob")  # the template of redrive Jobs
+        expected += ["CronJob", "NetworkPolicy"]  # the template of redrive Jobs and their policy
     if rendered["variant"] == "production":
         expected.append("HorizontalPodAutoscaler")
     assert kinds == sorted(expected)
@@ -194,8 +196,13 @@ def test_a_node_drain_always_leaves_a_pod_serving(rendered):
         assert constraint["labelSelector"]["matchLabels"] == budget["spec"]["selector"]["matchLabels"]
 
 
+def policy_named(docs, name):
+    (policy,) = [d for d in of_kind(docs, "NetworkPolicy") if d["metadata"]["name"] == name]
+    return policy
+
+
 def test_only_user_and_order_may_call_billing_directly(rendered):
-    (policy,) = of_kind(rendered["docs"], "NetworkPolicy")
+    policy = policy_named(rendered["docs"], rendered["service"])
     peers = policy["spec"]["ingress"][0]["from"]
     pods = sorted(p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in peers if "podSelector" in p)
     assert pods == (["order", "user"] if rendered["service"] == "billing" else [])
@@ -324,3 +331,131 @@ def test_redrive_jobs_are_made_on_demand_with_their_own_kafka_login(tmp_path):
     # By default the Jobs only list.
     (cron,) = of_kind(render(chart, values_of("notification", "production"), "notification"), "CronJob")
     assert cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["redrive"]
+
+
+# What each service needs to reach, and nothing more (issue 27): its Postgres, Kafka for the two
+# that use it, billing for its two callers; DNS for all.
+CALLS = {"user": ["billing"], "order": ["billing"], "billing": [], "notification": []}
+KAFKA_CLIENTS = {"order", "notification"}
+
+
+def destinations(policy):
+    """Each egress rule as (what it selects, sorted (protocol, port)); a rule without `to` or
+    `ports`, or with an ipBlock, would open more than a named destination and is refused."""
+    out = []
+    for rule in policy["spec"].get("egress", []):
+        assert rule.get("to") and rule.get("ports"), f"an open egress rule: {rule}"
+        (peer,) = rule["to"]
+        assert "ipBlock" not in peer, rule
+        ns = peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name", "")
+        pods = tuple(sorted(peer.get("podSelector", {}).get("matchLabels", {}).items()))
+        out.append(((ns, pods), sorted((p["protocol"], p["port"]) for p in rule["ports"])))
+    return sorted(out)
+
+
+def expected_destinations(service, database_cluster=None, kafka=True, calls=True):
+    dns = (("kube-system", (("k8s-app", "kube-dns"),)), [("TCP", 53), ("UDP", 53)])
+    db = (("", (("cnpg.io/cluster", database_cluster or database_of(service)["metadata"]["name"]),)), [("TCP", 5432)])
+    want = [dns, db]
+    if kafka and service in KAFKA_CLIENTS:
+        cluster = next(d for d in kafka_docs() if d["kind"] == "Kafka")
+        (listener,) = cluster["spec"]["kafka"]["listeners"]
+        want.append((("", (("strimzi.io/cluster", cluster["metadata"]["name"]), ("strimzi.io/kind", "Kafka"))),
+                     [("TCP", listener["port"])]))
+    for callee in CALLS[service] if calls else []:
+        port = yaml.safe_load((ROOT / callee / "chart" / "values.yaml").read_text())["service"]["port"]
+        want.append((("", (("app.kubernetes.io/name", callee),)), [("TCP", port)]))
+    return sorted(want)
+
+
+def test_the_pods_reach_only_what_the_service_needs(rendered):
+    service = rendered["service"]
+    policy = policy_named(rendered["docs"], service)
+    assert sorted(policy["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+    assert destinations(policy) == expected_destinations(service)
+
+
+def test_the_egress_selectors_match_the_pods_they_mean():
+    """The labels the egress rules select are those the operators put on the pods: CloudNativePG
+    labels each instance cnpg.io/cluster=<Cluster> (the databases' own policies and PodMonitors
+    select it), Strimzi labels the brokers strimzi.io/cluster=<Kafka>, strimzi.io/kind=Kafka (the
+    broker PodMonitor selects it); billing's pods are app.kubernetes.io/name=billing."""
+    for service in SERVICES:
+        docs = [d for d in yaml.safe_load_all((ROOT / service / "database" / "cluster.yaml").read_text()) if d]
+        monitor = next(d for d in docs if d["kind"] == "PodMonitor")
+        assert monitor["spec"]["selector"]["matchLabels"] == {"cnpg.io/cluster": f"{service}-db"}
+    monitor = next(d for d in kafka_docs() if d["kind"] == "PodMonitor")
+    kafka = next(d for d in kafka_docs() if d["kind"] == "Kafka")
+    assert monitor["spec"]["selector"]["matchLabels"] == {"strimzi.io/cluster": kafka["metadata"]["name"],
+                                                          "strimzi.io/kind": "Kafka"}
+
+
+def test_whom_a_service_calls_lets_it_in():
+    """Both ends agree: a service calls billing only if billing's policy admits it, and the
+    database and Kafka policies admit the services whose egress names them."""
+    billing = yaml.safe_load((ROOT / "billing" / "chart" / "values.yaml").read_text())
+    callers = sorted(s for s, callees in CALLS.items() if "billing" in callees)
+    assert sorted(billing["networkPolicy"]["allowFrom"]) == callers
+    for service in callers:
+        values = yaml.safe_load((ROOT / service / "chart" / "values.yaml").read_text())
+        assert values["config"]["BILLING_URL"].endswith(":8082")
+    kafka = next(d for d in kafka_docs() if d["kind"] == "Kafka")
+    (listener,) = kafka["spec"]["kafka"]["listeners"]
+    (peer,) = listener["networkPolicyPeers"]
+    assert sorted(peer["podSelector"]["matchExpressions"][0]["values"]) == sorted(KAFKA_CLIENTS)
+
+
+def test_the_migration_job_reaches_its_database_before_the_release_exists(rendered):
+    """A hook before the Job's own (weight 0): on a first install into a namespace that already
+    denies all, the Job still reaches DNS and its Postgres, and nothing else."""
+    service = rendered["service"]
+    policy = policy_named(rendered["docs"], f"{service}-migrate")
+    (job,) = of_kind(rendered["docs"], "Job")
+    annotations = policy["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == job["metadata"]["annotations"]["helm.sh/hook"]
+    assert int(annotations["helm.sh/hook-weight"]) < int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
+    assert "hook-succeeded" not in annotations["helm.sh/hook-delete-policy"], "it must outlive the Job's start"
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= job["spec"]["template"]["metadata"]["labels"].items()
+    assert sorted(policy["spec"]["policyTypes"]) == ["Egress", "Ingress"] and "ingress" not in policy["spec"]
+    assert destinations(policy) == expected_destinations(service, kafka=False, calls=False)
+
+
+def test_redrive_jobs_reach_their_database_and_kafka_only(tmp_path):
+    chart = chart_copy("notification", tmp_path)
+    docs = render(chart, values_of("notification", "default"), "notification")
+    policy = policy_named(docs, "notification-redrive")
+    (cron,) = of_kind(docs, "CronJob")
+    labels = cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    assert "ingress" not in policy["spec"]
+    assert destinations(policy) == expected_destinations("notification")
+
+
+def test_an_otlp_collector_is_reached_on_its_endpoints_port(tmp_path):
+    chart = chart_copy("order", tmp_path)
+    values = deep_merge(values_of("order", "production"), {
+        "config": {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability.svc:4318"},
+        "networkPolicy": {"otlpCollector": {"namespace": "observability",
+                                            "podLabels": {"app.kubernetes.io/name": "otel-collector"}}}})
+    policy = policy_named(render(chart, values, "order"), "order")
+    extra = [d for d in destinations(policy) if d not in expected_destinations("order")]
+    assert extra == [(("observability", (("app.kubernetes.io/name", "otel-collector"),)), [("TCP", 4318)])]
+    # Without the collector's namespace the chart says what is missing rather than render a
+    # policy that silently drops the spans.
+    values["networkPolicy"]["otlpCollector"]["namespace"] = ""
+    with pytest.raises(Exception, match="otlpCollector.namespace"):
+        render(chart, values, "order")
+
+
+def test_each_service_gets_only_its_own_credentials(rendered):
+    """Issue 27: one credential per calling service. user and order read their own SERVICE_TOKEN
+    (the X-Service-Token they send); billing reads its callers' credentials, by caller, and no
+    SERVICE_TOKEN; notification calls nobody and gets none."""
+    (deployment,) = of_kind(rendered["docs"], "Deployment")
+    service = rendered["service"]
+    secret_env = {name: e["valueFrom"]["secretKeyRef"] for name, e in env_of(deployment).items()
+                  if e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == f"shop-{service}"}
+    want = {"user": ["SERVICE_TOKEN"], "order": ["SERVICE_TOKEN"], "notification": [],
+            "billing": ["ORDER_SERVICE_TOKEN", "USER_SERVICE_TOKEN"]}[service]
+    assert sorted(secret_env) == want
+    assert all(ref["key"] == name for name, ref in secret_env.items())

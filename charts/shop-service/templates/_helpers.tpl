@@ -38,11 +38,15 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
 {{- define "shop-service.secretName" -}}
-{{- required "secrets.existingSecret: the Secret with SERVICE_TOKEN and the JWT keys" .Values.secrets.existingSecret -}}
+{{- required "secrets.existingSecret: the Secret with the JWT keys and the service credentials" .Values.secrets.existingSecret -}}
 {{- end -}}
 
 {{- define "shop-service.databaseSecret" -}}
 {{- .Values.database.secretName | default (printf "%s-db-app" .Values.service.name) -}}
+{{- end -}}
+
+{{- define "shop-service.databaseCluster" -}}
+{{- .Values.database.cluster | default (printf "%s-db" .Values.service.name) -}}
 {{- end -}}
 
 {{/* DATABASE_URL, from the Secret the database operator keeps the service's login in. */}}
@@ -91,12 +95,12 @@ env:
         name: {{ required "kafka.user: the KafkaUser this service logs in as" .Values.kafka.user }}
         key: password
   {{- end }}
-  {{- if .Values.secrets.serviceToken }}
-  - name: SERVICE_TOKEN
+  {{- range $key := .Values.secrets.env }}
+  - name: {{ $key }}
     valueFrom:
       secretKeyRef:
-        name: {{ include "shop-service.secretName" . }}
-        key: SERVICE_TOKEN
+        name: {{ include "shop-service.secretName" $ }}
+        key: {{ $key }}
   {{- end }}
 {{- end -}}
 

@@ -10,6 +10,8 @@ Every object of a shop service. A service chart's only template is:
 ---
 {{ include "shop-service.service" . }}
 ---
+{{ include "shop-service.migrationNetworkpolicy" . }}
+---
 {{ include "shop-service.migration" . }}
 ---
 {{ include "shop-service.pdb" . }}
@@ -286,7 +288,9 @@ spec:
 {{/*
 Who may connect: the ingress controller (public routes; internal paths are not routed), the
 services listed in networkPolicy.allowFrom (billing: user and order, for its internal
-endpoints), and Prometheus for /metrics.
+endpoints), and Prometheus for /metrics. Where the pods may connect to: DNS, their own
+Postgres, Kafka's brokers (kafka.enabled), the services in networkPolicy.callsTo, and the OTLP
+collector when one is configured. The namespace denies the rest (charts/shop-namespace).
 */}}
 {{- define "shop-service.networkpolicy" -}}
 apiVersion: networking.k8s.io/v1
@@ -299,7 +303,7 @@ spec:
   podSelector:
     matchLabels:
       {{- include "shop-service.selectorLabels" . | nindent 6 }}
-  policyTypes: ["Ingress"]
+  policyTypes: ["Ingress", "Egress"]
   ingress:
     - from:
         - namespaceSelector:
@@ -316,4 +320,110 @@ spec:
       ports:
         - port: http
           protocol: TCP
+  egress:
+    {{- include "shop-service.egressDns" . | nindent 4 }}
+    {{- include "shop-service.egressDatabase" . | nindent 4 }}
+    {{- if .Values.kafka.enabled }}
+    {{- include "shop-service.egressKafka" . | nindent 4 }}
+    {{- end }}
+    {{- range .Values.networkPolicy.callsTo }}
+    - to:
+        - podSelector:
+            matchLabels:
+              app.kubernetes.io/name: {{ required "networkPolicy.callsTo[].name" .name }}
+      ports:
+        - port: {{ required "networkPolicy.callsTo[].port" .port }}
+          protocol: TCP
+    {{- end }}
+    {{- include "shop-service.egressOtlp" . | nindent 4 }}
+{{- end -}}
+
+{{/*
+The migration Job's pods: DNS and their own Postgres, nothing in. A hook just before the Job
+(weight -1 against its 0), so that the Job can reach its database even on the first install
+into a namespace that already denies everything; kept between releases (replaced at the next
+one), as Helm leaves hooks in place.
+*/}}
+{{- define "shop-service.migrationNetworkpolicy" -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ printf "%s-migrate" (include "shop-service.fullname" .) | trunc 63 | trimSuffix "-" }}
+  labels:
+    {{- include "shop-service.labels" . | nindent 4 }}
+  annotations:
+    helm.sh/hook: pre-install,pre-upgrade
+    helm.sh/hook-weight: "-1"
+    helm.sh/hook-delete-policy: before-hook-creation
+spec:
+  podSelector:
+    matchLabels:
+      app.kubernetes.io/name: {{ .Values.service.name }}
+      app.kubernetes.io/component: migration
+  policyTypes: ["Ingress", "Egress"]
+  egress:
+    {{- include "shop-service.egressDns" . | nindent 4 }}
+    {{- include "shop-service.egressDatabase" . | nindent 4 }}
+{{- end -}}
+
+{{/* Egress rules, each a list item of a NetworkPolicy's egress. */}}
+{{- define "shop-service.egressDns" -}}
+# DNS: the cluster's resolver.
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ .Values.networkPolicy.dns.namespace }}
+      podSelector:
+        matchLabels:
+          {{- toYaml .Values.networkPolicy.dns.podLabels | nindent 10 }}
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end -}}
+
+{{- define "shop-service.egressDatabase" -}}
+# The service's own Postgres: the CloudNativePG instances of its Cluster.
+- to:
+    - podSelector:
+        matchLabels:
+          cnpg.io/cluster: {{ include "shop-service.databaseCluster" . }}
+  ports:
+    - port: 5432
+      protocol: TCP
+{{- end -}}
+
+{{- define "shop-service.egressKafka" -}}
+# Kafka: the Strimzi cluster's brokers, on the TLS listener.
+- to:
+    - podSelector:
+        matchLabels:
+          strimzi.io/cluster: {{ .Values.kafka.cluster }}
+          strimzi.io/kind: Kafka
+  ports:
+    - port: {{ .Values.kafka.port }}
+      protocol: TCP
+{{- end -}}
+
+{{- define "shop-service.egressOtlp" -}}
+{{- with .Values.config.OTEL_EXPORTER_OTLP_ENDPOINT }}
+{{- $url := urlParse . }}
+{{- $port := regexFind "[0-9]+$" (regexFind ":[0-9]+$" $url.host) }}
+{{- if not $port }}{{ $port = ternary "443" "80" (eq $url.scheme "https") }}{{ end }}
+{{- $collector := $.Values.networkPolicy.otlpCollector }}
+# The OpenTelemetry Collector of OTEL_EXPORTER_OTLP_ENDPOINT.
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ required "networkPolicy.otlpCollector.namespace: the namespace of the OTLP collector that config.OTEL_EXPORTER_OTLP_ENDPOINT names (the pods may reach nothing else)" $collector.namespace }}
+      {{- with $collector.podLabels }}
+      podSelector:
+        matchLabels:
+          {{- toYaml . | nindent 10 }}
+      {{- end }}
+  ports:
+    - port: {{ $port }}
+      protocol: TCP
+{{- end }}
 {{- end -}}
