@@ -2,8 +2,9 @@
 # make deploy / scripts/k8s-install.sh: installs the whole shop into a Kubernetes cluster, in
 # order, waiting for each step: checks the prerequisites, pushes the images, then Kafka
 # (Strimzi), one Postgres per service (CloudNativePG), the services' secrets, the NGINX Ingress
-# Controller, the four services, the edge (routes, TLS, limits, Swagger UI) and the monitoring
-# objects; prints where the shop is. Safe to run again: secrets are kept, the rest is upgraded.
+# Controller, the four services, the edge (routes, TLS, limits, Swagger UI), the namespace's
+# default-deny network baseline and the monitoring objects; prints where the shop is. Safe to run
+# again: secrets are kept (the old shared service credential is replaced), the rest is upgraded.
 #
 #   scripts/k8s-install.sh --registry ghcr.io/acme --host shop.acme.org --tls-issuer letsencrypt
 #   scripts/k8s-install.sh --registry ghcr.io/acme --host shop.acme.org --tls-secret shop-tls
@@ -42,7 +43,7 @@ fail() {
   exit 1
 }
 usage() {
-  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -187,28 +188,54 @@ for svc in $SERVICES; do
   kubectl -n "$NS" wait "clusters.postgresql.cnpg.io/$svc-db" --for=condition=Ready --timeout=15m
 done
 
-say "6. the services' secrets (JWT key pair, service credential), where missing"
+say "6. the services' secrets (JWT key pair; one billing credential per calling service), where missing"
 secret_exists() { kubectl -n "$NS" get secret "$1" >/dev/null 2>&1; }
+secret_value() { # secret key file: writes the key's decoded value to file; fails when the key is absent
+  local encoded
+  encoded="$(kubectl -n "$NS" get secret "$1" -o jsonpath="{.data.$2}" 2>/dev/null || true)"
+  [ -n "$encoded" ] || return 1
+  printf '%s' "$encoded" | openssl base64 -d -A >"$3"
+}
 keys="$(mktemp -d)"
 trap 'rm -rf "$keys"' EXIT
 if secret_exists shop-user; then
   # Reuse what the user service already signs with, so every service trusts the same key.
-  kubectl -n "$NS" get secret shop-user -o jsonpath='{.data.JWT_PRIVATE_KEY}' | openssl base64 -d -A >"$keys/private.pem"
-  kubectl -n "$NS" get secret shop-user -o jsonpath='{.data.JWT_PUBLIC_KEY}' | openssl base64 -d -A >"$keys/public.pem"
-  kubectl -n "$NS" get secret shop-user -o jsonpath='{.data.SERVICE_TOKEN}' | openssl base64 -d -A >"$keys/token"
+  secret_value shop-user JWT_PRIVATE_KEY "$keys/private.pem" || fail "the Secret shop-user has no JWT_PRIVATE_KEY"
+  secret_value shop-user JWT_PUBLIC_KEY "$keys/public.pem" || fail "the Secret shop-user has no JWT_PUBLIC_KEY"
 else
   openssl genpkey -algorithm ed25519 -out "$keys/private.pem"
   openssl pkey -in "$keys/private.pem" -pubout -out "$keys/public.pem"
-  openssl rand -hex 32 >"$keys/token"
+fi
+# Each service that calls billing has its own credential (user: account creation; order:
+# withdraw and refund), in its own Secret as SERVICE_TOKEN; billing's Secret holds them as
+# USER_SERVICE_TOKEN and ORDER_SERVICE_TOKEN. An install of the old shape (one SERVICE_TOKEN
+# shared by all) gets new ones, so that the shared credential stops working.
+replace=""
+if secret_exists shop-billing \
+  && secret_value shop-billing USER_SERVICE_TOKEN "$keys/user-token" \
+  && secret_value shop-billing ORDER_SERVICE_TOKEN "$keys/order-token"; then
+  :
+else
+  if secret_exists shop-billing; then
+    replace=1
+    say "   the Secrets hold the old shared SERVICE_TOKEN: replacing it with a new credential per calling service (user, order); the shared one stops working once billing, user and order restart"
+  fi
+  openssl rand -hex 32 >"$keys/user-token"
+  openssl rand -hex 32 >"$keys/order-token"
 fi
 for svc in $SERVICES; do
-  secret_exists "shop-$svc" && continue
-  private=""
-  [ "$svc" = user ] && private="--from-file=JWT_PRIVATE_KEY=$keys/private.pem"
-  # $private is one word or none.
+  if [ -z "$replace" ] && secret_exists "shop-$svc"; then continue; fi
+  case "$svc" in
+    user) credentials="--from-file=JWT_PRIVATE_KEY=$keys/private.pem --from-file=SERVICE_TOKEN=$keys/user-token" ;;
+    order) credentials="--from-file=SERVICE_TOKEN=$keys/order-token" ;;
+    billing) credentials="--from-file=USER_SERVICE_TOKEN=$keys/user-token --from-file=ORDER_SERVICE_TOKEN=$keys/order-token" ;;
+    *) credentials="" ;; # notification calls no service
+  esac
+  # $credentials is words without spaces (paths under mktemp's directory), or none. Written whole
+  # (created, or replaced when the credentials are renewed).
   # shellcheck disable=SC2086
-  kubectl -n "$NS" create secret generic "shop-$svc" \
-    --from-file=JWT_PUBLIC_KEY="$keys/public.pem" --from-file=SERVICE_TOKEN="$keys/token" $private
+  kubectl -n "$NS" create secret generic "shop-$svc" --from-file=JWT_PUBLIC_KEY="$keys/public.pem" $credentials \
+    --dry-run=client -o yaml | kubectl -n "$NS" apply -f -
 done
 
 if [ -n "$CONTROLLER" ]; then
@@ -233,6 +260,14 @@ for svc in $SERVICES; do
       --set image.registry="$REGISTRY" --set image.tag="$TAG"
   fi
 done
+if [ -n "$replace" ]; then
+  # The pods read their credentials at start: restart the three so none keeps the shared one.
+  say "   restarting billing, user and order with their new credentials"
+  kubectl -n "$NS" rollout restart deployment/billing deployment/user deployment/order
+  for svc in billing user order; do
+    kubectl -n "$NS" rollout status "deployment/$svc" --timeout=10m
+  done
+fi
 
 say "9. the edge: https://$HOST (api-gateway/chart)"
 if [ -n "$TLS_ISSUER" ]; then
@@ -246,7 +281,23 @@ kubectl -n "$NS" delete ingress shop-api shop-login shop-register shop-internal-
 helm upgrade --install edge "$ROOT/api-gateway/chart" --namespace "$NS" --wait --timeout 5m \
   --set host="$HOST" --set "$tls_value" --set web.image.registry="$REGISTRY" --set web.image.tag="$TAG"
 
-say "10. monitoring: dashboards for Grafana's sidecar and the alert rules (kube-prometheus-stack)"
+# Last, once every chart's own NetworkPolicies are in place, so the deny cuts nothing in use.
+say "10. the namespace's network baseline: deny all ingress and egress but what each chart allows (charts/shop-namespace)"
+api_addresses="$(kubectl get endpointslices -n default -l kubernetes.io/service-name=kubernetes \
+  -o jsonpath='{.items[*].endpoints[*].addresses[*]}' 2>/dev/null || true)"
+api_ports="$(kubectl get endpointslices -n default -l kubernetes.io/service-name=kubernetes \
+  -o jsonpath='{.items[*].ports[*].port}' 2>/dev/null || true)"
+if [ -n "$api_addresses" ] && [ -n "$api_ports" ]; then
+  api_addresses="$(printf '%s' "$api_addresses" | tr -s ' ' '\n' | sort -u | paste -sd, -)"
+  api_ports="$(printf '%s' "$api_ports" | tr -s ' ' '\n' | sort -u | paste -sd, -)"
+  helm upgrade --install shop-namespace "$ROOT/charts/shop-namespace" --namespace "$NS" \
+    --set "apiServer.addresses={$api_addresses}" --set "apiServer.ports={$api_ports}"
+else
+  say "   the API server's addresses are unknown (no EndpointSlice readable): its pods' egress to it is allowed to any address on 443 and 6443"
+  helm upgrade --install shop-namespace "$ROOT/charts/shop-namespace" --namespace "$NS"
+fi
+
+say "11. monitoring: dashboards for Grafana's sidecar and the alert rules (kube-prometheus-stack)"
 for board in "$ROOT"/monitoring/dashboards/*.json; do
   name="$(basename "$board" .json)"
   kubectl -n "$NS" create configmap "dashboard-$name" --from-file="$name.json=$board" \

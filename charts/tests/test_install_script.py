@@ -26,7 +26,22 @@ case "$(basename "$0") $1 $2" in
   "kubectl get apiservice") [ -n "$FAKE_NO_METRICS" ] || echo True ;;
   "kubectl get clusterissuer") ;;
   "kubectl get service") echo 203.0.113.7 ;;
-  "kubectl get secret") [ -n "$FAKE_SECRETS" ] || exit 1 ;;
+  "kubectl get secret")
+    [ -n "$FAKE_SECRETS" ] || exit 1
+    key="$(printf %s "$*" | sed -n 's/.*jsonpath={.data.\([A-Z_]*\)}.*/\1/p')"
+    [ -n "$key" ] || exit 0
+    # FAKE_SECRETS=old: the shared SERVICE_TOKEN of earlier installs, no per-caller credentials.
+    case "$FAKE_SECRETS $key" in "old USER_SERVICE_TOKEN" | "old ORDER_SERVICE_TOKEN") exit 0 ;; esac
+    printf 'kept %s of %s' "$key" "$3" | base64 | tr -d '\n' ;;
+  "kubectl create secret")
+    # What the Secret would hold: name, then key=value per --from-file (tab separated).
+    line="$4"
+    for arg in "$@"; do
+      case "$arg" in --from-file=*) spec="${arg#--from-file=}"; line="$line	${spec%%=*}=$(tr '\n' '~' <"${spec#*=}")" ;; esac
+    done
+    echo "$line" >>"$FAKE_LOG.secrets" ;;
+  "kubectl get endpointslices")
+    case "$*" in *ports*) printf %s "$FAKE_API_PORTS" ;; *) printf %s "$FAKE_API_ADDRESSES" ;; esac ;;
   "kubectl get ingressclass") printf %s "$FAKE_CLASS_CONTROLLER" ;;
   "kubectl get deployment")
     case "$*" in
@@ -54,7 +69,8 @@ def cluster(tmp_path):
     log = tmp_path / "calls.log"
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE_LOG": str(log), "FAKE_MINOR": "33", "FAKE_MISSING": "",
            "FAKE_NO_METRICS": "", "FAKE_SECRETS": "", "FAKE_CLASS_CONTROLLER": "nginx.org/ingress-controller",
-           "FAKE_STRIMZI_NS": "strimzi", "FAKE_STRIMZI_WATCH": "*", "FAKE_CNPG_NS": "cnpg-system", "HOME": str(tmp_path)}
+           "FAKE_STRIMZI_NS": "strimzi", "FAKE_STRIMZI_WATCH": "*", "FAKE_CNPG_NS": "cnpg-system", "HOME": str(tmp_path),
+           "FAKE_API_ADDRESSES": "172.18.0.2 172.18.0.3", "FAKE_API_PORTS": "6443 6443"}
 
     def run(*args, **overrides):
         result = subprocess.run(["bash", str(SCRIPT), *args], env={**env, **overrides}, capture_output=True,
@@ -62,6 +78,16 @@ def cluster(tmp_path):
         calls = log.read_text().splitlines() if log.exists() else []
         return result, calls
     return run
+
+
+def secrets_written(tmp_path):
+    """{secret name: {key: value}} of every `kubectl create secret` of the run."""
+    path = tmp_path / "calls.log.secrets"
+    out = {}
+    for line in (path.read_text().splitlines() if path.exists() else []):
+        name, *pairs = line.split("\t")
+        out[name] = dict(pair.split("=", 1) for pair in pairs)
+    return out
 
 
 ARGS = ["--registry", "ghcr.io/acme", "--host", "shop.acme.org", "--tls-issuer", "letsencrypt"]
@@ -120,7 +146,9 @@ def test_a_whole_install_runs_in_order_and_waits_for_each_step(cluster):
         r"^helm upgrade --install notification .*/notification/chart",
         r"^kubectl -n shop delete ingress shop-api .*--ignore-not-found",
         r"^helm upgrade --install edge .*/api-gateway/chart --namespace shop --wait .*--set host=shop.acme.org --set tls.clusterIssuer=letsencrypt --set web.image.registry=ghcr.io/acme --set web.image.tag=0\.1\.0-",
-        r"^kubectl -n shop apply -f -",
+        # The default deny last, when every chart's own policies are in place.
+        r"^helm upgrade --install shop-namespace .*/charts/shop-namespace --namespace shop --set apiServer.addresses=\{172.18.0.2,172.18.0.3\} --set apiServer.ports=\{6443\}$",
+        r"^kubectl -n shop create configmap dashboard-",
     ]
     positions = [index(calls, s) for s in steps]
     assert positions == sorted(positions), list(zip(steps, positions))
@@ -160,10 +188,55 @@ def test_a_missing_prerequisite_stops_before_anything_changes(cluster, overrides
 
 
 def test_a_second_run_keeps_the_secrets(cluster):
-    result, calls = cluster(*ARGS, FAKE_SECRETS="1")
+    result, calls = cluster(*ARGS, FAKE_SECRETS="new")
     assert result.returncode == 0, result.stderr
     assert not any("create secret" in c for c in calls), "existing keys and credentials are kept"
+    assert not any("rollout restart" in c for c in calls)
     index(calls, r"^kubectl -n shop get secret shop-user -o jsonpath=\{.data.JWT_PRIVATE_KEY\}")
+
+
+def test_each_calling_service_gets_its_own_credential_and_billing_knows_each(cluster, tmp_path):
+    result, _ = cluster(*ARGS)
+    assert result.returncode == 0, result.stderr
+    secrets = secrets_written(tmp_path)
+    assert {name: sorted(keys) for name, keys in secrets.items()} == {
+        "shop-user": ["JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY", "SERVICE_TOKEN"],
+        "shop-order": ["JWT_PUBLIC_KEY", "SERVICE_TOKEN"],
+        "shop-billing": ["JWT_PUBLIC_KEY", "ORDER_SERVICE_TOKEN", "USER_SERVICE_TOKEN"],
+        "shop-notification": ["JWT_PUBLIC_KEY"],
+    }
+    user, order = secrets["shop-user"]["SERVICE_TOKEN"], secrets["shop-order"]["SERVICE_TOKEN"]
+    assert secrets["shop-billing"]["USER_SERVICE_TOKEN"] == user
+    assert secrets["shop-billing"]["ORDER_SERVICE_TOKEN"] == order
+    assert user != order
+    assert all(re.fullmatch(r"[0-9a-f]{64}~", t) for t in (user, order)), "openssl rand -hex 32 each"
+    assert len({s["JWT_PUBLIC_KEY"] for s in secrets.values()}) == 1, "one key pair for all"
+    assert "BEGIN PRIVATE KEY" in secrets["shop-user"]["JWT_PRIVATE_KEY"]
+
+
+def test_the_old_shared_credential_is_replaced_and_the_key_pair_kept(cluster, tmp_path):
+    result, calls = cluster(*ARGS, FAKE_SECRETS="old")
+    assert result.returncode == 0, result.stderr
+    assert "old shared SERVICE_TOKEN: replacing it with a new credential per calling service" in result.stdout
+    secrets = secrets_written(tmp_path)
+    assert sorted(secrets) == ["shop-billing", "shop-notification", "shop-order", "shop-user"]
+    assert secrets["shop-user"]["JWT_PRIVATE_KEY"] == "kept JWT_PRIVATE_KEY of shop-user"
+    assert {s["JWT_PUBLIC_KEY"] for s in secrets.values()} == {"kept JWT_PUBLIC_KEY of shop-user"}
+    assert "SERVICE_TOKEN" not in secrets["shop-billing"] and "SERVICE_TOKEN" not in secrets["shop-notification"]
+    assert secrets["shop-billing"]["USER_SERVICE_TOKEN"] == secrets["shop-user"]["SERVICE_TOKEN"]
+    assert secrets["shop-billing"]["ORDER_SERVICE_TOKEN"] == secrets["shop-order"]["SERVICE_TOKEN"]
+    # Replaced whole (apply of the rendered Secret), then the pods restart to read them.
+    assert index(calls, r"^kubectl -n shop create secret generic shop-user .*--dry-run=client -o yaml") \
+        < index(calls, r"^helm upgrade --install user ") \
+        < index(calls, r"^kubectl -n shop rollout restart deployment/billing deployment/user deployment/order") \
+        < index(calls, r"^helm upgrade --install edge ")
+
+
+def test_without_the_api_servers_addresses_the_baseline_still_installs(cluster):
+    result, calls = cluster(*ARGS, FAKE_API_ADDRESSES="")
+    assert result.returncode == 0, result.stderr
+    index(calls, r"^helm upgrade --install shop-namespace .*/charts/shop-namespace --namespace shop$")
+    assert "the API server's addresses are unknown" in result.stdout
 
 
 def test_a_watch_list_naming_the_namespace_is_enough(cluster):
