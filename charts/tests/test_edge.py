@@ -3,6 +3,8 @@ cluster. No registry package ships that controller's CRDs (VirtualServer, Policy
 used are checked here against the controller's own validation rules (cited per test), and the
 routes are resolved the way nginx matches locations to prove what is and is not public."""
 
+import base64
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -49,6 +51,12 @@ def resolve(spec, path):
     return max(prefixes, key=lambda r: len(r["path"]))
 
 
+def upstream(route):
+    """The upstream a route passes to: `pass`, or a `proxy` action's upstream."""
+    action = route["action"]
+    return action.get("pass") or action.get("proxy", {}).get("upstream")
+
+
 def test_lint_is_clean():
     report = helm.lint(str(ROOT / "api-gateway" / "chart"), EXAMPLE, strict=True, kube_version=f"v{KUBE_VERSION}")
     errors = [m for m in report.get("messages", []) if m.get("severity", 0) >= 2] + report.get("errors", [])
@@ -73,6 +81,8 @@ def test_built_in_objects_match_the_kubernetes_schemas(docs):
 ESCAPED = re.compile(r'^([^"\\]|\\.)*$')            # common.go: escapedStringsFmt
 RETURN_TYPE = re.compile(r'^([^;\{\}"\\]|\\.)*$')   # virtualserver.go: actionReturnTypeFmt
 RATE = re.compile(r"^[1-9]\d*r/[sm]$")              # policy.go: rate
+HEADER_NAME = re.compile(r"^[-A-Za-z0-9]+$")         # validation.IsHTTPHeaderName
+HEADER_VALUE = re.compile(r'^([^"$\\]|\\[^$])*$')      # virtualserver.go: headerValueFmt
 
 
 def test_virtual_server_fields_pass_the_controllers_validation(docs):
@@ -85,17 +95,28 @@ def test_virtual_server_fields_pass_the_controllers_validation(docs):
     for route in spec["routes"]:
         assert route["path"][0] in "/=", route["path"]
         action = route["action"]
-        assert len(action) == 1, "one of pass, redirect, return"
+        assert len(action) == 1, "one of pass, proxy, redirect, return"
         if "pass" in action:
             assert action["pass"] in upstreams
+        if "proxy" in action:
+            assert action["proxy"]["upstream"] in upstreams
+            for header in action["proxy"].get("responseHeaders", {}).get("add", []):
+                assert HEADER_NAME.match(header["name"]) and HEADER_VALUE.match(header["value"]), header
+            assert set(action["proxy"]) <= {"upstream", "responseHeaders"}, "no rewrite, requests pass as they are"
         if "redirect" in action:
             assert action["redirect"]["code"] in (301, 302, 307, 308)
         if "return" in action:
             ret = action["return"]
             assert 400 <= ret["code"] <= 599 and ESCAPED.match(ret["body"]) and RETURN_TYPE.match(ret["type"])
+            for header in ret.get("headers", []):
+                assert HEADER_NAME.match(header["name"]) and HEADER_VALUE.match(header["value"]), header
         for page in route.get("errorPages", []):
             assert all(300 <= c <= 599 for c in page["codes"])
             assert ESCAPED.match(page["return"]["body"]) and RETURN_TYPE.match(page["return"]["type"])
+            for header in page["return"].get("headers", []):
+                # validateErrorPageHeader: an escaped string, no variable but ${upstream_status}.
+                assert HEADER_NAME.match(header["name"]) and ESCAPED.match(header["value"]), header
+                assert "$" not in header["value"].replace("${upstream_status}", ""), header
         for ref in route.get("policies", []):
             assert ref["name"] in policies
     assert spec["tls"]["redirect"]["code"] in (301, 302, 307, 308)
@@ -117,18 +138,21 @@ def json_body(escaped):
     return yaml.safe_load('"' + escaped + '"')
 
 
-@pytest.mark.parametrize("path,upstream", [
+@pytest.mark.parametrize("path,service", [
     ("/api/v1/users/login", "user"), ("/api/v1/users/register", "user"), ("/api/v1/users/me", "user"),
     ("/api/v1/billing/account/my", "billing"), ("/api/v1/billing/account/deposit", "billing"),
     ("/api/v1/orders", "order"), ("/api/v1/orders/42", "order"),
     ("/api/v1/products", "order"), ("/api/v1/products/42/restock", "order"),
     ("/api/v1/notifications", "notification"), ("/api/v1/notifications/7", "notification"),
 ])
-def test_the_public_api_reaches_its_service(docs, path, upstream):
+def test_the_public_api_reaches_its_service(docs, path, service):
     route = resolve(virtual_server(docs), path)
-    assert route["action"] == {"pass": upstream}
+    assert upstream(route) == service
     pages = {c: p["return"] for p in route["errorPages"] for c in p["codes"]}
-    assert set(pages) >= {413, 429, 502, 503, 504}, "the controller's own errors are JSON"
+    assert set(pages) >= {413, 502, 503, 504}, "the controller's own errors are JSON"
+    # 429 only where the edge itself limits: elsewhere a service's own 429 passes with its
+    # Retry-After (an error page would replace both).
+    assert (429 in pages) == (route["path"] in ("=/api/v1/users/login", "=/api/v1/users/register")), route["path"]
     assert pages[502]["code"] == 502 and json_body(pages[502]["body"]) and "outcome_unknown" in pages[504]["body"]
 
 
@@ -170,7 +194,7 @@ def test_the_local_gateway_routes_the_same_public_prefixes():
     for prefix, service in [("/api/v1/orders", "order"), ("/api/v1/products", "order"),
                             ("/api/v1/notifications", "notification")]:
         assert routed[prefix] == service, prefix
-        assert resolve(spec, prefix)["action"] == {"pass": service}, prefix
+        assert upstream(resolve(spec, prefix)) == service, prefix
 
 
 def test_error_bodies_are_the_local_gateways():
@@ -185,7 +209,7 @@ def test_the_storefront_and_swagger_ui_are_served_and_only_the_controller_reache
     docs = render(EXAMPLE)
     spec = virtual_server(docs)
     for path in ["/", "/assets/app-0123abcd.js", "/api/docs/index.html"]:
-        assert resolve(spec, path)["action"] == {"pass": "web"}, path
+        assert upstream(resolve(spec, path)) == "web", path
     assert resolve(spec, "/api/docs")["action"]["redirect"]["url"] == "/api/docs/"
     policy = one(docs, "NetworkPolicy")["spec"]
     assert policy["ingress"][0]["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "nginx-ingress"}}}]
@@ -206,7 +230,127 @@ def test_the_web_image_serves_what_the_local_gateway_does_with_its_headers():
                    "X-Content-Type-Options nosniff"]:
         assert header in web and header in local, header
     csp = re.findall(r'Content-Security-Policy "([^"]+)"', web)
-    assert csp and csp == re.findall(r'Content-Security-Policy "([^"]+)"', local)
+    assert csp and sorted(csp) == sorted(re.findall(r'Content-Security-Policy "([^"]+)"', local))
+    # Location by location: the storefront's page and Swagger UI have the same headers in both.
+    for where in ["= /", "/api/docs/", "= /api/docs/openapi.yaml"]:
+        headers = [re.findall(r"add_header (?!X-Request-Id)(.*);", nginx_locations(conf)[where]) for conf in (web, local)]
+        assert headers[0] == headers[1], where
+
+
+def nginx_locations(conf):
+    """{location: its block's text} of an nginx configuration (each block up to the first line
+    that is only its closing brace)."""
+    one_line = r"location ([^{\n]+)\{([^\n]*)\}[ \t]*$"
+    block = r"location ([^{\n]+)\{[ \t]*\n(.*?)\n\s*\}"
+    return {m.group(1).strip(): m.group(2) for m in re.finditer(f"{one_line}|{block}", conf, re.S | re.M)
+            for m in [re.match(one_line, m.group(0), re.M) or re.match(block, m.group(0), re.S)]}
+
+
+@pytest.mark.parametrize("conf", ["nginx.conf.template", "web.conf"])
+def test_swagger_ui_runs_only_its_own_files_and_never_in_a_frame(conf):
+    """Swagger UI shares the origin where the storefront keeps its refresh token: a page that
+    framed it, or a script it was made to load, would run there."""
+    locations = nginx_locations((ROOT / "api-gateway" / conf).read_text())
+    for where in ["/api/docs/", "= /api/docs/openapi.yaml"]:
+        block = locations[where]
+        assert "add_header X-Frame-Options DENY always;" in block, where
+        (csp,) = re.findall(r'add_header Content-Security-Policy "([^"]+)" always;', block)
+        directives = dict((d.split(" ", 1) + [""])[:2] for d in csp.split("; "))
+        assert directives["default-src"] == "'self'" and directives["frame-ancestors"] == "'none'"
+        assert "script-src" not in directives, "scripts from the page's own files only"
+        assert "unsafe" not in csp and "http" not in csp, "no inline code, no other host"
+        # Inline styles only by hash: those the Swagger UI bundles insert themselves.
+        style = directives.get("style-src", "'self'").split(" ")
+        assert style[0] == "'self'" and set(style[1:]) == swagger_ui_inline_style_hashes(), style
+        assert "add_header X-Content-Type-Options nosniff always;" in block, where
+        if conf == "nginx.conf.template":
+            # add_header in a location drops the server's: the request id must be repeated.
+            assert "add_header X-Request-Id $req_id always;" in block, where
+
+
+def swagger_ui_inline_style_hashes():
+    """The CSP hash of each <style> element swagger-ui-dist's bundles render (React
+    createElement("style", null, "<css>")), such as the top bar logo's."""
+    dist = ROOT / "tools" / "node_modules" / "swagger-ui-dist"
+    styles = set()
+    for bundle in ["swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"]:
+        styles |= set(re.findall(r'createElement\("style",null,"((?:[^"\\]|\\.)*)"\)', (dist / bundle).read_text()))
+    return {"'sha256-" + base64.b64encode(hashlib.sha256(css.encode()).digest()).decode() + "'" for css in styles}
+
+
+def test_swagger_ui_needs_nothing_the_policy_refuses():
+    """The page swagger-ui-dist ships: no inline script or style, only its own files."""
+    index = (ROOT / "tools" / "node_modules" / "swagger-ui-dist" / "index.html").read_text()
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", index, re.S)
+    assert scripts and all('src="./' in attrs and not body.strip() for attrs, body in scripts)
+    assert "<style" not in index and "style=" not in index and "on" + "load=" not in index
+    assert not re.search(r"(src|href)=\"(https?:)?//", index), "nothing from another host"
+    initializer = (ROOT / "api-gateway" / "swagger-initializer.js").read_text()
+    assert "http" not in initializer.replace("validatorUrl: null", ""), "no online validator or CDN"
+
+
+def retry_after(rate):
+    n, unit = re.fullmatch(r"(\d+)r/([sm])", rate).groups()
+    return 1 if unit == "s" else -(-60 // int(n))
+
+
+def test_every_429_of_the_edge_says_when_to_retry():
+    spec = virtual_server(render(EXAMPLE))
+    values = yaml.safe_load((ROOT / "api-gateway" / "chart" / "values.yaml").read_text())["limits"]
+    for name, path in [("login", "/api/v1/users/login"), ("register", "/api/v1/users/register")]:
+        route = resolve(spec, path)
+        (page,) = [p["return"] for p in route["errorPages"] if 429 in p["codes"]]
+        headers = {h["name"]: h["value"] for h in page["headers"]}
+        assert headers["Retry-After"] == str(retry_after(values[name]["rate"])), name
+    # Another rate gives its own.
+    other = render({**EXAMPLE, "limits": {"login": {"rate": "7r/m", "burst": 1}, "register": {"rate": "2r/s", "burst": 1}}})
+    pages = {r["path"]: {h["name"]: h["value"] for p in r["errorPages"] if 429 in p["codes"] for h in p["return"]["headers"]}
+             for r in virtual_server(other)["routes"] if "errorPages" in r}
+    assert pages["=/api/v1/users/login"]["Retry-After"] == "9" and pages["=/api/v1/users/register"]["Retry-After"] == "1"
+
+
+@pytest.mark.parametrize("rate", ["1r/m", "7r/m", "10r/m", "11r/m", "12r/m", "19r/m", "20r/m", "30r/m", "59r/m",
+                                  "60r/m", "600r/m", "1r/s", "1000000r/s"])
+def test_the_local_gateways_429_says_when_to_retry(rate):
+    """The local map of rates to Retry-After gives ceil(60/N) for N r/m (nginx picks the first
+    matching regex in order)."""
+    conf = (ROOT / "api-gateway" / "nginx.conf.template").read_text()
+    block = re.search(r"map \$limit_rate \$retry_after \{(.*?)\}", conf, re.S).group(1)
+    entries = re.findall(r"^\s*(\S+)\s+(\d+);", block, re.M)
+    got = next((int(v) for k, v in entries if k.startswith("~") and re.search(k[1:], rate)),
+               int(dict(entries)["default"]))
+    assert got == retry_after(rate)
+    assert "add_header Retry-After $retry_after always;" in nginx_locations(conf)["@rate_limited"]
+    assert re.search(r"/api/v1/users/login\s+\"__LOGIN_RATE__\";", conf)
+    assert re.search(r"/api/v1/users/register\s+\"__REGISTER_RATE__\";", conf)
+
+
+def test_hsts_on_every_https_answer_of_the_edge_and_never_on_plain_http():
+    spec = virtual_server(render(EXAMPLE))
+    hsts = yaml.safe_load((ROOT / "api-gateway" / "chart" / "values.yaml").read_text())["hsts"]
+    assert re.fullmatch(r"max-age=(\d+)", hsts) and int(hsts.split("=")[1]) >= 31536000
+    assert spec["tls"]["redirect"]["enable"] is True, "HTTP is redirected before any route"
+    for route in spec["routes"]:
+        action = route["action"]
+        if "redirect" in action:
+            continue
+        if "return" in action:
+            headers = action["return"]["headers"]
+        else:
+            assert "pass" not in action, route["path"]
+            headers = [h for h in action["proxy"]["responseHeaders"]["add"] if h["always"]]
+        assert {"name": "Strict-Transport-Security", "value": hsts} in [
+            {"name": h["name"], "value": h["value"]} for h in headers], route["path"]
+        for page in route.get("errorPages", []):
+            assert {"name": "Strict-Transport-Security", "value": hsts} in page["return"]["headers"], route["path"]
+    # Not on the API's other headers: X-Content-Type-Options is the services' own.
+    assert "X-Content-Type-Options" not in yaml.safe_dump(spec)
+    # The local gateway is plain HTTP: no HSTS there.
+    assert "Strict-Transport-Security" not in (ROOT / "api-gateway" / "nginx.conf.template").read_text()
+    # Without hsts the routes pass plainly.
+    plain = virtual_server(render({**EXAMPLE, "hsts": ""}))
+    assert "Strict-Transport-Security" not in yaml.safe_dump(plain)
+    assert upstream(resolve(plain, "/api/v1/orders")) == "order"
 
 
 def test_the_controller_keeps_the_client_address_and_runs_no_snippets():

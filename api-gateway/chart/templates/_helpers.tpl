@@ -10,17 +10,65 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- replace "\"" "\\\"" . -}}
 {{- end -}}
 
-{{/* The controller's own errors in JSON, on every proxied route. Only codes no service answers
-with a body of its own differing in meaning: the services' 413, 503 and 504 carry the same codes. */}}
+{{/* Strict-Transport-Security on every answer of the host (the server redirects plain HTTP to
+HTTPS before any route, so only HTTPS answers carry it), as headers of a return or an error page. */}}
+{{- define "shop-edge.hstsHeaders" -}}
+{{- with .Values.hsts }}
+headers:
+  - name: Strict-Transport-Security
+    value: {{ . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* A route's action: the upstream, with HSTS added to its answers (always: errors too). */}}
+{{- define "shop-edge.pass" -}}
+{{- if .root.Values.hsts }}
+proxy:
+  upstream: {{ .upstream }}
+  responseHeaders:
+    add:
+      - name: Strict-Transport-Security
+        value: {{ .root.Values.hsts | quote }}
+        always: true
+{{- else }}
+pass: {{ .upstream }}
+{{- end }}
+{{- end -}}
+
+{{/* Retry-After of a rate limit's 429: the seconds until it lets the next request in (one per
+60/N s at N r/m), rounded up; 1 at N r/s. */}}
+{{- define "shop-edge.retryAfter" -}}
+{{- $n := regexFind "^[0-9]+" . | atoi -}}
+{{- if hasSuffix "r/s" . }}1{{ else }}{{ div (add 60 (sub $n 1)) $n }}{{ end -}}
+{{- end -}}
+
+{{/* The controller's own errors in JSON, on every proxied route (root, and limit: the rate limit
+of the route, if any). Only codes no service answers with a body of its own differing in meaning:
+the services' 413, 503 and 504 carry the same codes. 429 only where the edge limits (login,
+registration), with Retry-After: elsewhere a service's own 429 and its Retry-After pass. */}}
 {{- define "shop-edge.errorPages" -}}
-{{- $root := . -}}
+{{- $root := .root -}}
+{{- $limit := .limit -}}
 errorPages:
 {{- range $code := list "413" "429" "502" "503" "504" }}
+{{- if or (ne $code "429") $limit }}
   - codes: [{{ $code }}]
     return:
       code: {{ $code }}
       type: application/json
       body: {{ include "shop-edge.body" (index $root.Values.errors $code) | quote }}
+      {{- if or (eq $code "429") $root.Values.hsts }}
+      headers:
+        {{- if eq $code "429" }}
+        - name: Retry-After
+          value: {{ include "shop-edge.retryAfter" $limit.rate | quote }}
+        {{- end }}
+        {{- with $root.Values.hsts }}
+        - name: Strict-Transport-Security
+          value: {{ . | quote }}
+        {{- end }}
+      {{- end }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
@@ -29,6 +77,7 @@ return:
   code: 404
   type: application/json
   body: {{ include "shop-edge.body" (index .Values.errors "404") | quote }}
+  {{- include "shop-edge.hstsHeaders" . | nindent 2 }}
 {{- end -}}
 
 {{/* Exact paths under the public prefixes that are not for the public. */}}
