@@ -448,3 +448,15 @@ pub async fn refund(pool: &PgPool, user_id: Uuid, order_id: Uuid) -> sqlx::Resul
         "a refund kept colliding with concurrent changes of its order".to_owned(),
     ))
 }
+
+/// Deletes the deposits' stored answers older than `common::idempotency::RETENTION` (the
+/// retention sweep).
+pub async fn sweep_idempotency_keys(pool: &PgPool) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
+        common::idempotency::RETENTION.as_secs_f64(),
+    )
+    .execute(pool)
+    .await?
+    .rows_affected())
+}

@@ -7,8 +7,9 @@ mod routes;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
-use common::auth::{ServiceToken, TokenVerifier};
+use common::auth::{Caller, ServiceCredentials, ServiceToken, TokenVerifier};
 use common::config::{self, ConfigError, ServiceConfig};
+use common::limits::CommandLimit;
 use common::server::Server;
 use sqlx::PgPool;
 
@@ -22,15 +23,21 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 #[derive(Clone, Debug)]
 pub struct Config {
     pub service: ServiceConfig,
-    /// The credential other services present on internal endpoints (`SERVICE_TOKEN`).
-    pub service_token: ServiceToken,
+    /// The credentials of the services that call the internal endpoints, one each:
+    /// `USER_SERVICE_TOKEN` (account creation) and `ORDER_SERVICE_TOKEN` (withdraw, refund).
+    pub user_service_token: ServiceToken,
+    pub order_service_token: ServiceToken,
+    /// The per-user limit on deposits (`COMMAND_LIMIT_*`).
+    pub command_limit: Arc<CommandLimit>,
 }
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             service: ServiceConfig::from_env(8082)?,
-            service_token: ServiceToken::new(config::secret("SERVICE_TOKEN", 16)?),
+            user_service_token: ServiceToken::new(config::secret("USER_SERVICE_TOKEN", 16)?),
+            order_service_token: ServiceToken::new(config::secret("ORDER_SERVICE_TOKEN", 16)?),
+            command_limit: Arc::new(CommandLimit::from_env()?),
         })
     }
 }
@@ -40,7 +47,8 @@ impl Config {
 pub struct AppState {
     pub db: PgPool,
     pub verifier: Arc<TokenVerifier>,
-    pub service_token: ServiceToken,
+    pub credentials: Arc<ServiceCredentials>,
+    pub command_limit: Arc<CommandLimit>,
     pub metrics: Arc<BillingMetrics>,
 }
 
@@ -51,8 +59,19 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let state = AppState {
         db,
         verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
-        service_token: config.service_token,
+        credentials: Arc::new(ServiceCredentials::new(vec![
+            (Caller::User, config.user_service_token),
+            (Caller::Order, config.order_service_token),
+        ])),
+        command_limit: config.command_limit,
         metrics: Arc::new(BillingMetrics::new(&metrics)),
+    };
+    let sweep = {
+        let db = state.db.clone();
+        common::db::sweep_forever("idempotency keys", common::db::SWEEP_EVERY, move || {
+            let db = db.clone();
+            async move { ledger::sweep_idempotency_keys(&db).await }
+        })
     };
     Ok(Server::bind(
         config.service.listen,
@@ -61,5 +80,6 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         metrics,
         config.service.request_timeout,
     )
-    .await?)
+    .await?
+    .with_background("retention sweep", sweep))
 }

@@ -9,6 +9,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::config::JwtConfig;
@@ -257,7 +258,7 @@ where
 /// The header that carries the service credential on internal calls.
 pub const SERVICE_TOKEN_HEADER: &str = "x-service-token";
 
-/// The shared credential internal endpoints require; end users never see it.
+/// One service's credential for internal calls; end users never see it.
 #[derive(Clone)]
 pub struct ServiceToken(Arc<str>);
 
@@ -270,15 +271,9 @@ impl ServiceToken {
         &self.0
     }
 
+    /// Constant-time over the presented value (`subtle`), so timing reveals no prefix.
     fn matches(&self, presented: &[u8]) -> bool {
-        let expected = self.0.as_bytes();
-        // Constant time over the presented value, so timing does not reveal a prefix.
-        expected.len() == presented.len()
-            && expected
-                .iter()
-                .zip(presented)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        self.0.as_bytes().ct_eq(presented).into()
     }
 }
 
@@ -288,13 +283,63 @@ impl std::fmt::Debug for ServiceToken {
     }
 }
 
-/// Proof that the caller presented the service credential.
-#[derive(Debug, Clone, Copy)]
-pub struct InternalCaller;
+/// A service that calls billing's internal endpoints, each with a credential of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// Creates the account of a new user.
+    User,
+    /// Withdraws for orders and refunds them.
+    Order,
+}
 
-impl<S> FromRequestParts<S> for InternalCaller
+/// The credentials an internal API accepts: which calling service each one belongs to.
+#[derive(Debug)]
+pub struct ServiceCredentials(Vec<(Caller, ServiceToken)>);
+
+impl ServiceCredentials {
+    pub fn new(credentials: Vec<(Caller, ServiceToken)>) -> Self {
+        Self(credentials)
+    }
+
+    /// The caller whose credential `presented` is. Every credential is compared, in constant
+    /// time, so timing tells neither which one nor how much of it matched.
+    fn identify(&self, presented: &[u8]) -> Option<Caller> {
+        self.0.iter().fold(None, |found, (caller, token)| {
+            if token.matches(presented) {
+                Some(*caller)
+            } else {
+                found
+            }
+        })
+    }
+}
+
+/// The calling service an internal endpoint is for (a marker type per `Caller`).
+pub trait CallerRole: Send + Sync + 'static {
+    const CALLER: Caller;
+}
+
+/// The user service (`Caller::User`).
+pub struct UserService;
+impl CallerRole for UserService {
+    const CALLER: Caller = Caller::User;
+}
+
+/// The order service (`Caller::Order`).
+pub struct OrderService;
+impl CallerRole for OrderService {
+    const CALLER: Caller = Caller::Order;
+}
+
+/// Proof that the request carries the credential of the service `R`: no or an unknown
+/// credential is 401, another service's credential is 403.
+#[derive(Debug)]
+pub struct InternalCaller<R>(std::marker::PhantomData<R>);
+
+impl<S, R> FromRequestParts<S> for InternalCaller<R>
 where
-    ServiceToken: FromRef<S>,
+    Arc<ServiceCredentials>: FromRef<S>,
+    R: CallerRole,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -305,19 +350,48 @@ where
             .get(SERVICE_TOKEN_HEADER)
             .map(|v| v.as_bytes())
             .unwrap_or_default();
-        if ServiceToken::from_ref(state).matches(presented) {
-            Ok(Self)
-        } else {
-            Err(ApiError::Unauthorized(
+        match Arc::<ServiceCredentials>::from_ref(state).identify(presented) {
+            Some(caller) if caller == R::CALLER => Ok(Self(std::marker::PhantomData)),
+            Some(caller) => {
+                tracing::warn!(?caller, endpoint = %parts.uri.path(), "service credential used outside its endpoints");
+                Err(ApiError::Forbidden(
+                    "internal endpoint: this service credential is not allowed here".to_owned(),
+                ))
+            }
+            None => Err(ApiError::Unauthorized(
                 "internal endpoint: service credential required".to_owned(),
-            ))
+            )),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::ServiceToken;
+    use super::{Caller, ServiceCredentials, ServiceToken};
+
+    #[test]
+    fn each_credential_identifies_its_own_service_only() {
+        let credentials = ServiceCredentials::new(vec![
+            (
+                Caller::User,
+                ServiceToken::new("user-credential-0123".to_owned()),
+            ),
+            (
+                Caller::Order,
+                ServiceToken::new("order-credential-0123".to_owned()),
+            ),
+        ]);
+        assert_eq!(
+            credentials.identify(b"user-credential-0123"),
+            Some(Caller::User)
+        );
+        assert_eq!(
+            credentials.identify(b"order-credential-0123"),
+            Some(Caller::Order)
+        );
+        assert_eq!(credentials.identify(b"order-credential-012"), None);
+        assert_eq!(credentials.identify(b""), None);
+    }
 
     #[test]
     fn service_token_comparison_needs_the_exact_value() {

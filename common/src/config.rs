@@ -104,11 +104,80 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// A Postgres URL whose `Debug` hides the password (in the user part or a `password=`
+/// parameter), so a logged configuration never carries it.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: String) -> Self {
+        Self(url)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = &self.0;
+        let mut shown = String::with_capacity(url.len());
+        let (scheme, rest) = url.split_once("://").unwrap_or(("", url.as_str()));
+        if !scheme.is_empty() {
+            shown.push_str(scheme);
+            shown.push_str("://");
+        }
+        let (authority, tail) = match rest.find(['/', '?']) {
+            Some(at) => rest.split_at(at),
+            None => (rest, ""),
+        };
+        match authority.rsplit_once('@') {
+            Some((user, host)) => {
+                let name = user.split_once(':').map_or(user, |(name, _)| name);
+                shown.push_str(name);
+                if user.contains(':') {
+                    shown.push_str(":<redacted>");
+                }
+                shown.push('@');
+                shown.push_str(host);
+            }
+            None => shown.push_str(authority),
+        }
+        let (path, query) = tail
+            .split_once('?')
+            .map_or((tail, None), |(p, q)| (p, Some(q)));
+        shown.push_str(path);
+        if let Some(query) = query {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|param| match param.split_once('=') {
+                    Some((name, _)) if name.eq_ignore_ascii_case("password") => {
+                        format!("{name}=<redacted>")
+                    }
+                    _ => param.to_owned(),
+                })
+                .collect();
+            shown.push('?');
+            shown.push_str(&params.join("&"));
+        }
+        write!(f, "{shown:?}")
+    }
+}
+
 /// Settings every service has: where it listens, its database, and how it checks tokens.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
     pub listen: SocketAddr,
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     pub database_max_connections: u32,
     pub jwt: JwtConfig,
     pub request_timeout: Duration,
@@ -176,6 +245,24 @@ mod tests {
         );
         std::env::set_var("SHOP_TEST_ZERO_SECONDS", "0");
         assert!(seconds_or("SHOP_TEST_ZERO_SECONDS", 5).is_err());
+    }
+
+    #[test]
+    fn a_database_url_prints_without_its_password() {
+        let url = DatabaseUrl::new(
+            "postgres://shop:hunter2@db.example:5432/orders?sslmode=require&password=hunter3"
+                .to_owned(),
+        );
+        assert_eq!(
+            format!("{url:?}"),
+            r#""postgres://shop:<redacted>@db.example:5432/orders?sslmode=require&password=<redacted>""#
+        );
+        let plain = DatabaseUrl::new("postgres://postgres@127.0.0.1/shop_user".to_owned());
+        assert_eq!(
+            format!("{plain:?}"),
+            r#""postgres://postgres@127.0.0.1/shop_user""#
+        );
+        assert!(!format!("{:?}", DatabaseUrl::new("postgres://a:b@c".to_owned())).contains(":b@"));
     }
 
     #[test]

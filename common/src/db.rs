@@ -29,7 +29,7 @@ pub async fn connect(config: &ServiceConfig, migrator: &Migrator) -> anyhow::Res
                 Ok(true)
             })
         });
-    let pool = connect_with_retry(options, &config.database_url).await?;
+    let pool = connect_with_retry(options, config.database_url.expose()).await?;
     if config.run_migrations {
         migrator.run(&pool).await.context("running migrations")?;
     }
@@ -87,5 +87,28 @@ pub async fn ping(pool: &PgPool) -> Result<(), String> {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("timed out".to_owned()),
+    }
+}
+
+/// How often a service deletes the rows of its tables that are past their retention.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// A background loop: runs `sweep` (DELETEs of rows past their retention, returning how many)
+/// at start and then every `every`. A failure is logged and tried again at the next turn;
+/// replicas may sweep at the same time (the DELETEs are idempotent).
+pub async fn sweep_forever<F, Fut>(what: &'static str, every: Duration, sweep: F)
+where
+    F: Fn() -> Fut + Send,
+    Fut: std::future::Future<Output = sqlx::Result<u64>> + Send,
+{
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match sweep().await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(what, deleted, "deleted rows past their retention"),
+            Err(e) => tracing::warn!(what, error = %e, "retention sweep failed; next turn retries"),
+        }
     }
 }

@@ -10,6 +10,9 @@ use serde_json::Value;
 /// reason of its OrderNotCreated event).
 pub const INSUFFICIENT_FUNDS: &str = "insufficient_funds";
 
+/// The code of every 429 (`Retry-After` always comes with it).
+pub const RATE_LIMITED: &str = "rate_limited";
+
 /// Result of a handler or of the domain code it calls.
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -33,6 +36,14 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("{0}")]
     Unavailable(String),
+    /// 503 `unavailable` with `Retry-After`: the service is too busy to take the request now
+    /// (a bounded queue is full) and did nothing; the client tries again after that many seconds.
+    #[error("{message}")]
+    Busy { message: String, retry_after: u64 },
+    /// 429 `rate_limited` with `Retry-After`: a limit on the caller (its user, its login) was
+    /// reached; nothing was done.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
     /// 504: the request may or may not have been applied (a deadline passed while it was in
     /// flight); the client retries with the same Idempotency-Key or reads the resource.
     #[error("{0}")]
@@ -93,7 +104,8 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::OutcomeUnknown(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Domain { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -108,7 +120,8 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
-            Self::Unavailable(_) => "unavailable",
+            Self::Unavailable(_) | Self::Busy { .. } => "unavailable",
+            Self::RateLimited { .. } => RATE_LIMITED,
             Self::OutcomeUnknown(_) => "outcome_unknown",
             Self::Domain { code, .. } => code,
             Self::Internal(_) => "internal",
@@ -138,7 +151,19 @@ impl IntoResponse for ApiError {
         if let Self::Internal(err) = &self {
             tracing::error!(error = format!("{err:#}"), "request failed");
         }
-        (self.status(), axum::Json(self.body())).into_response()
+        let retry_after = match &self {
+            Self::Busy { retry_after, .. } | Self::RateLimited { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        };
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.max(1).into());
+        }
+        response
     }
 }
 

@@ -11,6 +11,10 @@ use crate::error::ApiError;
 
 /// The header name.
 pub const HEADER: &str = "idempotency-key";
+
+/// How long a key is remembered: a repeat within a day replays the first answer; after that
+/// the services' retention sweeps delete the stored answers, and the key is new again.
+pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 /// The response header that marks an answer replayed for a repeated key.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 

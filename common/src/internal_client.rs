@@ -23,6 +23,8 @@ impl InternalClient {
             http: reqwest::Client::builder()
                 .timeout(timeout)
                 .connect_timeout(timeout)
+                // A redirect would carry the service credential to wherever it points.
+                .redirect(reqwest::redirect::Policy::none())
                 .build()?,
             base_url: base_url.trim_end_matches('/').to_owned(),
             token,
@@ -46,5 +48,54 @@ impl InternalClient {
             request = request.header(TRACEPARENT, traceparent);
         }
         request.json(body).send().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use wiremock::matchers::any;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::InternalClient;
+    use crate::auth::ServiceToken;
+    use crate::http::RequestId;
+
+    #[tokio::test]
+    async fn a_redirect_is_not_followed_so_the_credential_stays_with_the_callee() {
+        let elsewhere = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&elsewhere)
+            .await;
+        let callee = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(
+                ResponseTemplate::new(307)
+                    .insert_header("location", format!("{}/collect", elsewhere.uri())),
+            )
+            .mount(&callee)
+            .await;
+        let client = InternalClient::new(
+            &callee.uri(),
+            ServiceToken::new("a-service-credential-0123".to_owned()),
+            Duration::from_secs(2),
+        )
+        .expect("client");
+        let answer = client
+            .post(
+                "/account",
+                &serde_json::json!({}),
+                &RequestId("test".to_owned()),
+            )
+            .await
+            .expect("an answer");
+        assert_eq!(answer.status(), 307, "the redirect is the answer");
+        let leaked = elsewhere.received_requests().await.expect("recorded");
+        assert!(
+            leaked.is_empty(),
+            "nothing was sent where the redirect pointed"
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod internal_client;
+pub mod limits;
 pub mod metrics;
 pub mod money;
 pub mod openapi;

@@ -64,6 +64,16 @@ fn finish(
             },
             observe,
         ))
+        .layer(middleware::map_response(nosniff))
+}
+
+/// Every answer is what its `Content-Type` says: browsers must not guess another type.
+async fn nosniff(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// What `observe` needs: where to record, the request deadline, and whether the server is

@@ -18,7 +18,13 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-pub const SERVICE_TOKEN: &str = "e2e-service-token-0123456789";
+pub use testkit::{ORDER_SERVICE_TOKEN, USER_SERVICE_TOKEN};
+
+/// The per-user command limit of the services under test: far above any test's pace (the
+/// limit itself is tested in billing's and order's own suites).
+pub fn command_limit() -> std::sync::Arc<common::limits::CommandLimit> {
+    std::sync::Arc::new(common::limits::CommandLimit::new(60_000, 10_000))
+}
 
 /// The broker the tests use (`KAFKA_BROKERS`; `make test` starts a local one).
 pub fn kafka_brokers() -> String {
@@ -159,7 +165,9 @@ pub async fn start_billing(listen: SocketAddr, keys: &TestKeys) -> Service {
     let database = TestDatabase::create("e2e_billing").await;
     let app = billing::build(billing::Config {
         service: service_config(listen, &database, keys),
-        service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
+        user_service_token: ServiceToken::new(USER_SERVICE_TOKEN.to_owned()),
+        order_service_token: ServiceToken::new(ORDER_SERVICE_TOKEN.to_owned()),
+        command_limit: command_limit(),
     })
     .await
     .expect("billing starts");
@@ -178,9 +186,10 @@ pub async fn start_user_on(database: TestDatabase, billing_url: &str, keys: &Tes
         jwt_private_key_pem: Secret::new(keys.private_pem.clone()),
         access_token_ttl: Duration::from_secs(900),
         refresh_token_ttl: Duration::from_secs(3600),
+        session_lifetime: Duration::from_secs(7200),
         billing_url: billing_url.to_owned(),
         billing_timeout: Duration::from_secs(1),
-        service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
+        service_token: ServiceToken::new(USER_SERVICE_TOKEN.to_owned()),
     })
     .await
     .expect("user starts");
@@ -210,7 +219,8 @@ pub async fn start_order_on(
         kafka: kafka.clone(),
         billing_url: billing_url.to_owned(),
         billing_timeout: Duration::from_secs(1),
-        service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
+        service_token: ServiceToken::new(ORDER_SERVICE_TOKEN.to_owned()),
+        command_limit: command_limit(),
         settle_interval: Duration::from_millis(200),
         settle_delay: Duration::from_millis(1500),
         outbox_poll: Duration::from_secs(2),

@@ -142,7 +142,7 @@ async fn cancelled_while_billing_is_down_the_money_is_settled_when_it_returns() 
     let late = api
         .http
         .post(format!("{}/api/v1/billing/account/withdraw", billing.base))
-        .header("X-Service-Token", e2e::SERVICE_TOKEN)
+        .header("X-Service-Token", e2e::ORDER_SERVICE_TOKEN)
         .json(&serde_json::json!({ "userId": dave.id, "orderId": id, "amount": 3_000 }))
         .send()
         .await

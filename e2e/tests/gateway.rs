@@ -303,9 +303,43 @@ async fn oversized_bodies_are_refused_at_the_gateway() {
 
 #[tokio::test]
 #[ignore = "needs the running stack (make test starts it)"]
+async fn failures_at_one_login_slow_it_down_whatever_the_address() {
+    // One guess from each of ten addresses, each far under its address's limit.
+    let login = format!("target{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut statuses = Vec::new();
+    for n in 0..10u8 {
+        let response = client_from([127, 0, 0, 160 + n])
+            .post(url("/api/v1/users/login"))
+            .json(&json!({ "login": login, "password": "guess guess guess" }))
+            .send()
+            .await
+            .expect("login");
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key("retry-after"));
+            json_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+        }
+    }
+    // Five free, the sixth checked and starting the wait, the rest refused unchecked.
+    assert!(
+        statuses[..6].iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[6..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the running stack (make test starts it)"]
 async fn login_attempts_are_rate_limited_per_client_address() {
     let attacker = client_from([127, 0, 0, 15]);
-    let credentials = json!({ "login": "nobody-here", "password": "guess guess guess" });
+    // Logins of the run's own: the per-login limit (the next test) must not be what answers.
+    let run = &uuid::Uuid::new_v4().simple().to_string()[..12];
+    let credentials = json!({ "login": format!("nobody{run}"), "password": "guess guess guess" });
     let mut statuses = Vec::new();
     for _ in 0..20 {
         let response = attacker
@@ -332,7 +366,7 @@ async fn login_attempts_are_rate_limited_per_client_address() {
     let neighbour = client_from([127, 0, 0, 16]);
     let response = neighbour
         .post(url("/api/v1/users/login"))
-        .json(&credentials)
+        .json(&json!({ "login": format!("neighbour{run}"), "password": "guess guess guess" }))
         .send()
         .await
         .expect("login");

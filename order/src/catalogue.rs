@@ -355,6 +355,18 @@ pub async fn stock_mismatches(
     .await
 }
 
+/// Deletes the keyed restocks older than `common::idempotency::RETENTION` (the retention
+/// sweep). An order's own key stays with the order, which is kept.
+pub async fn sweep_restock_keys(pool: &PgPool) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "DELETE FROM restocks WHERE created_at < now() - make_interval(secs => $1)",
+        common::idempotency::RETENTION.as_secs_f64(),
+    )
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

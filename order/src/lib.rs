@@ -20,6 +20,7 @@ use axum::extract::FromRef;
 use common::auth::{ServiceToken, TokenVerifier};
 use common::config::{self, ConfigError, ServiceConfig};
 use common::internal_client::InternalClient;
+use common::limits::CommandLimit;
 use common::server::Server;
 use events::kafka::KafkaConfig;
 use sqlx::PgPool;
@@ -41,7 +42,10 @@ pub struct Config {
     pub billing_url: String,
     /// Per call to billing; past it the order stays pending and is settled later.
     pub billing_timeout: Duration,
+    /// Its own credential for billing's internal endpoints (`SERVICE_TOKEN`).
     pub service_token: ServiceToken,
+    /// The per-user limit on orders, cancels and restocks (`COMMAND_LIMIT_*`).
+    pub command_limit: Arc<CommandLimit>,
     /// How often the settler looks for pending orders (`SETTLE_INTERVAL_MS`).
     pub settle_interval: Duration,
     /// How long a new pending order is left to its own request before the settler tries.
@@ -68,6 +72,7 @@ impl Config {
             billing_url: config::or("BILLING_URL", "http://127.0.0.1:8082".to_owned())?,
             billing_timeout: config::seconds_or("BILLING_TIMEOUT_SECONDS", 3)?,
             service_token: ServiceToken::new(config::secret("SERVICE_TOKEN", 16)?),
+            command_limit: Arc::new(CommandLimit::from_env()?),
             settle_interval: millis_or("SETTLE_INTERVAL_MS", 2000)?,
             settle_delay: millis_or("SETTLE_DELAY_MS", 10_000)?,
             outbox_poll: millis_or("OUTBOX_POLL_MS", 5000)?,
@@ -83,6 +88,7 @@ impl Config {
 pub struct AppState {
     pub db: PgPool,
     pub verifier: Arc<TokenVerifier>,
+    pub command_limit: Arc<CommandLimit>,
     pub billing: BillingClient,
     pub producer: FutureProducer,
     /// How the outbox relay's last pass went (readiness reports it).
@@ -108,6 +114,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let state = AppState {
         db: db.clone(),
         verifier: Arc::new(TokenVerifier::new(&config.service.jwt)?),
+        command_limit: config.command_limit,
         billing: BillingClient::new(InternalClient::new(
             &config.billing_url,
             config.service_token,
@@ -130,6 +137,13 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         config.outbox_retention,
     );
     let routes = routes::router(state.clone());
+    let sweep = {
+        let db = state.db.clone();
+        common::db::sweep_forever("restock keys", common::db::SWEEP_EVERY, move || {
+            let db = db.clone();
+            async move { catalogue::sweep_restock_keys(&db).await }
+        })
+    };
     let settler = settler::run(state, config.settle_interval);
     Ok(Server::bind(
         config.service.listen,
@@ -140,5 +154,6 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     )
     .await?
     .with_background("outbox relay", relay)
-    .with_background("settler", settler))
+    .with_background("settler", settler)
+    .with_background("retention sweep", sweep))
 }

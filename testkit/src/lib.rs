@@ -193,8 +193,10 @@ impl Default for TestKeys {
     }
 }
 
-/// The service credential the services under test are configured with.
-pub const SERVICE_TOKEN: &str = "test-service-token-0123456789";
+/// The user service's credential for billing's internal endpoints, in tests.
+pub const USER_SERVICE_TOKEN: &str = "test-user-service-token-0123";
+/// The order service's credential for billing's internal endpoints, in tests.
+pub const ORDER_SERVICE_TOKEN: &str = "test-order-service-token-0123";
 
 /// A service's settings for a test: this address (port 0 for any free one), this database
 /// (migrated at start), these keys, a 30 s request deadline and 10 pooled connections.
@@ -205,7 +207,7 @@ pub fn service_config(
 ) -> ServiceConfig {
     ServiceConfig {
         listen,
-        database_url: database.url().to_owned(),
+        database_url: common::config::DatabaseUrl::new(database.url().to_owned()),
         database_max_connections: 10,
         jwt: keys.jwt.clone(),
         request_timeout: Duration::from_secs(30),

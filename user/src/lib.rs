@@ -1,6 +1,7 @@
 //! The user service: registration, login with JWT access and rotating refresh tokens, profiles.
 
 pub mod admin;
+mod attempts;
 mod clients;
 mod domain;
 mod metrics;
@@ -34,6 +35,9 @@ pub struct Config {
     pub jwt_private_key_pem: Secret,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// The longest a login session lasts, however often it is refreshed
+    /// (`SESSION_LIFETIME_SECONDS`, default 30 days).
+    pub session_lifetime: Duration,
     pub billing_url: String,
     pub billing_timeout: Duration,
     pub service_token: ServiceToken,
@@ -46,6 +50,7 @@ impl Config {
             jwt_private_key_pem: Secret::new(config::file("JWT_PRIVATE_KEY_FILE")?),
             access_token_ttl: config::seconds_or("ACCESS_TOKEN_TTL_SECONDS", 900)?,
             refresh_token_ttl: config::seconds_or("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600)?,
+            session_lifetime: config::seconds_or("SESSION_LIFETIME_SECONDS", 30 * 24 * 3600)?,
             billing_url: config::or("BILLING_URL", "http://127.0.0.1:8082".to_owned())?,
             billing_timeout: config::seconds_or("BILLING_TIMEOUT_SECONDS", 2)?,
             service_token: ServiceToken::new(config::secret("SERVICE_TOKEN", 16)?),
@@ -60,8 +65,15 @@ pub struct AppState {
     pub issuer: Arc<TokenIssuer>,
     pub verifier: Arc<TokenVerifier>,
     pub billing: BillingClient,
-    pub refresh_token_ttl: Duration,
+    pub lifetimes: sessions::Lifetimes,
     pub metrics: Arc<UserMetrics>,
+}
+
+/// Deletes what can no longer be used: expired refresh tokens, sessions past their lifetime or
+/// revoked a day ago, login attempt counts 15 minutes quiet. Returns the rows deleted. The
+/// service runs it every `common::db::SWEEP_EVERY`.
+pub async fn sweep_once(db: &PgPool, session_lifetime: Duration) -> sqlx::Result<u64> {
+    Ok(sessions::sweep(db, session_lifetime).await? + attempts::sweep(db).await?)
 }
 
 /// Connects to the database, migrates it, and binds the listener (port 0 picks a free one).
@@ -81,8 +93,22 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
             config.service_token,
             config.billing_timeout,
         )?),
-        refresh_token_ttl: config.refresh_token_ttl,
+        lifetimes: sessions::Lifetimes {
+            refresh_token_ttl: config.refresh_token_ttl,
+            session_lifetime: config.session_lifetime,
+        },
         metrics: Arc::new(UserMetrics::new(&metrics)),
+    };
+    let sweep = {
+        let (db, lifetime) = (state.db.clone(), config.session_lifetime);
+        common::db::sweep_forever(
+            "sessions and login attempts",
+            common::db::SWEEP_EVERY,
+            move || {
+                let db = db.clone();
+                async move { sweep_once(&db, lifetime).await }
+            },
+        )
     };
     Ok(Server::bind(
         config.service.listen,
@@ -91,5 +117,6 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         metrics,
         config.service.request_timeout,
     )
-    .await?)
+    .await?
+    .with_background("retention sweep", sweep))
 }

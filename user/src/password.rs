@@ -69,24 +69,63 @@ impl Scratch {
     }
 }
 
+/// How long a login or registration waits for a hashing slot before it is refused (503 with
+/// `Retry-After`). A hash takes tens of milliseconds a core, so the queue holds at most about
+/// this long's worth of hashes: under a flood the requests that get in are answered well within
+/// any deadline, and the rest are refused at once instead of piling up behind it.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(1);
+
+/// Why no hash came out.
+#[derive(Debug)]
+pub enum HashError {
+    /// Every slot stayed taken for `QUEUE_WAIT`: nothing was computed.
+    Busy,
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for HashError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::Failed(err)
+    }
+}
+
+impl From<HashError> for common::ApiError {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Busy => Self::Busy {
+                message: "too many logins and registrations right now, try again shortly"
+                    .to_owned(),
+                retry_after: 1,
+            },
+            HashError::Failed(err) => Self::Internal(err),
+        }
+    }
+}
+
 /// Runs `work` (an argon2 computation: CPU-bound) on the blocking pool, at most one per core
 /// at once: a burst of registrations or logins queues for the CPU instead of running hundreds
-/// of hashes side by side, which only adds memory (19 MiB each), not speed.
+/// of hashes side by side, which only adds memory (19 MiB each), not speed. The queue is
+/// bounded by time: a request that gets no slot within `QUEUE_WAIT` is `Busy`.
 async fn bounded<T: Send + 'static>(
     work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
-) -> anyhow::Result<T> {
+) -> Result<T, HashError> {
     static PERMITS: OnceLock<Arc<tokio::sync::Semaphore>> = OnceLock::new();
     let permits = PERMITS.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Arc::new(tokio::sync::Semaphore::new(cores))
     });
-    let permit = permits.clone().acquire_owned().await?;
-    tokio::task::spawn_blocking(move || {
+    let permit = match tokio::time::timeout(QUEUE_WAIT, permits.clone().acquire_owned()).await {
+        Ok(permit) => permit.map_err(anyhow::Error::from)?,
+        Err(_) => return Err(HashError::Busy),
+    };
+    let hashed = tokio::task::spawn_blocking(move || {
         // Held until the hash is done, even when the request that asked for it went away.
         let _permit = permit;
         work()
     })
-    .await?
+    .await
+    .map_err(anyhow::Error::from)?;
+    Ok(hashed?)
 }
 
 /// The argon2 output for `password` and `salt` with `argon`'s parameters, computed in memory
@@ -148,14 +187,14 @@ fn matches(password: &[u8], stored: &str) -> anyhow::Result<bool> {
 }
 
 /// Hashes with argon2id and a random salt (PHC string format).
-pub async fn hash(password: &Password) -> anyhow::Result<String> {
+pub async fn hash(password: &Password) -> Result<String, HashError> {
     let password = password.expose().to_owned();
     bounded(move || hash_now(password.as_bytes())).await
 }
 
 /// Checks `password` against `stored`; with no stored hash, checks a dummy one so that
 /// unknown logins take as long as wrong passwords.
-pub async fn verify(password: &str, stored: Option<String>) -> anyhow::Result<bool> {
+pub async fn verify(password: &str, stored: Option<String>) -> Result<bool, HashError> {
     let password = password.to_owned();
     bounded(move || {
         let known = stored.is_some();
@@ -175,6 +214,37 @@ mod tests {
     use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_that_gets_no_hashing_slot_in_time_is_refused_not_queued() {
+        // Every slot taken by work that outlasts the queue's wait...
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held = Arc::new(Mutex::new(held));
+        let mut holders = Vec::new();
+        for _ in 0..cores {
+            let held = held.clone();
+            holders.push(tokio::spawn(bounded(move || {
+                let _ = held
+                    .lock()
+                    .expect("lock")
+                    .recv_timeout(Duration::from_secs(10));
+                Ok(())
+            })));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // ...so the next request waits `QUEUE_WAIT` and is refused, having computed nothing.
+        let refused = bounded(|| Ok(())).await;
+        assert!(matches!(refused, Err(HashError::Busy)), "{refused:?}");
+        // Once a slot frees up, requests are served again.
+        for _ in 0..cores {
+            release.send(()).expect("release");
+        }
+        for holder in holders {
+            holder.await.expect("join").expect("held work");
+        }
+        assert!(bounded(|| Ok(())).await.is_ok());
+    }
 
     #[test]
     fn a_hash_verifies_with_its_password_only() {

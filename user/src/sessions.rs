@@ -16,20 +16,32 @@ fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// How long tokens and sessions last: a refresh token `refresh_token_ttl` after it is issued, a
+/// session (and so every refresh token it issues) at most `session_lifetime` after its login,
+/// however often it is refreshed.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    pub refresh_token_ttl: Duration,
+    pub session_lifetime: Duration,
+}
+
 async fn issue_refresh_token(
     conn: &mut PgConnection,
     session_id: Uuid,
-    ttl: Duration,
+    lifetimes: Lifetimes,
 ) -> sqlx::Result<RefreshToken> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token = URL_SAFE_NO_PAD.encode(bytes);
     sqlx::query!(
         "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) \
-         VALUES ($1, $2, now() + make_interval(secs => $3))",
+         SELECT $1, $2, least(now() + make_interval(secs => $3), \
+                              s.created_at + make_interval(secs => $4)) \
+         FROM sessions s WHERE s.id = $2",
         hash(&token),
         session_id,
-        ttl.as_secs() as f64,
+        lifetimes.refresh_token_ttl.as_secs() as f64,
+        lifetimes.session_lifetime.as_secs() as f64,
     )
     .execute(conn)
     .await?;
@@ -40,7 +52,7 @@ async fn issue_refresh_token(
 pub async fn start(
     pool: &PgPool,
     user_id: Uuid,
-    ttl: Duration,
+    lifetimes: Lifetimes,
 ) -> sqlx::Result<(Uuid, RefreshToken)> {
     let mut tx = pool.begin().await?;
     let session_id = Uuid::new_v4();
@@ -51,7 +63,7 @@ pub async fn start(
     )
     .execute(&mut *tx)
     .await?;
-    let token = issue_refresh_token(&mut tx, session_id, ttl).await?;
+    let token = issue_refresh_token(&mut tx, session_id, lifetimes).await?;
     tx.commit().await?;
     Ok((session_id, token))
 }
@@ -79,7 +91,11 @@ struct Spent {
 }
 
 /// Spends `presented` and issues its successor; a second use of any token revokes the session.
-pub async fn rotate(pool: &PgPool, presented: &str, ttl: Duration) -> sqlx::Result<Rotation> {
+pub async fn rotate(
+    pool: &PgPool,
+    presented: &str,
+    lifetimes: Lifetimes,
+) -> sqlx::Result<Rotation> {
     let token_hash = hash(presented);
     let mut tx = pool.begin().await?;
     // The conditional update makes spending atomic: of two concurrent uses, one wins.
@@ -119,8 +135,10 @@ pub async fn rotate(pool: &PgPool, presented: &str, ttl: Duration) -> sqlx::Resu
     };
     let session = sqlx::query!(
         "SELECT s.user_id, u.roles FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.id = $1 AND s.revoked_at IS NULL",
+         WHERE s.id = $1 AND s.revoked_at IS NULL \
+         AND s.created_at > now() - make_interval(secs => $2)",
         session_id,
+        lifetimes.session_lifetime.as_secs() as f64,
     )
     .fetch_optional(&mut *tx)
     .await?;
@@ -128,7 +146,7 @@ pub async fn rotate(pool: &PgPool, presented: &str, ttl: Duration) -> sqlx::Resu
         tx.commit().await?;
         return Ok(Rotation::Invalid);
     };
-    let token = issue_refresh_token(&mut tx, session_id, ttl).await?;
+    let token = issue_refresh_token(&mut tx, session_id, lifetimes).await?;
     tx.commit().await?;
     Ok(Rotation::Rotated {
         user_id: session.user_id,
@@ -150,4 +168,27 @@ pub async fn revoke(pool: &PgPool, user_id: Uuid, presented: &str) -> sqlx::Resu
     .await?
     .rows_affected();
     Ok(revoked == 1)
+}
+
+/// How long a revoked session is kept (for the log's sake) before the sweep deletes it.
+const REVOKED_KEPT: Duration = Duration::from_secs(24 * 3600);
+
+/// Deletes what can no longer be used (the retention sweep): refresh tokens past their expiry,
+/// used or not, and sessions revoked a day ago or past their lifetime, with their tokens. A
+/// spent token is kept until it expires, so presenting it again still revokes its session.
+pub async fn sweep(pool: &PgPool, session_lifetime: Duration) -> sqlx::Result<u64> {
+    let tokens = sqlx::query!("DELETE FROM refresh_tokens WHERE expires_at < now()")
+        .execute(pool)
+        .await?
+        .rows_affected();
+    let sessions = sqlx::query!(
+        "DELETE FROM sessions WHERE revoked_at < now() - make_interval(secs => $1) \
+         OR created_at < now() - make_interval(secs => $2)",
+        REVOKED_KEPT.as_secs() as f64,
+        session_lifetime.as_secs() as f64,
+    )
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(tokens + sessions)
 }

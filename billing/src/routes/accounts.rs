@@ -1,10 +1,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use common::auth::{AuthUser, InternalCaller};
+use common::auth::{AuthUser, InternalCaller, OrderService, UserService};
 use common::error::ErrorBody;
 use common::http::{data, Data, Json};
 use common::idempotency::{self, fingerprint, MaybeIdempotencyKey};
+use common::limits::LimitedUser;
 use common::money::Amount;
 use common::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -46,10 +47,11 @@ pub struct DepositRequest {
         (status = 200, description = "The account after the deposit", body = Data<Account>),
         (status = 400, description = "Malformed body or amount out of range", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with a different body", body = ErrorBody),
+        (status = 429, description = "Too many commands from this user: retry after `Retry-After` seconds", body = ErrorBody),
     ))]
 pub async fn deposit(
     State(state): State<AppState>,
-    user: AuthUser,
+    LimitedUser(user): LimitedUser,
     MaybeIdempotencyKey(key): MaybeIdempotencyKey,
     Json(request): Json<DepositRequest>,
 ) -> ApiResult<Response> {
@@ -114,10 +116,12 @@ pub struct CreateAccountRequest {
         (status = 201, description = "Created", body = Data<Account>),
         (status = 200, description = "The user already had an account", body = Data<Account>),
         (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "No or an unknown service credential", body = ErrorBody),
+        (status = 403, description = "Another service's credential", body = ErrorBody),
     ))]
 pub async fn create_account(
     State(state): State<AppState>,
-    _caller: InternalCaller,
+    _caller: InternalCaller<UserService>,
     Json(request): Json<CreateAccountRequest>,
 ) -> ApiResult<Response> {
     let mut conn = state.db.acquire().await?;
@@ -149,11 +153,13 @@ pub struct WithdrawRequest {
     responses(
         (status = 200, description = "Charged (now or earlier)", body = Data<Account>),
         (status = 400, description = "Malformed body or amount out of range", body = ErrorBody),
+        (status = 401, description = "No or an unknown service credential", body = ErrorBody),
+        (status = 403, description = "Another service's credential", body = ErrorBody),
         (status = 409, description = "Not enough money (code insufficient_funds), the order was voided by a refund before it was charged (code order_voided), or the order id was used with another user or amount (code conflict)", body = ErrorBody),
     ))]
 pub async fn withdraw(
     State(state): State<AppState>,
-    _caller: InternalCaller,
+    _caller: InternalCaller<OrderService>,
     Json(request): Json<WithdrawRequest>,
 ) -> ApiResult<Json<Data<Account>>> {
     let amount = Amount::parse("amount", request.amount)?;
@@ -227,11 +233,13 @@ pub struct Refunded {
     responses(
         (status = 200, description = "Refunded (now or earlier), or voided with refunded 0", body = Data<Refunded>),
         (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "No or an unknown service credential", body = ErrorBody),
+        (status = 403, description = "Another service's credential", body = ErrorBody),
         (status = 409, description = "The order id belongs to another user (code conflict)", body = ErrorBody),
     ))]
 pub async fn refund(
     State(state): State<AppState>,
-    _caller: InternalCaller,
+    _caller: InternalCaller<OrderService>,
     Json(request): Json<RefundRequest>,
 ) -> ApiResult<Json<Data<Refunded>>> {
     let outcome = {

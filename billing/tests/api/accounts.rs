@@ -180,3 +180,30 @@ async fn serves_its_own_openapi_document_internal_endpoints_included() {
     }
     assert!(doc["components"]["securitySchemes"]["service"].is_object());
 }
+
+#[tokio::test]
+async fn deposits_are_limited_per_user_with_retry_after() {
+    let app =
+        crate::helpers::TestApp::spawn_with_command_limit(common::limits::CommandLimit::new(1, 3))
+            .await;
+    let (alice, alice_token) = app.user();
+    for _ in 0..3 {
+        json_of(app.deposit(&alice_token, 100, None).await, StatusCode::OK).await;
+    }
+    let refused = app.deposit(&alice_token, 100, None).await;
+    let retry_after: u64 = refused
+        .headers()
+        .get("retry-after")
+        .expect("a 429 carries Retry-After")
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("whole seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // The refused deposit added nothing; another user is not held back by alice's loop.
+    assert_eq!(app.books(alice).await, (300, 300, 3));
+    let (bob, bob_token) = app.user();
+    json_of(app.deposit(&bob_token, 100, None).await, StatusCode::OK).await;
+    assert_eq!(app.books(bob).await, (100, 100, 1));
+}

@@ -2,7 +2,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, json_of, TestApp, SERVICE_TOKEN};
+use crate::helpers::{assert_error, json_of, TestApp, ORDER_SERVICE_TOKEN};
 
 async fn raw_deposit(app: &TestApp, token: &str, body: &str) -> reqwest::Response {
     app.http
@@ -94,7 +94,7 @@ async fn malformed_withdrawals_are_400_and_change_nothing() {
         let response = app
             .http
             .post(app.url("/account/withdraw"))
-            .header("X-Service-Token", SERVICE_TOKEN)
+            .header("X-Service-Token", ORDER_SERVICE_TOKEN)
             .json(&body)
             .send()
             .await

@@ -1,8 +1,9 @@
 use billing::{build, Config};
 use common::auth::ServiceToken;
+use common::limits::CommandLimit;
 use reqwest::Response;
 use serde_json::json;
-pub use testkit::{assert_error, json_of, SERVICE_TOKEN};
+pub use testkit::{assert_error, json_of, ORDER_SERVICE_TOKEN, USER_SERVICE_TOKEN};
 use testkit::{TestBase, TestService};
 use uuid::Uuid;
 
@@ -21,12 +22,19 @@ impl std::ops::Deref for TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with_command_limit(CommandLimit::new(6000, 1000)).await
+    }
+
+    /// With this per-user limit on deposits (the default app's is far above any test's pace).
+    pub async fn spawn_with_command_limit(command_limit: CommandLimit) -> Self {
         let test = TestBase::new("billing").await;
         let mut service = test.service();
         service.database_max_connections = 20;
         let config = Config {
             service,
-            service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
+            user_service_token: ServiceToken::new(USER_SERVICE_TOKEN.to_owned()),
+            order_service_token: ServiceToken::new(ORDER_SERVICE_TOKEN.to_owned()),
+            command_limit: std::sync::Arc::new(command_limit),
         };
         let service = test
             .serve(
@@ -61,7 +69,7 @@ impl TestApp {
     pub async fn withdraw(&self, user: Uuid, order: Uuid, amount: i64) -> Response {
         self.http
             .post(self.url("/account/withdraw"))
-            .header("X-Service-Token", SERVICE_TOKEN)
+            .header("X-Service-Token", ORDER_SERVICE_TOKEN)
             .json(&json!({ "userId": user, "orderId": order, "amount": amount }))
             .send()
             .await
@@ -71,7 +79,7 @@ impl TestApp {
     pub async fn refund(&self, user: Uuid, order: Uuid) -> Response {
         self.http
             .post(self.url("/account/refund"))
-            .header("X-Service-Token", SERVICE_TOKEN)
+            .header("X-Service-Token", ORDER_SERVICE_TOKEN)
             .json(&json!({ "userId": user, "orderId": order }))
             .send()
             .await

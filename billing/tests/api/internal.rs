@@ -2,7 +2,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, json_of, TestApp, SERVICE_TOKEN};
+use crate::helpers::{assert_error, json_of, TestApp, ORDER_SERVICE_TOKEN, USER_SERVICE_TOKEN};
 
 #[tokio::test]
 async fn create_account_is_idempotent_per_user() {
@@ -11,7 +11,7 @@ async fn create_account_is_idempotent_per_user() {
     let create = || {
         app.http
             .post(app.url("/account"))
-            .header("X-Service-Token", SERVICE_TOKEN)
+            .header("X-Service-Token", USER_SERVICE_TOKEN)
             .json(&json!({ "userId": user }))
             .send()
     };
@@ -48,6 +48,52 @@ async fn internal_endpoints_need_the_service_credential() {
         assert_error(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
     }
     assert_eq!(app.books(user).await, (1000, 1000, 1));
+}
+
+#[tokio::test]
+async fn each_service_credential_opens_only_its_own_endpoints() {
+    let app = TestApp::spawn().await;
+    let (user, token) = app.user();
+    json_of(app.deposit(&token, 1000, None).await, StatusCode::OK).await;
+    let order = Uuid::new_v4();
+    let post = |path: &str, credential: &str, body: serde_json::Value| {
+        app.http
+            .post(app.url(path))
+            .header("X-Service-Token", credential)
+            .json(&body)
+            .send()
+    };
+    // The user service's credential creates accounts and can neither charge nor refund.
+    let charge = json!({ "userId": user, "orderId": order, "amount": 300 });
+    let refund = json!({ "userId": user, "orderId": order });
+    for (path, body) in [("/account/withdraw", &charge), ("/account/refund", &refund)] {
+        let response = post(path, USER_SERVICE_TOKEN, body.clone())
+            .await
+            .expect("request");
+        assert_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    // The order service's credential cannot create accounts.
+    let stranger = Uuid::new_v4();
+    let response = post(
+        "/account",
+        ORDER_SERVICE_TOKEN,
+        json!({ "userId": stranger }),
+    )
+    .await
+    .expect("request");
+    assert_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+    // Nothing happened: no charge, no void (the order can still be charged), no account.
+    assert_eq!(app.books(user).await, (1000, 1000, 1));
+    json_of(app.withdraw(user, order, 300).await, StatusCode::OK).await;
+    assert_eq!(app.books(user).await, (700, 700, 2));
+    let response = post(
+        "/account",
+        USER_SERVICE_TOKEN,
+        json!({ "userId": stranger }),
+    )
+    .await
+    .expect("request");
+    json_of(response, StatusCode::CREATED).await;
 }
 
 #[tokio::test]

@@ -117,7 +117,7 @@ async fn refund_needs_the_service_credential_and_a_valid_body() {
     let malformed = app
         .http
         .post(app.url("/account/refund"))
-        .header("X-Service-Token", crate::helpers::SERVICE_TOKEN)
+        .header("X-Service-Token", crate::helpers::ORDER_SERVICE_TOKEN)
         .json(&serde_json::json!({ "userId": user, "orderId": "not-a-uuid" }))
         .send()
         .await

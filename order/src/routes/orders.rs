@@ -7,6 +7,7 @@ use common::error::ErrorBody;
 use common::error::INSUFFICIENT_FUNDS;
 use common::http::{data, Data, Json, Path, Query, RequestId};
 use common::idempotency::{self, fingerprint, MaybeIdempotencyKey};
+use common::limits::LimitedUser;
 use common::money::MAX_AMOUNT;
 use common::pagination::{Page, PageQuery};
 use common::telemetry;
@@ -102,10 +103,11 @@ impl CreateOrderRequest {
         (status = 202, description = "Payment outcome not known yet; the order is pending", body = Data<Order>),
         (status = 400, description = "Malformed body or invalid field, an unknown or inactive product, or a total over 1000000000 (code invalid_request, `details` naming the line); or not enough money (code insufficient_funds, with the rejected order)", body = ErrorBody),
         (status = 409, description = "Not enough units of some product (code out_of_stock, `details` maps each such product id to the units available); or the Idempotency-Key was used with a different body (code conflict)", body = ErrorBody),
+        (status = 429, description = "Too many commands from this user: retry after `Retry-After` seconds", body = ErrorBody),
     ))]
 pub async fn create_order(
     State(state): State<AppState>,
-    user: AuthUser,
+    LimitedUser(user): LimitedUser,
     request_id: RequestId,
     MaybeIdempotencyKey(key): MaybeIdempotencyKey,
     Json(request): Json<CreateOrderRequest>,
@@ -218,10 +220,11 @@ pub const OUT_OF_STOCK: &str = "out_of_stock";
         (status = 403, description = "Another user's order", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
         (status = 409, description = "The order is rejected or already cancelled, or the Idempotency-Key was used to cancel another order (code conflict)", body = ErrorBody),
+        (status = 429, description = "Too many commands from this user: retry after `Retry-After` seconds", body = ErrorBody),
     ))]
 pub async fn cancel_order(
     State(state): State<AppState>,
-    user: AuthUser,
+    LimitedUser(user): LimitedUser,
     request_id: RequestId,
     MaybeIdempotencyKey(key): MaybeIdempotencyKey,
     Path(id): Path<Uuid>,

@@ -245,6 +245,7 @@ pub struct RestockRequest {
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such product", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with a different request, or the product would hold more than 1000000000 units (code conflict)", body = ErrorBody),
+        (status = 429, description = "Too many commands from this user: retry after `Retry-After` seconds", body = ErrorBody),
     ))]
 pub async fn restock_product(
     State(state): State<AppState>,
@@ -253,6 +254,7 @@ pub async fn restock_product(
     Path(id): Path<Uuid>,
     Json(request): Json<RestockRequest>,
 ) -> ApiResult<Response> {
+    state.command_limit.check(admin.user_id)?;
     let units = Units::parse("quantity", request.quantity)?;
     let print = fingerprint(&(id, &request))?;
     let key = key.as_ref().map(|key| catalogue::RestockKey {

@@ -50,7 +50,14 @@ async fn a_charged_order_is_201_created_with_one_outbox_event() {
     let sent: Value = serde_json::from_slice(&requests[0].body).expect("json");
     assert_eq!(sent["orderId"], body["data"]["id"]);
     assert_eq!(sent["amount"], 1250);
-    assert!(requests[0].headers.contains_key("x-service-token"));
+    assert_eq!(
+        requests[0]
+            .headers
+            .get("x-service-token")
+            .map(|v| v.as_bytes()),
+        Some(testkit::ORDER_SERVICE_TOKEN.as_bytes()),
+        "the order service's own credential"
+    );
     assert!(requests[0].headers.contains_key("x-request-id"));
 }
 

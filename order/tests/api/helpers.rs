@@ -3,11 +3,12 @@ use std::time::Duration;
 pub use testkit::{assert_error, json_of};
 
 use common::auth::ServiceToken;
+use common::limits::CommandLimit;
 use events::testing::no_broker;
 use order::{build, Config};
 use reqwest::Response;
 use serde_json::{json, Value};
-use testkit::{TestBase, TestService, SERVICE_TOKEN};
+use testkit::{TestBase, TestService, ORDER_SERVICE_TOKEN};
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -47,6 +48,30 @@ impl TestApp {
     }
 
     async fn spawn_with(settle_delay: Duration, outbox_retention: Duration) -> Self {
+        Self::spawn_configured(
+            settle_delay,
+            outbox_retention,
+            CommandLimit::new(6000, 1000),
+        )
+        .await
+    }
+
+    /// With this per-user limit on orders, cancels and restocks (the other constructors' is
+    /// far above any test's pace).
+    pub async fn spawn_with_command_limit(command_limit: CommandLimit) -> Self {
+        Self::spawn_configured(
+            Duration::from_secs(3600),
+            Duration::from_secs(3600),
+            command_limit,
+        )
+        .await
+    }
+
+    async fn spawn_configured(
+        settle_delay: Duration,
+        outbox_retention: Duration,
+        command_limit: CommandLimit,
+    ) -> Self {
         let billing = MockServer::start().await;
         let test = TestBase::new("order").await;
         let config = Config {
@@ -55,7 +80,8 @@ impl TestApp {
             kafka: no_broker(),
             billing_url: billing.uri(),
             billing_timeout: Duration::from_millis(500),
-            service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
+            service_token: ServiceToken::new(ORDER_SERVICE_TOKEN.to_owned()),
+            command_limit: std::sync::Arc::new(command_limit),
             settle_interval: Duration::from_millis(100),
             settle_delay,
             outbox_poll: Duration::from_secs(1),

@@ -5,6 +5,7 @@
 mod cancel;
 mod create;
 mod helpers;
+mod limits;
 mod outbox;
 mod products;
 mod read;

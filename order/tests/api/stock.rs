@@ -261,11 +261,12 @@ async fn two_hundred_buyers_racing_for_fifty_units_get_exactly_fifty() {
         }
         *statuses.entry(status).or_default() += 1;
     }
-    assert_eq!(
-        statuses.get(&StatusCode::CREATED),
-        Some(&50),
-        "{statuses:?}"
-    );
+    // Sold: paid (201), or pending when billing's answer came after the request's deadline
+    // (202: the unit is reserved and the settler pays it later). On a loaded machine a few
+    // of 200 simultaneous calls to the stand-in billing can be that slow.
+    let sold = statuses.get(&StatusCode::CREATED).copied().unwrap_or(0)
+        + statuses.get(&StatusCode::ACCEPTED).copied().unwrap_or(0);
+    assert_eq!(sold, 50, "{statuses:?}");
     assert_eq!(
         statuses.get(&StatusCode::CONFLICT),
         Some(&150),

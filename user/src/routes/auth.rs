@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::sessions::{self, RefreshToken, Rotation};
-use crate::{password, users, AppState};
+use crate::{attempts, password, users, AppState};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -54,19 +54,34 @@ fn tokens(
 }
 
 /// Logs in: the same 401 for an unknown login and a wrong password. The gateway limits attempts
-/// per client address (429).
+/// per client address, and the service per login: after 5 attempts in a row that did not
+/// succeed, each makes the next wait 1, 2, 4 … up to 30 seconds (429 with `Retry-After`; the
+/// same for logins that do not exist). 503 with `Retry-After` when too many passwords are being
+/// checked at once.
 #[utoipa::path(post, path = "/api/v1/users/login", tag = "users",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "A new session's tokens", body = Data<Tokens>),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Wrong login or password", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address, or at this login: retry after `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "Too many passwords being checked right now: retry after `Retry-After` seconds; nothing was checked", body = ErrorBody),
     ))]
 pub async fn login(
     State(state): State<AppState>,
     Json(request): Json<LoginRequest>,
 ) -> ApiResult<Json<Data<Tokens>>> {
+    if let Err(wait) = attempts::begin(&state.db, &request.login).await? {
+        state
+            .metrics
+            .logins
+            .with_label_values(&["rate_limited"])
+            .inc();
+        return Err(ApiError::RateLimited {
+            message: "too many failed attempts at this login, wait before trying again".to_owned(),
+            retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+        });
+    }
     // Only the lookup is timed: argon2 verification below is CPU, not database, time.
     let timer = state.metrics.db_query.start("find_user");
     let found = users::find_for_login(&state.db, &request.login).await?;
@@ -74,13 +89,21 @@ pub async fn login(
     let (user, stored) = found.map_or((None, None), |found| {
         (Some((found.id, found.roles)), Some(found.password_hash))
     });
-    let verified = password::verify(&request.password, stored).await?;
+    let verified = match password::verify(&request.password, stored).await {
+        Ok(verified) => verified,
+        Err(err) => {
+            if matches!(err, password::HashError::Busy) {
+                state.metrics.logins.with_label_values(&["busy"]).inc();
+            }
+            return Err(err.into());
+        }
+    };
     let Some((user_id, roles)) = user.filter(|_| verified) else {
         state.metrics.logins.with_label_values(&["failed"]).inc();
         return Err(bad_credentials());
     };
-    let (session_id, refresh) =
-        sessions::start(&state.db, user_id, state.refresh_token_ttl).await?;
+    attempts::succeeded(&state.db, &request.login).await?;
+    let (session_id, refresh) = sessions::start(&state.db, user_id, state.lifetimes).await?;
     state.metrics.logins.with_label_values(&["succeeded"]).inc();
     tracing::info!(%user_id, %session_id, "user logged in");
     tokens(&state, user_id, session_id, &roles, refresh)
@@ -106,7 +129,7 @@ pub async fn refresh(
     State(state): State<AppState>,
     Json(request): Json<RefreshRequest>,
 ) -> ApiResult<Json<Data<Tokens>>> {
-    match sessions::rotate(&state.db, &request.refresh_token, state.refresh_token_ttl).await? {
+    match sessions::rotate(&state.db, &request.refresh_token, state.lifetimes).await? {
         Rotation::Rotated {
             user_id,
             roles,

@@ -39,7 +39,17 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     common::openapi::document(api(), PREFIX)
 }
 
-/// The router, serving its own document at `/api/v1/users/openapi.json`.
+/// The router, serving its own document at `/api/v1/users/openapi.json`. No answer of this
+/// service may be stored by a browser or proxy: they carry tokens (login, refresh), a generated
+/// password (register) or personal data (profiles).
 pub fn router(state: AppState) -> Router {
-    common::openapi::router(api(), state, PREFIX)
+    common::openapi::router(api(), state, PREFIX).layer(axum::middleware::map_response(no_store))
+}
+
+async fn no_store(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }

@@ -99,6 +99,7 @@ fn profile_fields(
         (status = 400, description = "Malformed body or an invalid field (named in `details`)", body = ErrorBody),
         (status = 409, description = "The login is taken", body = ErrorBody),
         (status = 429, description = "Too many registrations from this address (the gateway's limit)", body = ErrorBody),
+        (status = 503, description = "Too many passwords being hashed right now: retry after `Retry-After` seconds; nothing was stored", body = ErrorBody),
     ))]
 pub async fn register(
     State(state): State<AppState>,

@@ -5,7 +5,7 @@ use common::auth::ServiceToken;
 use common::config::Secret;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
-use testkit::{TestBase, TestService, SERVICE_TOKEN};
+use testkit::{TestBase, TestService, USER_SERVICE_TOKEN};
 use user::{build, Config};
 
 /// A user service on a random port with its own database.
@@ -41,9 +41,10 @@ impl TestApp {
             jwt_private_key_pem: Secret::new(test.keys.private_pem.clone()),
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(3600),
+            session_lifetime: Duration::from_secs(7200),
             billing_url: closed_port_url(),
             billing_timeout: Duration::from_secs(1),
-            service_token: ServiceToken::new(SERVICE_TOKEN.to_owned()),
+            service_token: ServiceToken::new(USER_SERVICE_TOKEN.to_owned()),
         };
         adjust(&mut config);
         let service = test
