@@ -1,5 +1,5 @@
 # The two commands of the README, and their helpers. Scripts under scripts/ do the work.
-.PHONY: up down test bench soak faults logs redrive admin images deploy
+.PHONY: up down test bench soak faults login-flood logs redrive admin images deploy
 
 up:      ## start the whole shop locally on http://localhost:8080
 	@bash scripts/up.sh
@@ -18,6 +18,9 @@ soak:    ## 10 minutes at half the order capacity with two replicas: do RSS, soc
 
 faults:  ## crash, restart and slow pieces of the running stack under load; check nothing is lost
 	@bash scripts/faults.sh
+
+login-flood: ## a genuine login's latency alone and while many addresses flood the login (abuse limits)
+	@bash scripts/login-flood.sh
 
 logs:    ## follow the services' logs
 	@tail -F .local/log/*.log

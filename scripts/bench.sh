@@ -73,7 +73,7 @@ stop_ceiling() {
 
 finish() {
   stop_ceiling
-  restore_gateway_limits
+  restore_load_limits
   rm -f "$CEILING_DIR/access.log"
 }
 trap finish EXIT
@@ -87,8 +87,8 @@ nginx -p "$CEILING_DIR" -c "$CEILING_DIR/proxy.conf"
 
 # Logins are a scenario of their own, and every scenario registers its customers: the
 # per-address limits would turn them into 429s.
-say "lifting the gateway's login and registration limits for the run"
-lift_gateway_limits
+say "lifting the gateway's login and registration limits and the per-user command limit for the run"
+lift_load_limits
 say "an admin of the run's own fills the catalogue the order scenarios buy from"
 new_admin benchadmin
 

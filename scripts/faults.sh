@@ -2,7 +2,8 @@
 # make faults: crashes, restarts and slows the pieces of the running local stack under load
 # and checks that no money, order or event was lost or doubled (faults/src/main.rs says what is
 # checked). Brings the stack up if it is not running; lifts the gateway's login and
-# registration limits for the run (restored at the end). FAULTS_ONLY=name,name runs some.
+# registration limits and the per-user command limit for the run (restored at the end).
+# FAULTS_ONLY=name,name runs some.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 cd "$ROOT"
@@ -14,8 +15,8 @@ fi
 say "building the fault suite (cargo build --profile $BUILD_PROFILE -p faults)"
 cargo build --quiet --profile "$BUILD_PROFILE" -p faults
 
-trap restore_gateway_limits EXIT
-lift_gateway_limits
+trap restore_load_limits EXIT
+lift_load_limits
 new_admin faultsadmin   # adds the products the scenarios buy
 
 say "fault scenarios against the running stack"

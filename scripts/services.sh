@@ -4,12 +4,20 @@
 service_env() { # name port
   local name="$1" port="$2"
   echo "HOST=127.0.0.1 PORT=$port DATABASE_URL=$(db_url "$name")"
-  echo "JWT_PUBLIC_KEY_FILE=$LOCAL/keys/jwt-public.pem SERVICE_TOKEN=$(cat "$LOCAL/keys/service-token")"
+  echo "JWT_PUBLIC_KEY_FILE=$LOCAL/keys/jwt-public.pem"
   echo "LOG_FORMAT=${LOG_FORMAT:-pretty} RUST_LOG=${RUST_LOG:-info}"
+  # The per-user limit on orders, cancels, deposits and restocks: the services' defaults,
+  # unless a load run lifts it (lift_command_limits).
+  [ -n "${COMMAND_LIMIT_PER_MINUTE:-}" ] && echo "COMMAND_LIMIT_PER_MINUTE=$COMMAND_LIMIT_PER_MINUTE"
+  [ -n "${COMMAND_LIMIT_BURST:-}" ] && echo "COMMAND_LIMIT_BURST=$COMMAND_LIMIT_BURST"
   case "$name" in
-    user) echo "JWT_PRIVATE_KEY_FILE=$LOCAL/keys/jwt-private.pem BILLING_URL=$(billing_url)" ;;
+    user) echo "JWT_PRIVATE_KEY_FILE=$LOCAL/keys/jwt-private.pem BILLING_URL=$(billing_url)"
+          echo "SERVICE_TOKEN=$(cat "$LOCAL/keys/service-token-user")" ;;
+    billing) echo "USER_SERVICE_TOKEN=$(cat "$LOCAL/keys/service-token-user")"
+             echo "ORDER_SERVICE_TOKEN=$(cat "$LOCAL/keys/service-token-order")" ;;
     # ORDER_BILLING_URL: make faults puts a fault-injecting proxy between order and billing.
-    order) echo "BILLING_URL=${ORDER_BILLING_URL:-$(billing_url)} KAFKA_BROKERS=${KAFKA_BROKERS:-$LOCAL_KAFKA}" ;;
+    order) echo "BILLING_URL=${ORDER_BILLING_URL:-$(billing_url)} KAFKA_BROKERS=${KAFKA_BROKERS:-$LOCAL_KAFKA}"
+           echo "SERVICE_TOKEN=$(cat "$LOCAL/keys/service-token-order")" ;;
     notification) echo "KAFKA_BROKERS=${KAFKA_BROKERS:-$LOCAL_KAFKA}" ;;
   esac
 }
@@ -37,17 +45,49 @@ end_pid() { # TERM|KILL name pidfile [comm]
 stop_pid() { end_pid TERM "$@"; }  # name pidfile [comm]
 kill_pid() { end_pid KILL "$@"; }  # name pidfile [comm]
 
-# Serves the gateway with the login and registration limits lifted (load runs with many users
-# from one address), or as configured again.
-lift_gateway_limits() {
+# Load runs (bench, soak, faults) drive many users from one address, and each user far past the
+# per-user command limit: they lift the gateway's login and registration limits (a reload) and
+# the services' per-user command limit (billing and order restarted with it lifted, unless they
+# already run so, as under make test), and restore both at the end.
+LIFTED_COMMAND_LIMIT=100000000
+lift_load_limits() {
   LOGIN_RATE=1000000r/s REGISTER_RATE=1000000r/s render_gateway_conf
   nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s reload
   sleep 1   # the old workers hand over
+  if ! command_limits_lifted; then
+    say "restarting billing and order with the per-user command limit lifted for the run"
+    # Exported: a service the run restarts itself (make faults) keeps it lifted.
+    export COMMAND_LIMIT_PER_MINUTE=$LIFTED_COMMAND_LIMIT COMMAND_LIMIT_BURST=$LIFTED_COMMAND_LIMIT
+    restart_limited_services
+    COMMAND_LIMITS_LIFTED_HERE=1
+  fi
 }
-restore_gateway_limits() {
+restore_load_limits() {
   render_gateway_conf
   nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s reload 2>/dev/null || start_gateway
   say "gateway login and registration limits restored"
+  if [ -n "${COMMAND_LIMITS_LIFTED_HERE:-}" ]; then
+    say "restarting billing and order with their per-user command limit"
+    unset COMMAND_LIMIT_PER_MINUTE COMMAND_LIMIT_BURST
+    restart_limited_services
+  fi
+}
+# Whether the running order service has the lifted limit in its environment.
+command_limits_lifted() {
+  [ -r "$RUN_DIR/order.pid" ] &&
+    tr '\0' '\n' <"/proc/$(cat "$RUN_DIR/order.pid")/environ" 2>/dev/null |
+      grep -qx "COMMAND_LIMIT_PER_MINUTE=$LIFTED_COMMAND_LIMIT"
+}
+restart_limited_services() {
+  local entry name
+  for entry in $(instances); do
+    name="${entry%%:*}"
+    case "$(service_of "$name")" in
+      billing|order)
+        start_service "$name" "${entry#*:}"
+        wait_healthy "$name" "http://127.0.0.1:${entry#*:}/api/v1/$(prefix_of "$(service_of "$name")")/health" ;;
+    esac
+  done
 }
 
 # SIGSTOP (pause) or SIGCONT (resume) to the process of a pid file.

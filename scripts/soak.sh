@@ -25,7 +25,7 @@ set_autovacuum() {
 }
 finish() {
   [ "$autovacuum_was" = on ] || set_autovacuum "RESET autovacuum"
-  restore_gateway_limits
+  restore_load_limits
 }
 trap finish EXIT
 if [ "$autovacuum_was" != on ]; then
@@ -36,7 +36,7 @@ if [ "$autovacuum_was" != on ]; then
   say "vacuuming the shop's databases first (VACUUM ANALYZE), as autovacuum keeps them"
   for svc in user billing order notification; do psql_admin -d "shop_$svc" -c "VACUUM (ANALYZE)"; done
 fi
-lift_gateway_limits
+lift_load_limits
 new_admin soakadmin   # fills the catalogue the soak buys from
 
 say "soaking for ${SOAK_SECONDS:-600} s against $REPLICAS replica(s) of each service"

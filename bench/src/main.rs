@@ -3,6 +3,7 @@
 //! scenarios through the gateway, and prints them side by side with the targets.
 //! `scripts/bench.sh` brings the stack and the trivial upstream up and calls this.
 
+mod flood;
 mod load;
 mod report;
 mod shop;
@@ -235,6 +236,14 @@ fn fmt_rss(rss: &BTreeMap<&'static str, f64>) -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // `make login-flood`: bench --login-flood SECONDS ADDRESSES GATEWAY
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, seconds, addresses, gateway] = args.as_slice() {
+        if flag == "--login-flood" {
+            let gateway = Target::parse(gateway)?;
+            return flood::run(gateway, seconds.parse()?, addresses.parse()?).await;
+        }
+    }
     let options = Options::parse()?;
     let gateway = Target::parse(&options.gateway)?;
     let ceiling_target = Target::parse(&options.ceiling)?;
