@@ -54,29 +54,37 @@ lift_load_limits() {
   LOGIN_RATE=1000000r/s REGISTER_RATE=1000000r/s render_gateway_conf
   nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s reload
   sleep 1   # the old workers hand over
+  # Exported in any case: a service the run restarts itself (make faults) keeps it lifted.
+  SAVED_COMMAND_LIMITS="${COMMAND_LIMIT_PER_MINUTE:-}:${COMMAND_LIMIT_BURST:-}"
+  export COMMAND_LIMIT_PER_MINUTE=$LIFTED_COMMAND_LIMIT COMMAND_LIMIT_BURST=$LIFTED_COMMAND_LIMIT
   if ! command_limits_lifted; then
     say "restarting billing and order with the per-user command limit lifted for the run"
-    # Exported: a service the run restarts itself (make faults) keeps it lifted.
-    export COMMAND_LIMIT_PER_MINUTE=$LIFTED_COMMAND_LIMIT COMMAND_LIMIT_BURST=$LIFTED_COMMAND_LIMIT
+    COMMAND_LIMITS_LIFTED_HERE=1   # before: a failed restart is still restored at exit
     restart_limited_services
-    COMMAND_LIMITS_LIFTED_HERE=1
   fi
 }
 restore_load_limits() {
   render_gateway_conf
   nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s reload 2>/dev/null || start_gateway
   say "gateway login and registration limits restored"
+  # Whatever the caller had set before.
+  local saved="${SAVED_COMMAND_LIMITS:-:}"
+  unset COMMAND_LIMIT_PER_MINUTE COMMAND_LIMIT_BURST
+  if [ -n "${saved%%:*}" ]; then export COMMAND_LIMIT_PER_MINUTE="${saved%%:*}"; fi
+  if [ -n "${saved#*:}" ]; then export COMMAND_LIMIT_BURST="${saved#*:}"; fi
   if [ -n "${COMMAND_LIMITS_LIFTED_HERE:-}" ]; then
     say "restarting billing and order with their per-user command limit"
-    unset COMMAND_LIMIT_PER_MINUTE COMMAND_LIMIT_BURST
     restart_limited_services
   fi
 }
-# Whether the running order service has the lifted limit in its environment.
+# Whether the running billing and order services have the lifted limit in their environment.
 command_limits_lifted() {
-  [ -r "$RUN_DIR/order.pid" ] &&
-    tr '\0' '\n' <"/proc/$(cat "$RUN_DIR/order.pid")/environ" 2>/dev/null |
-      grep -qx "COMMAND_LIMIT_PER_MINUTE=$LIFTED_COMMAND_LIMIT"
+  local svc pid
+  for svc in billing order; do
+    pid="$(cat "$RUN_DIR/$svc.pid" 2>/dev/null)" || return 1
+    { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null |
+      grep -x "COMMAND_LIMIT_PER_MINUTE=$LIFTED_COMMAND_LIMIT" >/dev/null || return 1
+  done
 }
 restart_limited_services() {
   local entry name

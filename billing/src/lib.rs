@@ -33,10 +33,19 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
+        let user = config::secret("USER_SERVICE_TOKEN", 16)?;
+        let order = config::secret("ORDER_SERVICE_TOKEN", 16)?;
+        if user == order {
+            // One credential for both would open every internal endpoint to both callers.
+            return Err(ConfigError {
+                name: "ORDER_SERVICE_TOKEN".to_owned(),
+                problem: "must differ from USER_SERVICE_TOKEN: each caller has its own".to_owned(),
+            });
+        }
         Ok(Self {
             service: ServiceConfig::from_env(8082)?,
-            user_service_token: ServiceToken::new(config::secret("USER_SERVICE_TOKEN", 16)?),
-            order_service_token: ServiceToken::new(config::secret("ORDER_SERVICE_TOKEN", 16)?),
+            user_service_token: ServiceToken::new(user),
+            order_service_token: ServiceToken::new(order),
             command_limit: Arc::new(CommandLimit::from_env()?),
         })
     }

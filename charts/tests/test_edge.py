@@ -154,6 +154,8 @@ def test_the_public_api_reaches_its_service(docs, path, service):
     # Retry-After (an error page would replace both).
     assert (429 in pages) == (route["path"] in ("=/api/v1/users/login", "=/api/v1/users/register")), route["path"]
     assert pages[502]["code"] == 502 and json_body(pages[502]["body"]) and "outcome_unknown" in pages[504]["body"]
+    # The 503 page replaces a service's own (a full password queue), so it says when to retry.
+    assert {h["name"]: h["value"] for h in pages[503]["headers"]}["Retry-After"] == "1"
 
 
 @pytest.mark.parametrize("path", [
@@ -315,7 +317,7 @@ def test_the_local_gateways_429_says_when_to_retry(rate):
     """The local map of rates to Retry-After gives ceil(60/N) for N r/m (nginx picks the first
     matching regex in order)."""
     conf = (ROOT / "api-gateway" / "nginx.conf.template").read_text()
-    block = re.search(r"map \$limit_rate \$retry_after \{(.*?)\}", conf, re.S).group(1)
+    block = re.search(r"map \$shop_limit_rate \$retry_after \{(.*?)\}", conf, re.S).group(1)
     entries = re.findall(r"^\s*(\S+)\s+(\d+);", block, re.M)
     got = next((int(v) for k, v in entries if k.startswith("~") and re.search(k[1:], rate)),
                int(dict(entries)["default"]))

@@ -187,6 +187,8 @@ pub async fn start_user_on(database: TestDatabase, billing_url: &str, keys: &Tes
         access_token_ttl: Duration::from_secs(900),
         refresh_token_ttl: Duration::from_secs(3600),
         session_lifetime: Duration::from_secs(7200),
+        // Test processes run many services side by side, sharing one hashing queue.
+        password_queue_wait: Duration::from_secs(30),
         billing_url: billing_url.to_owned(),
         billing_timeout: Duration::from_secs(1),
         service_token: ServiceToken::new(USER_SERVICE_TOKEN.to_owned()),

@@ -337,11 +337,12 @@ async fn failures_at_one_login_slow_it_down_whatever_the_address() {
 #[ignore = "needs the running stack (make test starts it)"]
 async fn login_attempts_are_rate_limited_per_client_address() {
     let attacker = client_from([127, 0, 0, 15]);
-    // Logins of the run's own: the per-login limit (the next test) must not be what answers.
+    // A new login each time: the per-login limit (the test above) must not be what answers.
     let run = &uuid::Uuid::new_v4().simple().to_string()[..12];
-    let credentials = json!({ "login": format!("nobody{run}"), "password": "guess guess guess" });
     let mut statuses = Vec::new();
-    for _ in 0..20 {
+    for n in 0..20 {
+        let credentials =
+            json!({ "login": format!("nobody{run}n{n}"), "password": "guess guess guess" });
         let response = attacker
             .post(url("/api/v1/users/login"))
             .json(&credentials)

@@ -38,6 +38,9 @@ pub struct Config {
     /// The longest a login session lasts, however often it is refreshed
     /// (`SESSION_LIFETIME_SECONDS`, default 30 days).
     pub session_lifetime: Duration,
+    /// How long a login or registration waits for a password-hashing slot before it is
+    /// refused 503 (`PASSWORD_QUEUE_WAIT_MS`, default 1000).
+    pub password_queue_wait: Duration,
     pub billing_url: String,
     pub billing_timeout: Duration,
     pub service_token: ServiceToken,
@@ -51,6 +54,10 @@ impl Config {
             access_token_ttl: config::seconds_or("ACCESS_TOKEN_TTL_SECONDS", 900)?,
             refresh_token_ttl: config::seconds_or("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600)?,
             session_lifetime: config::seconds_or("SESSION_LIFETIME_SECONDS", 30 * 24 * 3600)?,
+            password_queue_wait: Duration::from_millis(config::or(
+                "PASSWORD_QUEUE_WAIT_MS",
+                password::QUEUE_WAIT.as_millis() as u64,
+            )?),
             billing_url: config::or("BILLING_URL", "http://127.0.0.1:8082".to_owned())?,
             billing_timeout: config::seconds_or("BILLING_TIMEOUT_SECONDS", 2)?,
             service_token: ServiceToken::new(config::secret("SERVICE_TOKEN", 16)?),
@@ -66,6 +73,7 @@ pub struct AppState {
     pub verifier: Arc<TokenVerifier>,
     pub billing: BillingClient,
     pub lifetimes: sessions::Lifetimes,
+    pub password_queue_wait: Duration,
     pub metrics: Arc<UserMetrics>,
 }
 
@@ -97,6 +105,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
             refresh_token_ttl: config.refresh_token_ttl,
             session_lifetime: config.session_lifetime,
         },
+        password_queue_wait: config.password_queue_wait,
         metrics: Arc::new(UserMetrics::new(&metrics)),
     };
     let sweep = {

@@ -70,9 +70,10 @@ impl Scratch {
 }
 
 /// How long a login or registration waits for a hashing slot before it is refused (503 with
-/// `Retry-After`). A hash takes tens of milliseconds a core, so the queue holds at most about
-/// this long's worth of hashes: under a flood the requests that get in are answered well within
-/// any deadline, and the rest are refused at once instead of piling up behind it.
+/// `Retry-After`), by default (`PASSWORD_QUEUE_WAIT_MS`). A hash takes tens of milliseconds a
+/// core, so the queue holds at most about this long's worth of hashes: under a flood the
+/// requests that get in are answered well within any deadline, and the rest are refused after
+/// at most this wait instead of piling up behind it.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(1);
 
 /// Why no hash came out.
@@ -105,8 +106,9 @@ impl From<HashError> for common::ApiError {
 /// Runs `work` (an argon2 computation: CPU-bound) on the blocking pool, at most one per core
 /// at once: a burst of registrations or logins queues for the CPU instead of running hundreds
 /// of hashes side by side, which only adds memory (19 MiB each), not speed. The queue is
-/// bounded by time: a request that gets no slot within `QUEUE_WAIT` is `Busy`.
+/// bounded by time: a request that gets no slot within `wait` is `Busy`.
 async fn bounded<T: Send + 'static>(
+    wait: Duration,
     work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, HashError> {
     static PERMITS: OnceLock<Arc<tokio::sync::Semaphore>> = OnceLock::new();
@@ -114,7 +116,7 @@ async fn bounded<T: Send + 'static>(
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Arc::new(tokio::sync::Semaphore::new(cores))
     });
-    let permit = match tokio::time::timeout(QUEUE_WAIT, permits.clone().acquire_owned()).await {
+    let permit = match tokio::time::timeout(wait, permits.clone().acquire_owned()).await {
         Ok(permit) => permit.map_err(anyhow::Error::from)?,
         Err(_) => return Err(HashError::Busy),
     };
@@ -187,16 +189,20 @@ fn matches(password: &[u8], stored: &str) -> anyhow::Result<bool> {
 }
 
 /// Hashes with argon2id and a random salt (PHC string format).
-pub async fn hash(password: &Password) -> Result<String, HashError> {
+pub async fn hash(password: &Password, wait: Duration) -> Result<String, HashError> {
     let password = password.expose().to_owned();
-    bounded(move || hash_now(password.as_bytes())).await
+    bounded(wait, move || hash_now(password.as_bytes())).await
 }
 
 /// Checks `password` against `stored`; with no stored hash, checks a dummy one so that
 /// unknown logins take as long as wrong passwords.
-pub async fn verify(password: &str, stored: Option<String>) -> Result<bool, HashError> {
+pub async fn verify(
+    password: &str,
+    stored: Option<String>,
+    wait: Duration,
+) -> Result<bool, HashError> {
     let password = password.to_owned();
-    bounded(move || {
+    bounded(wait, move || {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| dummy_hash().to_owned());
         Ok(matches(password.as_bytes(), &stored)? && known)
@@ -224,7 +230,7 @@ mod tests {
         let mut holders = Vec::new();
         for _ in 0..cores {
             let held = held.clone();
-            holders.push(tokio::spawn(bounded(move || {
+            holders.push(tokio::spawn(bounded(QUEUE_WAIT, move || {
                 let _ = held
                     .lock()
                     .expect("lock")
@@ -234,7 +240,7 @@ mod tests {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
         // ...so the next request waits `QUEUE_WAIT` and is refused, having computed nothing.
-        let refused = bounded(|| Ok(())).await;
+        let refused = bounded(QUEUE_WAIT, || Ok(())).await;
         assert!(matches!(refused, Err(HashError::Busy)), "{refused:?}");
         // Once a slot frees up, requests are served again.
         for _ in 0..cores {
@@ -243,7 +249,7 @@ mod tests {
         for holder in holders {
             holder.await.expect("join").expect("held work");
         }
-        assert!(bounded(|| Ok(())).await.is_ok());
+        assert!(bounded(QUEUE_WAIT, || Ok(())).await.is_ok());
     }
 
     #[test]

@@ -25,15 +25,17 @@ pub struct Lifetimes {
     pub session_lifetime: Duration,
 }
 
+/// A new refresh token of `session_id`, or `None` when the session is gone (deleted by the
+/// retention sweep meanwhile).
 async fn issue_refresh_token(
     conn: &mut PgConnection,
     session_id: Uuid,
     lifetimes: Lifetimes,
-) -> sqlx::Result<RefreshToken> {
+) -> sqlx::Result<Option<RefreshToken>> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token = URL_SAFE_NO_PAD.encode(bytes);
-    sqlx::query!(
+    let inserted = sqlx::query!(
         "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) \
          SELECT $1, $2, least(now() + make_interval(secs => $3), \
                               s.created_at + make_interval(secs => $4)) \
@@ -44,8 +46,9 @@ async fn issue_refresh_token(
         lifetimes.session_lifetime.as_secs() as f64,
     )
     .execute(conn)
-    .await?;
-    Ok(RefreshToken(token))
+    .await?
+    .rows_affected();
+    Ok((inserted == 1).then_some(RefreshToken(token)))
 }
 
 /// Starts a session for a user who just logged in; returns its id and first refresh token.
@@ -63,7 +66,9 @@ pub async fn start(
     )
     .execute(&mut *tx)
     .await?;
-    let token = issue_refresh_token(&mut tx, session_id, lifetimes).await?;
+    let token = issue_refresh_token(&mut tx, session_id, lifetimes)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
     tx.commit().await?;
     Ok((session_id, token))
 }
@@ -146,7 +151,10 @@ pub async fn rotate(
         tx.commit().await?;
         return Ok(Rotation::Invalid);
     };
-    let token = issue_refresh_token(&mut tx, session_id, lifetimes).await?;
+    let Some(token) = issue_refresh_token(&mut tx, session_id, lifetimes).await? else {
+        tx.commit().await?;
+        return Ok(Rotation::Invalid);
+    };
     tx.commit().await?;
     Ok(Rotation::Rotated {
         user_id: session.user_id,

@@ -45,7 +45,8 @@ pass: {{ .upstream }}
 {{/* The controller's own errors in JSON, on every proxied route (root, and limit: the rate limit
 of the route, if any). Only codes no service answers with a body of its own differing in meaning:
 the services' 413, 503 and 504 carry the same codes. 429 only where the edge limits (login,
-registration), with Retry-After: elsewhere a service's own 429 and its Retry-After pass. */}}
+registration), with Retry-After: elsewhere a service's own 429 and its Retry-After pass. 503 with
+Retry-After 1, as the services' own 503 that it replaces. */}}
 {{- define "shop-edge.errorPages" -}}
 {{- $root := .root -}}
 {{- $limit := .limit -}}
@@ -57,11 +58,16 @@ errorPages:
       code: {{ $code }}
       type: application/json
       body: {{ include "shop-edge.body" (index $root.Values.errors $code) | quote }}
-      {{- if or (eq $code "429") $root.Values.hsts }}
+      {{- if or (has $code (list "429" "503")) $root.Values.hsts }}
       headers:
         {{- if eq $code "429" }}
         - name: Retry-After
           value: {{ include "shop-edge.retryAfter" $limit.rate | quote }}
+        {{- end }}
+        {{- if eq $code "503" }}
+        {{- /* The page replaces a service's own 503 (a full password queue says 1 s). */}}
+        - name: Retry-After
+          value: "1"
         {{- end }}
         {{- with $root.Values.hsts }}
         - name: Strict-Transport-Security

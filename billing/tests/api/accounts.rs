@@ -207,3 +207,28 @@ async fn deposits_are_limited_per_user_with_retry_after() {
     json_of(app.deposit(&bob_token, 100, None).await, StatusCode::OK).await;
     assert_eq!(app.books(bob).await, (100, 100, 1));
 }
+
+#[tokio::test]
+async fn a_deposit_key_is_remembered_for_a_day_then_swept() {
+    let app = TestApp::spawn().await;
+    let (user, token) = app.user();
+    json_of(app.deposit(&token, 100, Some("k1")).await, StatusCode::OK).await;
+    json_of(app.deposit(&token, 100, Some("k1")).await, StatusCode::OK).await;
+    assert_eq!(app.books(user).await, (100, 100, 1), "the repeat replayed");
+    // Under a day old, the sweep keeps it.
+    let swept = billing::ledger::sweep_idempotency_keys(&app.db)
+        .await
+        .expect("sweep");
+    assert_eq!(swept, 0);
+    sqlx::query!("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
+        .execute(&app.db)
+        .await
+        .expect("age the key");
+    let swept = billing::ledger::sweep_idempotency_keys(&app.db)
+        .await
+        .expect("sweep");
+    assert_eq!(swept, 1);
+    // The key is new again: the same request is a new deposit.
+    json_of(app.deposit(&token, 100, Some("k1")).await, StatusCode::OK).await;
+    assert_eq!(app.books(user).await, (200, 200, 2));
+}

@@ -97,3 +97,39 @@ async fn restocks_are_limited_per_admin() {
     assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     assert_eq!(app.available(product).await, 16);
 }
+
+#[tokio::test]
+async fn a_restock_key_is_remembered_for_a_day_then_swept() {
+    let app = TestApp::spawn().await;
+    let product = app.product("Kettle", 2500, 1).await;
+    let restock = || {
+        app.http
+            .post(app.products_url(&format!("/{product}/restock")))
+            .bearer_auth(&app.admin)
+            .header("Idempotency-Key", "restock-1")
+            .json(&serde_json::json!({ "quantity": 5 }))
+            .send()
+    };
+    json_of(restock().await.expect("restock"), StatusCode::OK).await;
+    json_of(restock().await.expect("restock"), StatusCode::OK).await;
+    assert_eq!(app.available(product).await, 6, "the repeat replayed");
+    assert_eq!(
+        order::catalogue::sweep_restock_keys(&app.db)
+            .await
+            .expect("sweep"),
+        0,
+        "under a day old, kept"
+    );
+    sqlx::query!("UPDATE restocks SET created_at = now() - interval '25 hours'")
+        .execute(&app.db)
+        .await
+        .expect("age the key");
+    assert_eq!(
+        order::catalogue::sweep_restock_keys(&app.db)
+            .await
+            .expect("sweep"),
+        1
+    );
+    json_of(restock().await.expect("restock"), StatusCode::OK).await;
+    assert_eq!(app.available(product).await, 11, "the key is new again");
+}

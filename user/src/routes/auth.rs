@@ -10,6 +10,35 @@ use uuid::Uuid;
 use crate::sessions::{self, RefreshToken, Rotation};
 use crate::{attempts, password, users, AppState};
 
+/// The client's address as the gateway saw it (`X-Real-IP`, which the gateway sets and the
+/// services are reachable only through it); `None` on a direct call.
+pub struct ClientAddress(Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .headers
+                .get("x-real-ip")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok())
+                .map(|ip| ip.to_string()),
+        ))
+    }
+}
+
+async fn known_address(state: &AppState, login: &str, address: Option<&str>) -> ApiResult<bool> {
+    match address {
+        Some(address) => Ok(attempts::known_address(&state.db, login, address).await?),
+        None => Ok(false),
+    }
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({"login": "alice", "password": "correct horse battery"}))]
@@ -69,19 +98,27 @@ fn tokens(
     ))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     Json(request): Json<LoginRequest>,
 ) -> ApiResult<Json<Data<Tokens>>> {
-    if let Err(wait) = attempts::begin(&state.db, &request.login).await? {
-        state
-            .metrics
-            .logins
-            .with_label_values(&["rate_limited"])
-            .inc();
-        return Err(ApiError::RateLimited {
-            message: "too many failed attempts at this login, wait before trying again".to_owned(),
-            retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-        });
-    }
+    let counted = match attempts::begin(&state.db, &request.login).await? {
+        Ok(()) => true,
+        // The owner, from where they logged in before, is not held back by guesses from
+        // elsewhere (and is not counted).
+        Err(_) if known_address(&state, &request.login, address.as_deref()).await? => false,
+        Err(wait) => {
+            state
+                .metrics
+                .logins
+                .with_label_values(&["rate_limited"])
+                .inc();
+            return Err(ApiError::RateLimited {
+                message: "too many failed attempts at this login, wait before trying again"
+                    .to_owned(),
+                retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            });
+        }
+    };
     // Only the lookup is timed: argon2 verification below is CPU, not database, time.
     let timer = state.metrics.db_query.start("find_user");
     let found = users::find_for_login(&state.db, &request.login).await?;
@@ -89,20 +126,25 @@ pub async fn login(
     let (user, stored) = found.map_or((None, None), |found| {
         (Some((found.id, found.roles)), Some(found.password_hash))
     });
-    let verified = match password::verify(&request.password, stored).await {
-        Ok(verified) => verified,
-        Err(err) => {
-            if matches!(err, password::HashError::Busy) {
-                state.metrics.logins.with_label_values(&["busy"]).inc();
+    let verified =
+        match password::verify(&request.password, stored, state.password_queue_wait).await {
+            Ok(verified) => verified,
+            Err(err) => {
+                if matches!(err, password::HashError::Busy) {
+                    state.metrics.logins.with_label_values(&["busy"]).inc();
+                    // No password was checked: the attempt does not count against the login.
+                    if counted {
+                        attempts::uncount(&state.db, &request.login).await?;
+                    }
+                }
+                return Err(err.into());
             }
-            return Err(err.into());
-        }
-    };
+        };
     let Some((user_id, roles)) = user.filter(|_| verified) else {
         state.metrics.logins.with_label_values(&["failed"]).inc();
         return Err(bad_credentials());
     };
-    attempts::succeeded(&state.db, &request.login).await?;
+    attempts::succeeded(&state.db, &request.login, user_id, address.as_deref()).await?;
     let (session_id, refresh) = sessions::start(&state.db, user_id, state.lifetimes).await?;
     state.metrics.logins.with_label_values(&["succeeded"]).inc();
     tracing::info!(%user_id, %session_id, "user logged in");

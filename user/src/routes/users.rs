@@ -116,7 +116,7 @@ pub async fn register(
         Err(users::login_taken_error())
     } else {
         state.metrics.registration_hashes.inc();
-        let hash = password::hash(&new.password).await?;
+        let hash = password::hash(&new.password, state.password_queue_wait).await?;
         insert(&state, id, &new, &hash).await
     };
     if let Err(e) = inserted {

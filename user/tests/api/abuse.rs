@@ -208,3 +208,56 @@ async fn the_sweep_deletes_what_can_no_longer_be_used() {
     .expect("count");
     assert_eq!(left, 0);
 }
+
+async fn login_from(app: &TestApp, login: &str, password: &str, address: &str) -> StatusCode {
+    app.http
+        .post(app.url("/login"))
+        .header("x-real-ip", address)
+        .json(&serde_json::json!({ "login": login, "password": password }))
+        .send()
+        .await
+        .expect("login")
+        .status()
+}
+
+#[tokio::test]
+async fn guesses_from_elsewhere_never_lock_the_owner_out_where_they_logged_in_before() {
+    let app = TestApp::spawn().await;
+    app.signed_up("hank").await;
+    let (home, elsewhere) = ("198.51.100.7", "203.0.113.9");
+    assert_eq!(
+        login_from(&app, "hank", "correct horse battery", home).await,
+        StatusCode::OK
+    );
+    // Someone elsewhere guesses until the login waits, and keeps it waiting.
+    for _ in 0..6 {
+        assert_eq!(
+            login_from(&app, "hank", "a guess", elsewhere).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_from(&app, "hank", "a guess", elsewhere).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // From elsewhere even the right password waits; from home it opens at once.
+    assert_eq!(
+        login_from(&app, "hank", "correct horse battery", elsewhere).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login_from(&app, "hank", "correct horse battery", home).await,
+        StatusCode::OK
+    );
+    // A wrong password from home during the wait is checked and refused, not a way in.
+    for _ in 0..6 {
+        assert_eq!(
+            login_from(&app, "hank", "a guess", elsewhere).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_from(&app, "hank", "another guess", home).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
