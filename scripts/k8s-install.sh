@@ -231,12 +231,20 @@ for svc in $SERVICES; do
     billing) credentials="--from-file=USER_SERVICE_TOKEN=$keys/user-token --from-file=ORDER_SERVICE_TOKEN=$keys/order-token" ;;
     *) credentials="" ;; # notification calls no service
   esac
-  # $credentials is words without spaces (paths under mktemp's directory), or none. Written whole
-  # (created, or replaced when the credentials are renewed).
+  # $credentials is words without spaces (paths under mktemp's directory), or none. Written whole:
+  # created, or replaced when the credentials are renewed (replace, not apply: apply would keep
+  # the old shared SERVICE_TOKEN key in billing's and notification's Secrets).
+  write=create
+  secret_exists "shop-$svc" && write=replace
   # shellcheck disable=SC2086
   kubectl -n "$NS" create secret generic "shop-$svc" --from-file=JWT_PUBLIC_KEY="$keys/public.pem" $credentials \
-    --dry-run=client -o yaml | kubectl -n "$NS" apply -f -
+    --dry-run=client -o yaml | kubectl -n "$NS" "$write" -f -
 done
+if [ -n "$replace" ]; then
+  # Until billing, user and order have restarted with them (below), a run that stops half way
+  # must restart them next time: the pod templates do not change, so helm would not.
+  kubectl -n "$NS" annotate secret shop-billing shop-credentials-restart=pending --overwrite
+fi
 
 if [ -n "$CONTROLLER" ]; then
   say "7. the NGINX Ingress Controller (chart $CONTROLLER_CHART_VERSION, api-gateway/controller-values.yaml)"
@@ -260,13 +268,15 @@ for svc in $SERVICES; do
       --set image.registry="$REGISTRY" --set image.tag="$TAG"
   fi
 done
-if [ -n "$replace" ]; then
+pending="$(kubectl -n "$NS" get secret shop-billing -o jsonpath='{.metadata.annotations.shop-credentials-restart}' 2>/dev/null || true)"
+if [ -n "$replace" ] || [ "$pending" = pending ]; then
   # The pods read their credentials at start: restart the three so none keeps the shared one.
   say "   restarting billing, user and order with their new credentials"
   kubectl -n "$NS" rollout restart deployment/billing deployment/user deployment/order
   for svc in billing user order; do
     kubectl -n "$NS" rollout status "deployment/$svc" --timeout=10m
   done
+  kubectl -n "$NS" annotate secret shop-billing shop-credentials-restart-
 fi
 
 say "9. the edge: https://$HOST (api-gateway/chart)"

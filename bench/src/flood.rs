@@ -162,7 +162,7 @@ pub async fn run(gateway: Target, seconds: u64, addresses: usize) -> anyhow::Res
     println!(
         "flood: {total} attempts in {:.0} s, answers by status {flood_statuses:?} \
          (401: password checked; 429: the gateway's per-address limit; 503: the password queue \
-         was full, refused at once)",
+         stayed full for its whole wait)",
         (seconds as f64) + FLOOD_EVERY.as_secs_f64()
     );
     let ok_share = |g: &Genuine| {

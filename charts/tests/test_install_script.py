@@ -28,6 +28,8 @@ case "$(basename "$0") $1 $2" in
   "kubectl get service") echo 203.0.113.7 ;;
   "kubectl get secret")
     [ -n "$FAKE_SECRETS" ] || exit 1
+    # FAKE_RESTART_PENDING: an earlier run renewed the credentials and stopped before restarting.
+    case "$*" in *shop-credentials-restart*) printf %s "$FAKE_RESTART_PENDING"; exit 0 ;; esac
     key="$(printf %s "$*" | sed -n 's/.*jsonpath={.data.\([A-Z_]*\)}.*/\1/p')"
     [ -n "$key" ] || exit 0
     # FAKE_SECRETS=old: the shared SERVICE_TOKEN of earlier installs, no per-caller credentials.
@@ -52,7 +54,7 @@ case "$(basename "$0") $1 $2" in
   "kubectl create namespace") echo "kind: Namespace" ;;
   "kubectl create configmap") echo "kind: ConfigMap" ;;
   "kubectl label --local"|"kubectl annotate --local") cat ;;
-  "kubectl apply -f") [ "$3" = - ] && cat >/dev/null ;;
+  "kubectl apply -f"|"kubectl replace -f"|"kubectl create -f") [ "$3" = - ] && cat >/dev/null ;;
 esac
 exit 0
 """
@@ -70,7 +72,8 @@ def cluster(tmp_path):
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE_LOG": str(log), "FAKE_MINOR": "33", "FAKE_MISSING": "",
            "FAKE_NO_METRICS": "", "FAKE_SECRETS": "", "FAKE_CLASS_CONTROLLER": "nginx.org/ingress-controller",
            "FAKE_STRIMZI_NS": "strimzi", "FAKE_STRIMZI_WATCH": "*", "FAKE_CNPG_NS": "cnpg-system", "HOME": str(tmp_path),
-           "FAKE_API_ADDRESSES": "172.18.0.2 172.18.0.3", "FAKE_API_PORTS": "6443 6443"}
+           "FAKE_API_ADDRESSES": "172.18.0.2 172.18.0.3", "FAKE_API_PORTS": "6443 6443",
+           "FAKE_RESTART_PENDING": ""}
 
     def run(*args, **overrides):
         result = subprocess.run(["bash", str(SCRIPT), *args], env={**env, **overrides}, capture_output=True,
@@ -225,11 +228,30 @@ def test_the_old_shared_credential_is_replaced_and_the_key_pair_kept(cluster, tm
     assert "SERVICE_TOKEN" not in secrets["shop-billing"] and "SERVICE_TOKEN" not in secrets["shop-notification"]
     assert secrets["shop-billing"]["USER_SERVICE_TOKEN"] == secrets["shop-user"]["SERVICE_TOKEN"]
     assert secrets["shop-billing"]["ORDER_SERVICE_TOKEN"] == secrets["shop-order"]["SERVICE_TOKEN"]
-    # Replaced whole (apply of the rendered Secret), then the pods restart to read them.
-    assert index(calls, r"^kubectl -n shop create secret generic shop-user .*--dry-run=client -o yaml") \
+    # Replaced whole (replace drops the old key; apply would keep it), marked as awaiting the
+    # restart, then the pods restart to read them and the mark goes.
+    index(calls, r"^kubectl -n shop create secret generic shop-user .*--dry-run=client -o yaml")
+    assert index(calls, r"^kubectl -n shop replace -f -$") \
+        < index(calls, r"^kubectl -n shop annotate secret shop-billing shop-credentials-restart=pending --overwrite") \
         < index(calls, r"^helm upgrade --install user ") \
         < index(calls, r"^kubectl -n shop rollout restart deployment/billing deployment/user deployment/order") \
+        < index(calls, r"^kubectl -n shop annotate secret shop-billing shop-credentials-restart-$") \
         < index(calls, r"^helm upgrade --install edge ")
+    assert not any(re.search(r"^kubectl -n shop apply -f -$", c) for c in calls)
+
+
+def test_a_run_that_stopped_before_the_restart_restarts_next_time(cluster, tmp_path):
+    # The Secrets are already per service, but the earlier run never restarted the pods.
+    result, calls = cluster(*ARGS, FAKE_SECRETS="new", FAKE_RESTART_PENDING="pending")
+    assert result.returncode == 0, result.stderr
+    assert not any("shop-credentials-restart=pending" in c for c in calls), "nothing renewed"
+    index(calls, r"^kubectl -n shop rollout restart deployment/billing deployment/user deployment/order")
+    index(calls, r"^kubectl -n shop annotate secret shop-billing shop-credentials-restart-$")
+    # And without the mark, nothing restarts.
+    (tmp_path / "calls.log").unlink()
+    result, calls = cluster(*ARGS, FAKE_SECRETS="new")
+    assert result.returncode == 0, result.stderr
+    assert not any("rollout restart" in c for c in calls)
 
 
 def test_without_the_api_servers_addresses_the_baseline_still_installs(cluster):
