@@ -237,7 +237,7 @@ def test_the_old_shared_credential_is_replaced_and_the_key_pair_kept(cluster, tm
         < index(calls, r"^kubectl -n shop rollout restart deployment/billing deployment/user deployment/order") \
         < index(calls, r"^kubectl -n shop annotate secret shop-billing shop-credentials-restart-$") \
         < index(calls, r"^helm upgrade --install edge ")
-    assert not any(re.search(r"^kubectl -n shop apply -f -$", c) for c in calls)
+    assert sum(bool(re.search(r"^kubectl -n shop replace -f -$", c)) for c in calls) == 4, "each Secret whole"
 
 
 def test_a_run_that_stopped_before_the_restart_restarts_next_time(cluster, tmp_path):
