@@ -317,6 +317,18 @@ pub async fn json_of(
     body
 }
 
+/// The `Retry-After` of a 429 or 503, in whole seconds (the test fails without one).
+pub fn retry_after(response: &reqwest::Response) -> u64 {
+    response
+        .headers()
+        .get("retry-after")
+        .expect("the answer carries Retry-After")
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("whole seconds")
+}
+
 /// Asserts an error response in the contract's shape (`error` and `code`) and returns it.
 pub async fn assert_error(
     response: reqwest::Response,

@@ -191,14 +191,7 @@ async fn deposits_are_limited_per_user_with_retry_after() {
         json_of(app.deposit(&alice_token, 100, None).await, StatusCode::OK).await;
     }
     let refused = app.deposit(&alice_token, 100, None).await;
-    let retry_after: u64 = refused
-        .headers()
-        .get("retry-after")
-        .expect("a 429 carries Retry-After")
-        .to_str()
-        .expect("ascii")
-        .parse()
-        .expect("whole seconds");
+    let retry_after = testkit::retry_after(&refused);
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     // The refused deposit added nothing; another user is not held back by alice's loop.

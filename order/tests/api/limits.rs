@@ -1,18 +1,8 @@
 use common::limits::CommandLimit;
 use reqwest::StatusCode;
+use testkit::retry_after;
 
 use crate::helpers::{assert_error, json_of, TestApp};
-
-fn retry_after(response: &reqwest::Response) -> u64 {
-    response
-        .headers()
-        .get("retry-after")
-        .expect("a 429 carries Retry-After")
-        .to_str()
-        .expect("ascii")
-        .parse()
-        .expect("whole seconds")
-}
 
 #[tokio::test]
 async fn orders_and_cancels_are_limited_per_user_and_a_refused_one_changes_nothing() {

@@ -5,19 +5,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
+use testkit::retry_after;
 
 use crate::helpers::{access, assert_error, json_of, refresh_of, TestApp};
-
-fn retry_after(response: &reqwest::Response) -> u64 {
-    response
-        .headers()
-        .get("retry-after")
-        .expect("a 429 carries Retry-After")
-        .to_str()
-        .expect("ascii")
-        .parse()
-        .expect("whole seconds")
-}
 
 /// Five wrong passwords at `login`; each answered 401.
 async fn five_wrong(app: &TestApp, login: &str) {
@@ -220,6 +210,16 @@ async fn login_from(app: &TestApp, login: &str, password: &str, address: &str) -
         .status()
 }
 
+/// Six wrong passwords at `login` from `address`, each checked (401): the next one waits.
+async fn six_guesses(app: &TestApp, login: &str, address: &str) {
+    for _ in 0..6 {
+        assert_eq!(
+            login_from(app, login, "a guess", address).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
+
 #[tokio::test]
 async fn guesses_from_elsewhere_never_lock_the_owner_out_where_they_logged_in_before() {
     let app = TestApp::spawn().await;
@@ -230,12 +230,7 @@ async fn guesses_from_elsewhere_never_lock_the_owner_out_where_they_logged_in_be
         StatusCode::OK
     );
     // Someone elsewhere guesses until the login waits, and keeps it waiting.
-    for _ in 0..6 {
-        assert_eq!(
-            login_from(&app, "hank", "a guess", elsewhere).await,
-            StatusCode::UNAUTHORIZED
-        );
-    }
+    six_guesses(&app, "hank", elsewhere).await;
     assert_eq!(
         login_from(&app, "hank", "a guess", elsewhere).await,
         StatusCode::TOO_MANY_REQUESTS
@@ -250,12 +245,7 @@ async fn guesses_from_elsewhere_never_lock_the_owner_out_where_they_logged_in_be
         StatusCode::OK
     );
     // A wrong password from home during the wait is checked and refused, not a way in.
-    for _ in 0..6 {
-        assert_eq!(
-            login_from(&app, "hank", "a guess", elsewhere).await,
-            StatusCode::UNAUTHORIZED
-        );
-    }
+    six_guesses(&app, "hank", elsewhere).await;
     assert_eq!(
         login_from(&app, "hank", "another guess", home).await,
         StatusCode::UNAUTHORIZED
