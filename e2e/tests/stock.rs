@@ -37,7 +37,9 @@ async fn two_hundred_funded_buyers_race_for_fifty_units_and_fifty_get_one() {
     for (status, body) in &answers {
         *by_status.entry(*status).or_default() += 1;
         match *status {
-            StatusCode::CREATED => {
+            // 202: billing answered after the request's deadline (on a loaded machine a few of
+            // 200 simultaneous charges can); the unit is reserved and the settler pays it.
+            StatusCode::CREATED | StatusCode::ACCEPTED => {
                 created.push(body["data"]["id"].as_str().expect("id").to_owned())
             }
             StatusCode::CONFLICT => {
@@ -47,15 +49,27 @@ async fn two_hundred_funded_buyers_race_for_fifty_units_and_fifty_get_one() {
             other => panic!("unexpected {other}: {body}"),
         }
     }
+    let sold = by_status.get(&StatusCode::CREATED).copied().unwrap_or(0)
+        + by_status.get(&StatusCode::ACCEPTED).copied().unwrap_or(0);
     assert_eq!(
-        (
-            by_status.get(&StatusCode::CREATED),
-            by_status.get(&StatusCode::CONFLICT)
-        ),
-        (Some(&50), Some(&150)),
+        (sold, by_status.get(&StatusCode::CONFLICT)),
+        (50, Some(&150)),
         "{by_status:?}"
     );
     assert_eq!(shop.order.available(mug).await, 0);
+    e2e::eventually(
+        std::time::Duration::from_secs(60),
+        "every pending order settled",
+        || async {
+            let pending: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'pending'")
+                    .fetch_one(&shop.order.db)
+                    .await
+                    .expect("orders");
+            (pending == 0).then_some(())
+        },
+    )
+    .await;
     // Exactly the fifty were charged, each its price once; the refused ones nothing.
     for id in &created {
         assert_eq!(money_of(&shop.billing, id).await, (1_000, 0), "order {id}");
@@ -103,7 +117,8 @@ async fn buyers_of_one_to_three_units_never_get_more_than_the_stock_round_after_
         let mut sold = [0i64; 2];
         for ((status, body), lines) in answers.iter().zip(&baskets) {
             match *status {
-                StatusCode::CREATED => {
+                // 202: paid later by the settler; its units are reserved all the same.
+                StatusCode::CREATED | StatusCode::ACCEPTED => {
                     for (product, quantity) in lines {
                         sold[products.iter().position(|p| p == product).expect("known")] +=
                             quantity;
