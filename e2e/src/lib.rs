@@ -462,6 +462,24 @@ pub async fn charges_for(billing: &Service, order_id: &str) -> i64 {
     .expect("ledger")
 }
 
+/// Waits until no order of `order` is pending: an order answered 202 (its charge answered
+/// after the request's deadline) has been paid, or refused, by the settler.
+pub async fn all_settled(order: &Service) {
+    eventually(
+        Duration::from_secs(60),
+        "every pending order settled",
+        || async {
+            let pending: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'pending'")
+                    .fetch_one(&order.db)
+                    .await
+                    .expect("orders");
+            (pending == 0).then_some(())
+        },
+    )
+    .await;
+}
+
 /// (charged, refunded) for `order_id`, from billing's ledger: what its withdrawal took and what
 /// its refund gave back.
 pub async fn money_of(billing: &Service, order_id: &str) -> (i64, i64) {

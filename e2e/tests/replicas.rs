@@ -448,19 +448,7 @@ async fn two_replicas_racing_for_the_last_units_sell_each_once() {
             other => panic!("unexpected {other}: {body}"),
         }
     }
-    e2e::eventually(
-        std::time::Duration::from_secs(60),
-        "every pending order settled",
-        || async {
-            let pending: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'pending'")
-                    .fetch_one(&replicas[0].db)
-                    .await
-                    .expect("orders");
-            (pending == 0).then_some(())
-        },
-    )
-    .await;
+    e2e::all_settled(&replicas[0]).await;
     assert_eq!(sold[&mug], 30, "every mug sold, none twice");
     assert_eq!(sold[&tea], 20, "all the tea sold, none twice");
     for replica in &replicas {

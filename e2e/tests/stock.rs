@@ -57,19 +57,7 @@ async fn two_hundred_funded_buyers_race_for_fifty_units_and_fifty_get_one() {
         "{by_status:?}"
     );
     assert_eq!(shop.order.available(mug).await, 0);
-    e2e::eventually(
-        std::time::Duration::from_secs(60),
-        "every pending order settled",
-        || async {
-            let pending: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'pending'")
-                    .fetch_one(&shop.order.db)
-                    .await
-                    .expect("orders");
-            (pending == 0).then_some(())
-        },
-    )
-    .await;
+    e2e::all_settled(&shop.order).await;
     // Exactly the fifty were charged, each its price once; the refused ones nothing.
     for id in &created {
         assert_eq!(money_of(&shop.billing, id).await, (1_000, 0), "order {id}");

@@ -85,8 +85,12 @@ pub async fn uncount(db: &PgPool, login: &str) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Whether the user with `login` logged in successfully from `address` within `KNOWN_FOR`.
-pub async fn known_address(db: &PgPool, login: &str, address: &str) -> sqlx::Result<bool> {
+/// Whether the user with `login` logged in successfully from `address` within `KNOWN_FOR`
+/// (never, without an address).
+pub async fn known_address(db: &PgPool, login: &str, address: Option<&str>) -> sqlx::Result<bool> {
+    let Some(address) = address else {
+        return Ok(false);
+    };
     sqlx::query_scalar!(
         r#"SELECT EXISTS (
                SELECT 1 FROM login_addresses la JOIN users u ON u.id = la.user_id

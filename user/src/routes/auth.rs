@@ -32,13 +32,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddress {
     }
 }
 
-async fn known_address(state: &AppState, login: &str, address: Option<&str>) -> ApiResult<bool> {
-    match address {
-        Some(address) => Ok(attempts::known_address(&state.db, login, address).await?),
-        None => Ok(false),
-    }
-}
-
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({"login": "alice", "password": "correct horse battery"}))]
@@ -105,7 +98,11 @@ pub async fn login(
         Ok(()) => true,
         // The owner, from where they logged in before, is not held back by guesses from
         // elsewhere (and is not counted).
-        Err(_) if known_address(&state, &request.login, address.as_deref()).await? => false,
+        Err(_)
+            if attempts::known_address(&state.db, &request.login, address.as_deref()).await? =>
+        {
+            false
+        }
         Err(wait) => {
             state
                 .metrics
