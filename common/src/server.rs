@@ -295,7 +295,7 @@ impl Server {
 
 /// What every service binary does: `<binary> migrate` applies its migrations and exits (the
 /// Kubernetes pre-install Job); otherwise it builds the service from its environment and
-/// serves until SIGTERM or SIGINT.
+/// serves until SIGTERM or SIGINT. A failure is logged, as every log line is, and exits 1.
 pub async fn main<F>(
     service: &'static str,
     migrator: &sqlx::migrate::Migrator,
@@ -310,9 +310,17 @@ where
     } else {
         serve(service, build).await
     };
+    if let Err(e) = &result {
+        // A log line like any other (JSON in a cluster), not the runtime's plain `Error: ...`:
+        // why a pod could not start is read where its logs are.
+        tracing::error!("{service} stopped: {e:#}");
+    }
     // Blocks until the last spans are sent (when exporting): off the async workers.
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
-    result
+    if result.is_err() {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// What a service binary does for an operator's subcommand (`notification redrive`, `user
