@@ -118,3 +118,14 @@ db_url() {
   case "$PG_HOST" in 127.*|localhost|::1) tls="?sslmode=disable" ;; esac
   echo "postgres://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT/shop_$1$tls"
 }
+
+# Podman, for building and running the images where no Docker engine runs (make images,
+# make image-check): Debian's podman with runc and the settings in scripts/images/containers.conf,
+# and debootstrap for the base images it builds from (scripts/images/bases.sh).
+DEBIAN_BASE_IMAGE="localhost/debian:bookworm-slim"
+use_podman() {
+  ensure_packages podman:podman runc:runc debootstrap:debootstrap
+  export CONTAINERS_CONF="$ROOT/scripts/images/containers.conf"
+  # The local stand-in for rust:<this machine's toolchain>-slim-bookworm.
+  RUST_BASE_IMAGE="localhost/rust:$(rustc --version | awk '{ split($2, v, "."); print v[1] "." v[2] }')-slim-bookworm"
+}
