@@ -1,5 +1,5 @@
 # The two commands of the README, and their helpers. Scripts under scripts/ do the work.
-.PHONY: up down test bench soak faults login-flood logs redrive admin images deploy
+.PHONY: up down test bench soak faults login-flood logs redrive admin images image-check deploy
 
 up:      ## start the whole shop locally on http://localhost:8080
 	@bash scripts/up.sh
@@ -32,8 +32,11 @@ admin:   ## give a user the admin role (the page's admin section): make admin LO
 	@if [ -z "$(LOGIN)" ]; then bash scripts/admin.sh list; \
 	 else bash scripts/admin.sh $(if $(REVOKE),revoke,grant) "$(LOGIN)"; fi
 
-images:  ## build the images (needs a Docker engine): make images [REGISTRY=ghcr.io/acme] [TAG=..] [PUSH=1]
-	@REGISTRY="$(REGISTRY)" TAG="$(TAG)" PLATFORM="$(PLATFORM)" PUSH="$(PUSH)" bash scripts/images.sh
+images:  ## build the images (Docker, else podman): make images [REGISTRY=ghcr.io/acme] [TAG=..] [PUSH=1] [BINARIES=prebuilt]
+	@REGISTRY="$(REGISTRY)" TAG="$(TAG)" PLATFORM="$(PLATFORM)" PUSH="$(PUSH)" BINARIES="$(BINARIES)" bash scripts/images.sh
+
+image-check: ## build every image with podman, run each as its chart does, play the charts: make image-check [BINARIES=prebuilt]
+	@BINARIES="$(BINARIES)" bash scripts/image-check.sh
 
 deploy:  ## install into Kubernetes: make deploy REGISTRY=ghcr.io/acme HOST=shop.acme.org TLS_ISSUER=letsencrypt
 	@bash scripts/k8s-install.sh --registry "$(REGISTRY)" --host "$(HOST)" \

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# make image-check [BINARIES=source|prebuilt]: builds every image with podman from local base
+# images (scripts/images.sh), then runs each as its chart runs it, against this machine's
+# Postgres and broker, and plays each service chart with `podman kube play`
+# (scripts/images/check.py). Ends with one summary line per image: its size and its checks.
+# BINARIES=prebuilt takes the workspace's release build instead of compiling in the image build
+# (what make test does: the runtime stages are the same, the compile is the one it just tested).
+# The containers use the host's network, so the services' ports and 8080 must be free: make down.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+use_podman
+
+for entry in "${SERVICES[@]}" web:8080; do
+  require_free_port "${entry#*:}" "the ${entry%%:*} image's port; make down stops the local stack"
+done
+"$ROOT/scripts/postgres.sh"
+"$ROOT/scripts/keys.sh"
+if ! is_running "$RUN_DIR/tansu.pid" tansu && [ -z "${KAFKA_BROKERS:-}" ]; then
+  # The broker this check starts, it stops.
+  trap '"$ROOT/scripts/stack.sh" stop kafka >/dev/null' EXIT
+fi
+"$ROOT/scripts/kafka.sh"
+"$ROOT/scripts/tools.sh" py
+
+# Fresh databases, the ones the Secrets made up for the check name (imagecheck_<service>).
+for entry in "${SERVICES[@]}"; do
+  db="imagecheck_${entry%%:*}"
+  psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+  psql_admin -c "CREATE DATABASE $db OWNER $PG_USER" >/dev/null
+done
+
+start=$SECONDS
+ENGINE=podman PLATFORM=linux/amd64 REGISTRY="" TAG="" PUSH="" "$ROOT/scripts/images.sh"
+say "the images are built ($(( SECONDS - start )) s; binaries: ${BINARIES:-source})"
+
+say "running every image as its chart does"
+version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)"
+IMAGE_TAG="$version" IMAGE_CHECK_PG="postgres://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT" \
+  "$LOCAL/venv/bin/python" "$ROOT/scripts/images/check.py"
