@@ -40,12 +40,14 @@ COPY user billing order notification /out/
 FROM ${BINARIES} AS binaries
 
 # --- The runtime root: the service, the shared libraries it links (glibc, OpenSSL for
-# --- librdkafka's TLS and SCRAM, zlib), the CA bundle, and a passwd entry for uid 10001.
-# --- Nothing else: no shell, no package manager.
+# --- librdkafka's TLS and SCRAM, zlib), Debian's CA bundle, a passwd entry for uid 10001, and
+# --- nsswitch.conf (without it glibc asks DNS before /etc/hosts, so a pod's hostAliases and
+# --- localhost would depend on the DNS server). Nothing else: no shell, no package manager.
 FROM ${DEBIAN_IMAGE} AS rootfs
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libssl3 zlib1g \
     && rm -rf /var/lib/apt/lists/*
 ARG SERVICE
+RUN test -n "${SERVICE}" || { echo "--build-arg SERVICE=user|billing|order|notification is required" >&2; exit 1; }
 COPY --from=binaries /out/${SERVICE} /rootfs/usr/local/bin/service
 RUN set -eu; \
     cd /rootfs; \
@@ -55,7 +57,8 @@ RUN set -eu; \
     mkdir -p etc/ssl/certs tmp && chmod 1777 tmp; \
     cp /etc/ssl/certs/ca-certificates.crt etc/ssl/certs/; \
     echo 'shop:x:10001:10001:shop:/nonexistent:/usr/sbin/nologin' > etc/passwd; \
-    echo 'shop:x:10001:' > etc/group
+    echo 'shop:x:10001:' > etc/group; \
+    printf 'passwd: files\ngroup: files\nhosts: files dns\n' > etc/nsswitch.conf
 
 FROM scratch AS runtime
 COPY --from=rootfs /rootfs /

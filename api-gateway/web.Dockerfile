@@ -7,7 +7,7 @@
 ARG DEBIAN_IMAGE=docker.io/library/debian:bookworm-slim
 
 # --- The runtime root: Debian's nginx binary, the libraries it links, mime.types, the
-# --- configuration and the files. No shell, no package manager.
+# --- configuration, the files, passwd and nsswitch.conf. No shell, no package manager.
 FROM ${DEBIAN_IMAGE} AS rootfs
 RUN apt-get update && apt-get install -y --no-install-recommends nginx \
     && rm -rf /var/lib/apt/lists/*
@@ -20,7 +20,8 @@ RUN set -eu; \
     mkdir -p etc/nginx/conf.d tmp && chmod 1777 tmp; \
     cp /etc/nginx/mime.types etc/nginx/; \
     echo 'nginx:x:101:101:nginx:/nonexistent:/usr/sbin/nologin' > etc/passwd; \
-    echo 'nginx:x:101:' > etc/group
+    echo 'nginx:x:101:' > etc/group; \
+    printf 'passwd: files\ngroup: files\nhosts: files dns\n' > etc/nsswitch.conf
 COPY nginx-main.conf /rootfs/etc/nginx/nginx.conf
 COPY nginx.conf /rootfs/etc/nginx/conf.d/default.conf
 COPY html/ /rootfs/usr/share/nginx/html/

@@ -6,25 +6,43 @@
 # BINARIES=prebuilt takes the workspace's release build instead of compiling in the image build
 # (what make test does: the runtime stages are the same, the compile is the one it just tested).
 # The containers use the host's network, so the services' ports and 8080 must be free: make down.
+# Rootful podman: the check reads the containers' processes in /proc and gives the Secrets'
+# files the pod's group, as the kubelet does.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "make image-check runs podman as root (it checks the containers' users and capabilities from the host): run it as root or with sudo" >&2
+  exit 1
+fi
 use_podman
 
+# Containers an interrupted run left behind hold the ports.
+for name in $(podman ps -a --format '{{.Names}}' | grep '^imagecheck-' || true); do
+  podman rm -f "$name" >/dev/null
+done
 for entry in "${SERVICES[@]}" web:8080; do
   require_free_port "${entry#*:}" "the ${entry%%:*} image's port; make down stops the local stack"
 done
 "$ROOT/scripts/postgres.sh"
 "$ROOT/scripts/keys.sh"
-if ! is_running "$RUN_DIR/tansu.pid" tansu && [ -z "${KAFKA_BROKERS:-}" ]; then
-  # The broker this check starts, it stops.
-  trap '"$ROOT/scripts/stack.sh" stop kafka >/dev/null' EXIT
+# What this check starts or makes, it stops or drops: the local broker (if it was not running)
+# and the check's databases.
+databases=()
+for entry in "${SERVICES[@]}"; do databases+=("imagecheck_${entry%%:*}"); done
+stop_broker=0
+if ! is_running "$RUN_DIR/tansu.pid" tansu && [ "${KAFKA_BROKERS:-$LOCAL_KAFKA}" = "$LOCAL_KAFKA" ]; then
+  stop_broker=1
 fi
+cleanup() {
+  for db in "${databases[@]}"; do psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true; done
+  if [ "$stop_broker" = 1 ]; then "$ROOT/scripts/stack.sh" stop kafka >/dev/null || true; fi
+}
+trap cleanup EXIT
 "$ROOT/scripts/kafka.sh"
 "$ROOT/scripts/tools.sh" py
 
 # Fresh databases, the ones the Secrets made up for the check name (imagecheck_<service>).
-for entry in "${SERVICES[@]}"; do
-  db="imagecheck_${entry%%:*}"
+for db in "${databases[@]}"; do
   psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
   psql_admin -c "CREATE DATABASE $db OWNER $PG_USER" >/dev/null
 done

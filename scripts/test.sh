@@ -7,8 +7,14 @@ cd "$ROOT"
 
 # Whatever this run starts (broker, stack) is stopped at the end, pass or fail, unless the
 # stack was already up before it.
-stack_was_up=0
-if is_running "$RUN_DIR/user.pid"; then stack_was_up=1; else trap '"$ROOT/scripts/down.sh"' EXIT; fi
+# A stack that was up comes back at the end, pass or fail, as it was (its replicas, the
+# per-user limits of billing and order).
+replicas_before="$(cat "$RUN_DIR/replicas" 2>/dev/null || echo 1)"
+if is_running "$RUN_DIR/user.pid"; then
+  trap 'unset COMMAND_LIMIT_PER_MINUTE COMMAND_LIMIT_BURST; REPLICAS="$replicas_before" "$ROOT/scripts/up.sh"' EXIT
+else
+  trap '"$ROOT/scripts/down.sh"' EXIT
+fi
 
 "$ROOT/scripts/postgres.sh"
 "$ROOT/scripts/kafka.sh"
@@ -110,8 +116,4 @@ WITH_PROMETHEUS=1 "$ROOT/scripts/up.sh"
 say "the images: built with podman, run as the charts run them, the charts played (make image-check)"
 "$ROOT/scripts/down.sh"
 "$ROOT/scripts/image-check.sh"
-
-# A stack that was up before this run comes back, with the per-user limits of billing and order.
-unset COMMAND_LIMIT_PER_MINUTE COMMAND_LIMIT_BURST
-if [ "$stack_was_up" = 1 ]; then "$ROOT/scripts/up.sh"; fi
 say "all test suites passed"

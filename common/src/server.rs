@@ -312,8 +312,12 @@ where
     };
     if let Err(e) = &result {
         // A log line like any other (JSON in a cluster), not the runtime's plain `Error: ...`:
-        // why a pod could not start is read where its logs are.
-        tracing::error!("{service} stopped: {e:#}");
+        // why a pod could not start is read where its logs are. On stderr when RUST_LOG hides it.
+        if tracing::enabled!(tracing::Level::ERROR) {
+            tracing::error!("{service} stopped: {e:#}");
+        } else {
+            eprintln!("{service} stopped: {e:#}");
+        }
     }
     // Blocks until the last spans are sent (when exporting): off the async workers.
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;

@@ -3,9 +3,11 @@
 # once and kept in podman's store (delete them to remake: podman rmi <name>):
 # - $DEBIAN_BASE_IMAGE, a stand-in for debian:bookworm-slim: debootstrap's minbase from the
 #   Debian mirror apt already uses, with bookworm's updates and security suites, and without the
-#   documentation and locales, as the official slim image; it also trusts the CAs this machine
-#   adds to Debian's (/usr/local/share/ca-certificates);
-# - $RUST_BASE_IMAGE (only to compile in the build, BINARIES=source): rust.Containerfile on it.
+#   documentation and locales, as the official slim image;
+# - $RUST_BASE_IMAGE (only to compile in the build, BINARIES=source): rust.Containerfile on it,
+#   trusting also the CAs this machine adds to Debian's (/usr/local/share/ca-certificates: on
+#   these machines the sandbox's egress CA, which HTTPS to crates.io and rustup's server passes
+#   through). Only the build stages have them: the runtime images are made from the Debian base.
 # Usage: bases.sh source|prebuilt
 source "$(dirname "$0")/../lib.sh"
 use_podman
@@ -14,6 +16,9 @@ if ! podman image exists "$DEBIAN_BASE_IMAGE"; then
   mirror="$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p; s/^deb \(http[^ ]*debian\) bookworm .*/\1/p' \
     /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1 || true)"
   mirror="${mirror:-http://deb.debian.org/debian}"
+  security="$(sed -n 's/^URIs: *\(http[^ ]*\)$/\1/p; s/^deb \(http[^ ]*\) bookworm-security .*/\1/p' \
+    /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -- '-security' | head -1 || true)"
+  security="${security:-http://deb.debian.org/debian-security}"
   rootfs="$LOCAL/images/debian-rootfs"
   say "making $DEBIAN_BASE_IMAGE with debootstrap from $mirror (about a minute, once)"
   as_root rm -rf "$rootfs" && mkdir -p "$(dirname "$rootfs")"
@@ -27,18 +32,11 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
-URIs: ${mirror%/debian}/debian-security
+URIs: $security
 Suites: bookworm-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES
-  # The CAs this machine trusts beyond Debian's (on these machines, the sandbox's egress CA,
-  # which HTTPS to crates.io and rustup's server passes through): trusted by every image built
-  # on this base once it installs ca-certificates, as the builds' cargo and rustup need.
-  if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
-    as_root mkdir -p "$rootfs/usr/local/share/ca-certificates"
-    as_root cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
-  fi
   # What the official slim image leaves out, now and for every package installed later.
   as_root tee "$rootfs/etc/dpkg/dpkg.cfg.d/slim" >/dev/null <<'SLIM'
 path-exclude /usr/share/doc/*
@@ -60,6 +58,10 @@ if [ "${1:-source}" = source ] && ! podman image exists "$RUST_BASE_IMAGE"; then
   say "making $RUST_BASE_IMAGE (rustup's minimal toolchain $rust_version, a few minutes, once)"
   rm -rf "$context" && mkdir -p "$context"
   cp "$(command -v rustup)" "$context/rustup-init"
+  mkdir -p "$context/extra-ca"
+  if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    cp /usr/local/share/ca-certificates/*.crt "$context/extra-ca/"
+  fi
   podman build --network host --build-arg DEBIAN_IMAGE="$DEBIAN_BASE_IMAGE" --build-arg RUST_VERSION="$rust_version" \
     -f "$ROOT/scripts/images/rust.Containerfile" -t "$RUST_BASE_IMAGE" "$context"
   rm -rf "$context"
