@@ -144,6 +144,11 @@ def container_env(container, configmaps, secrets):
     return local_env(env)
 
 
+def env_flags(env):
+    """podman's flags for an environment."""
+    return [flag for key, value in env.items() for flag in ("-e", f"{key}={value}")]
+
+
 def security_flags(pod_spec, container):
     """podman's flags for a pod's and its container's securityContext and resources."""
     pod_sc, sc = pod_spec.get("securityContext", {}), container.get("securityContext", {})
@@ -252,8 +257,7 @@ def run_service(service, checks, workdir):
     (migrate,) = job_pod["containers"]
     flags, _ = security_flags(job_pod, migrate)
     env = container_env(migrate, configmaps, secrets)
-    env_flags = [f for key, value in env.items() for f in ("-e", f"{key}={value}")]
-    result = podman("run", "--rm", "--network", "host", *flags, *env_flags, image, *migrate.get("args", []),
+    result = podman("run", "--rm", "--network", "host", *flags, *env_flags(env), image, *migrate.get("args", []),
                     check=False)
     checks.check("the migration Job's command exits 0", result.returncode == 0,
                  (result.stdout + result.stderr)[-400:])
@@ -264,9 +268,8 @@ def run_service(service, checks, workdir):
     flags, (user, group) = security_flags(pod, container)
     mounts = mount_flags(pod, container, secrets, workdir / "volumes", pod["securityContext"]["fsGroup"])
     env = container_env(container, configmaps, secrets)
-    env_flags = [f for key, value in env.items() for f in ("-e", f"{key}={value}")]
     # A pod that cannot start says why in a log line like the others, and exits 1.
-    broken = [f for key, value in env.items() if key != "DATABASE_URL" for f in ("-e", f"{key}={value}")]
+    broken = env_flags({key: value for key, value in env.items() if key != "DATABASE_URL"})
     result = podman("run", "--rm", "--network", "host", *flags, *mounts, *broken, image, check=False)
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     records = [record for record in map(json_object, lines) if record is not None]
@@ -280,7 +283,7 @@ def run_service(service, checks, workdir):
     # host network: the local Postgres and broker listen on loopback. billing is the chart's
     # BILLING_URL host, the Kubernetes Service name.
     podman("run", "-d", "--name", name, "--network", "host", "--add-host", "billing:127.0.0.1",
-           *flags, *mounts, *env_flags, image)
+           *flags, *mounts, *env_flags(env), image)
     port = int(env["PORT"])
     startup = wait_for(probe_url(port, container["startupProbe"]), 60)
     checks.check("the startup probe answers 200", startup == 200, f"status {startup}")
