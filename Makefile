@@ -1,5 +1,5 @@
 # The two commands of the README, and their helpers. Scripts under scripts/ do the work.
-.PHONY: up down test bench soak faults login-flood logs redrive admin images image-check deploy
+.PHONY: up down check test bench soak faults login-flood logs redrive admin images image-check deploy
 
 up:      ## start the whole shop locally on http://localhost:8080
 	@bash scripts/up.sh
@@ -7,7 +7,10 @@ up:      ## start the whole shop locally on http://localhost:8080
 down:    ## stop what make up started
 	@bash scripts/down.sh
 
-test:    ## run every check and test suite
+check:   ## the quick gate before a commit: fmt, clippy, the workspace's Rust tests (under 5 min warm)
+	@bash scripts/check.sh
+
+test:    ## make check, then every stack suite; ends with the time of each phase
 	@bash scripts/test.sh
 
 bench:   ## measure throughput and latency against this machine's ceilings

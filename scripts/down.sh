@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# make down: stops exactly what make up started: gateway, services, the local broker, and
-# Postgres if make up had to start it.
+# make down: stops exactly what make up started: supervisord and its programs (gateway,
+# services, the local broker, Prometheus), and Postgres if make up had to start it.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 
-stop_gateway
-for pidfile in "$RUN_DIR"/*.pid; do
-  [ -e "$pidfile" ] || continue
-  name="$(basename "$pidfile" .pid)"
-  stop_pid "$name" "$pidfile"
-done
+if supervisor_running; then
+  say "stopping the local stack (supervisord and its programs)"
+  ctl signal CONT all >/dev/null 2>&1 || true   # a paused program acts on TERM only once resumed
+  ctl shutdown >/dev/null
+  for _ in $(seq 1 300); do [ -S "$RUN_DIR/supervisor.sock" ] || break; sleep 0.1; done
+fi
 rm -f "$RUN_DIR/replicas"
 if [ -s "$RUN_DIR/postgres.started" ]; then
   say "stopping Postgres (make up started it)"

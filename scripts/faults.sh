@@ -8,9 +8,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 cd "$ROOT"
 
-if ! is_running "$RUN_DIR/user.pid" || ! is_running "$NGINX_DIR/nginx.pid" nginx; then
-  "$ROOT/scripts/up.sh"
-fi
+stack_running || "$ROOT/scripts/up.sh"
 
 say "building the fault suite (cargo build --profile $BUILD_PROFILE -p faults)"
 cargo build --quiet --profile "$BUILD_PROFILE" -p faults

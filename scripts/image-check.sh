@@ -9,6 +9,7 @@
 # Rootful podman: the check reads the containers' processes in /proc and gives the Secrets'
 # files the pod's group, as the kubelet does.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/services.sh"
 cd "$ROOT"
 if [ "$(id -u)" -ne 0 ]; then
   echo "make image-check runs podman as root (it checks the containers' users and capabilities from the host): run it as root or with sudo" >&2
@@ -29,16 +30,12 @@ done
 # and the check's databases.
 databases=()
 for entry in "${SERVICES[@]}"; do databases+=("imagecheck_${entry%%:*}"); done
-stop_broker=0
-if ! is_running "$RUN_DIR/tansu.pid" tansu && [ "${KAFKA_BROKERS:-$LOCAL_KAFKA}" = "$LOCAL_KAFKA" ]; then
-  stop_broker=1
-fi
 cleanup() {
   for db in "${databases[@]}"; do psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true; done
-  if [ "$stop_broker" = 1 ]; then "$ROOT/scripts/stack.sh" stop kafka >/dev/null || true; fi
+  release_broker
 }
 trap cleanup EXIT
-"$ROOT/scripts/kafka.sh"
+ensure_broker
 "$ROOT/scripts/tools.sh" py
 
 # Fresh databases, the ones the Secrets made up for the check name (imagecheck_<service>).

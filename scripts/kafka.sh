@@ -6,6 +6,7 @@
 # restarts it. In-memory: a restart loses topics, offsets and the events not yet consumed
 # (tansu 0.6.0's durable engines are no substitute: see README, "The local broker").
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/services.sh"
 
 # Whether the installed tansu has the dynostore feature (memory://), from cargo's record.
 tansu_has_memory_storage() {
@@ -28,21 +29,18 @@ if [ -n "${KAFKA_BROKERS:-}" ] && [ "$KAFKA_BROKERS" != "$LOCAL_KAFKA" ]; then
   exit 0
 fi
 
-if ! is_running "$RUN_DIR/tansu.pid" tansu; then
+if ! program_running tansu; then
   require_free_port 9092 "the local broker; or point KAFKA_BROKERS at the Kafka listening there"
   say "starting tansu on 127.0.0.1:9092 (log: $LOG_DIR/tansu.log)"
-  nohup tansu broker \
-    --listener-url tcp://127.0.0.1:9092 \
-    --advertised-listener-url tcp://127.0.0.1:9092 \
-    --storage-engine memory://tansu/ >>"$LOG_DIR/tansu.log" 2>&1 </dev/null &
-  echo $! >"$RUN_DIR/tansu.pid"
+  apply_supervisor_conf tansu
+  ctl start tansu >/dev/null
   for _ in $(seq 1 50); do port_open 9092 && break; sleep 0.2; done
   port_open 9092 || { echo "tansu did not start; see $LOG_DIR/tansu.log" >&2; exit 1; }
 fi
 
 existing="$(tansu topic list --broker tcp://127.0.0.1:9092 2>/dev/null || true)"
 for topic in order-events order-events.dlq; do
-  if ! grep -qw -- "$topic" <<<"$existing"; then
+  if ! grep -qF -- "\"name\":\"$topic\"" <<<"$existing"; then
     say "creating topic $topic"
     tansu topic create "$topic" --partitions 3 --broker tcp://127.0.0.1:9092 >/dev/null
   fi

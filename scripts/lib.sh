@@ -63,6 +63,28 @@ prefix_of() {
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
+# The phases of make check and make test, timed: `phase <name>` ends the one before and starts
+# the next; each is recorded as "seconds<TAB>outcome<TAB>name" in $PHASE_LOG (when set: make test
+# sets it, so that the checks make check runs for it are in its table), and `phase_table`
+# prints them, the phase that was running when it failed included.
+phase() { # name
+  phase_end ok
+  PHASE_NAME="$1" PHASE_START="$SECONDS"
+  say "$1"
+}
+phase_end() { # ok|failed
+  if [ -n "${PHASE_NAME:-}" ] && [ -n "${PHASE_LOG:-}" ]; then
+    printf '%s\t%s\t%s\n' "$((SECONDS - PHASE_START))" "$1" "$PHASE_NAME" >>"$PHASE_LOG"
+  fi
+  PHASE_NAME=""
+}
+phase_table() { # title
+  [ -s "${PHASE_LOG:-}" ] || return 0
+  printf '\n%s\n\n| phase | time | outcome |\n|---|---:|---|\n' "$1"
+  awk -F '\t' '{ total += $1; printf "| %s | %dm%02ds | %s |\n", $3, $1 / 60, $1 % 60, $2 }
+    END { printf "| total | %dm%02ds | |\n", total / 60, total % 60 }' "$PHASE_LOG"
+}
+
 # Runs a command as root: directly when we are root, else through sudo.
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -19,10 +19,9 @@ sed -e "s|__RULES__|$ROOT/monitoring/rules/shop.rules.yaml|" \
     -e "s|__USER_TARGETS__|$(targets user)|" -e "s|__BILLING_TARGETS__|$(targets billing)|" \
     -e "s|__ORDER_TARGETS__|$(targets order)|" -e "s|__NOTIFICATION_TARGETS__|$(targets notification)|" \
     "$ROOT/monitoring/prometheus-local.yml" >"$DIR/prometheus.yml"
-stop_pid prometheus "$RUN_DIR/prometheus.pid"
+stop_program prometheus
 require_free_port "$PORT" prometheus
 say "starting Prometheus on http://127.0.0.1:$PORT (log: $LOG_DIR/prometheus.log)"
-nohup prometheus --config.file="$DIR/prometheus.yml" --storage.tsdb.path="$DIR/data" \
-  --web.listen-address="127.0.0.1:$PORT" >>"$LOG_DIR/prometheus.log" 2>&1 </dev/null &
-echo $! >"$RUN_DIR/prometheus.pid"
+apply_supervisor_conf prometheus
+ctl start prometheus >/dev/null
 wait_healthy prometheus "http://127.0.0.1:$PORT/-/ready"

@@ -6,6 +6,6 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 
 binary="$CARGO_TARGET_DIR/$BUILD_DIR/notification"
-[ -x "$binary" ] || die "no $binary: run make up first"
+[ -x "$binary" ] || { echo "no $binary: run make up first" >&2; exit 1; }
 # shellcheck disable=SC2046,SC2086
 exec env $(service_env notification 8084) "$binary" redrive $ARGS

@@ -1,4 +1,7 @@
-# Starting and stopping the services and the gateway; sourced by up.sh and down.sh.
+# The local stack's processes under supervisord (Debian's supervisor package): one program per
+# piece, the broker (tansu), each replica of each service, the gateway (nginx) and Prometheus,
+# written into .local/supervisor/supervisord.conf from this run's settings. Sourced by the
+# scripts that start, stop or act on the stack; `scripts/stack.sh` is the command for one piece.
 
 # The environment of one service, as VAR=value words.
 service_env() { # name port
@@ -7,9 +10,12 @@ service_env() { # name port
   echo "JWT_PUBLIC_KEY_FILE=$LOCAL/keys/jwt-public.pem"
   echo "LOG_FORMAT=${LOG_FORMAT:-pretty} RUST_LOG=${RUST_LOG:-info}"
   # The per-user limit on orders, cancels, deposits and restocks: the services' defaults,
-  # unless a load run lifts it (lift_command_limits).
+  # unless a load run lifts it (lift_load_limits).
   [ -n "${COMMAND_LIMIT_PER_MINUTE:-}" ] && echo "COMMAND_LIMIT_PER_MINUTE=$COMMAND_LIMIT_PER_MINUTE"
   [ -n "${COMMAND_LIMIT_BURST:-}" ] && echo "COMMAND_LIMIT_BURST=$COMMAND_LIMIT_BURST"
+  # Spans to an OTLP collector (make test's tracing test runs one).
+  [ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ] && echo "OTEL_EXPORTER_OTLP_ENDPOINT=$OTEL_EXPORTER_OTLP_ENDPOINT"
+  [ -n "${OTEL_BSP_SCHEDULE_DELAY:-}" ] && echo "OTEL_BSP_SCHEDULE_DELAY=$OTEL_BSP_SCHEDULE_DELAY"
   case "$name" in
     user) echo "JWT_PRIVATE_KEY_FILE=$LOCAL/keys/jwt-private.pem BILLING_URL=$(billing_url)"
           echo "SERVICE_TOKEN=$(cat "$LOCAL/keys/service-token-user")" ;;
@@ -28,23 +34,6 @@ billing_url() {
   if [ "$REPLICAS" -gt 1 ]; then echo "http://127.0.0.1:$BILLING_LB_PORT"; else echo "http://127.0.0.1:8082"; fi
 }
 
-# Ends the process of a pid file and waits until it is gone: TERM stops it gracefully (KILL
-# after 10 s), KILL crashes it (no shutdown at all).
-end_pid() { # TERM|KILL name pidfile [comm]
-  local signal="$1" name="$2" pidfile="$3"
-  if is_running "$pidfile" "${4:-}"; then
-    local pid; pid="$(cat "$pidfile")"
-    say "$([ "$signal" = TERM ] && echo stopping || echo killing) $name (pid $pid, SIG$signal)"
-    kill "-$signal" "$pid" 2>/dev/null || true
-    kill -CONT "$pid" 2>/dev/null || true   # a paused process acts on TERM only once resumed
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$pidfile"
-}
-stop_pid() { end_pid TERM "$@"; }  # name pidfile [comm]
-kill_pid() { end_pid KILL "$@"; }  # name pidfile [comm]
-
 # Load runs (bench, soak, faults) drive many users from one address, and each user far past the
 # per-user command limit: they lift the gateway's login and registration limits (a reload) and
 # the services' per-user command limit (billing and order restarted with it lifted, unless they
@@ -52,72 +41,36 @@ kill_pid() { end_pid KILL "$@"; }  # name pidfile [comm]
 LIFTED_COMMAND_LIMIT=100000000
 lift_load_limits() {
   LOGIN_RATE=1000000r/s REGISTER_RATE=1000000r/s render_gateway_conf
-  nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s reload
-  sleep 1   # the old workers hand over
+  reload_gateway
   # Exported in any case: a service the run restarts itself (make faults) keeps it lifted.
   SAVED_COMMAND_LIMITS="${COMMAND_LIMIT_PER_MINUTE:-}:${COMMAND_LIMIT_BURST:-}"
   export COMMAND_LIMIT_PER_MINUTE=$LIFTED_COMMAND_LIMIT COMMAND_LIMIT_BURST=$LIFTED_COMMAND_LIMIT
-  if ! command_limits_lifted; then
-    say "restarting billing and order with the per-user command limit lifted for the run"
-    COMMAND_LIMITS_LIFTED_HERE=1   # before: a failed restart is still restored at exit
-    restart_limited_services
-  fi
+  apply_command_limits
 }
 restore_load_limits() {
   render_gateway_conf
-  nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s reload 2>/dev/null || start_gateway
+  if program_running gateway; then reload_gateway; else start_gateway; fi
   say "gateway login and registration limits restored"
   # Whatever the caller had set before.
   local saved="${SAVED_COMMAND_LIMITS:-:}"
   unset COMMAND_LIMIT_PER_MINUTE COMMAND_LIMIT_BURST
   if [ -n "${saved%%:*}" ]; then export COMMAND_LIMIT_PER_MINUTE="${saved%%:*}"; fi
   if [ -n "${saved#*:}" ]; then export COMMAND_LIMIT_BURST="${saved#*:}"; fi
-  if [ -n "${COMMAND_LIMITS_LIFTED_HERE:-}" ]; then
-    say "restarting billing and order with their per-user command limit"
-    restart_limited_services
-  fi
+  apply_command_limits
 }
-# Whether the running billing and order services have the lifted limit in their environment.
-command_limits_lifted() {
-  local svc pid
-  for svc in billing order; do
-    pid="$(cat "$RUN_DIR/$svc.pid" 2>/dev/null)" || return 1
-    { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null |
-      grep -x "COMMAND_LIMIT_PER_MINUTE=$LIFTED_COMMAND_LIMIT" >/dev/null || return 1
-  done
-}
-restart_limited_services() {
+# Billing and order with the command limit of this environment: supervisord restarts the
+# instances whose settings it changes, and leaves the others running.
+apply_command_limits() {
   local entry name
   for entry in $(instances); do
     name="${entry%%:*}"
-    case "$(service_of "$name")" in
-      billing|order)
-        start_service "$name" "${entry#*:}"
-        wait_healthy "$name" "http://127.0.0.1:${entry#*:}/api/v1/$(prefix_of "$(service_of "$name")")/health" ;;
-    esac
+    case "$(service_of "$name")" in billing|order) ;; *) continue ;; esac
+    apply_supervisor_conf "$name"
+    program_running "$name" && continue
+    say "restarting $name with the per-user command limit ${COMMAND_LIMIT_PER_MINUTE:-(its default)}"
+    ctl start "$name" >/dev/null
+    wait_healthy "$name" "http://127.0.0.1:${entry#*:}/api/v1/$(prefix_of "$(service_of "$name")")/health"
   done
-}
-
-# SIGSTOP (pause) or SIGCONT (resume) to the process of a pid file.
-signal_pid() { # name pidfile pause|resume [comm]
-  local name="$1" pidfile="$2"
-  is_running "$pidfile" "${4:-}" || { echo "$name is not running" >&2; return 1; }
-  case "$3" in
-    pause) say "pausing $name (SIGSTOP)"; kill -STOP "$(cat "$pidfile")" ;;
-    resume) say "resuming $name (SIGCONT)"; kill -CONT "$(cat "$pidfile")" ;;
-  esac
-}
-
-start_service() { # instance port
-  local name="$1" port="$2" pidfile="$RUN_DIR/$1.pid" service
-  service="$(service_of "$1")"
-  stop_pid "$name" "$pidfile"
-  require_free_port "$port" "$name"
-  say "starting $name on 127.0.0.1:$port (log: $LOG_DIR/$name.log)"
-  # shellcheck disable=SC2046
-  nohup env $(service_env "$service" "$port") "$CARGO_TARGET_DIR/$BUILD_DIR/$service" \
-    >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
-  echo $! >"$pidfile"
 }
 
 # The gateway's upstream servers of a service: every instance of it. max_fails=0: a replica
@@ -138,8 +91,7 @@ NGINX_DIR="$LOCAL/nginx"
 # it if it runs another number), and sets REPLICAS to what runs.
 ensure_stack() { # [replicas]
   local running; running="$(cat "$RUN_DIR/replicas" 2>/dev/null || echo 1)"
-  if ! is_running "$RUN_DIR/user.pid" || ! is_running "$NGINX_DIR/nginx.pid" nginx \
-     || { [ -n "${1:-}" ] && [ "$1" != "$running" ]; }; then
+  if ! stack_running || { [ -n "${1:-}" ] && [ "$1" != "$running" ]; }; then
     REPLICAS="${1:-1}" "$ROOT/scripts/up.sh"
   fi
   REPLICAS="$(cat "$RUN_DIR/replicas")"
@@ -175,18 +127,17 @@ render_gateway_conf() {
 
 start_gateway() {
   render_gateway_conf
-  stop_gateway
+  if program_running gateway; then reload_gateway; return; fi
   require_free_port "$GATEWAY_PORT" gateway
   say "starting the gateway (nginx) on http://localhost:$GATEWAY_PORT (log: $LOG_DIR/gateway-access.log)"
-  nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf"
+  apply_supervisor_conf gateway
+  ctl start gateway >/dev/null
 }
 
-stop_gateway() {
-  if is_running "$NGINX_DIR/nginx.pid" nginx; then
-    say "stopping the gateway"
-    nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -s quit 2>/dev/null || kill -TERM "$(cat "$NGINX_DIR/nginx.pid")"
-    for _ in $(seq 1 50); do is_running "$NGINX_DIR/nginx.pid" nginx || break; sleep 0.1; done
-  fi
+# New configuration, new workers; the old ones finish their requests.
+reload_gateway() {
+  ctl signal HUP gateway >/dev/null
+  sleep 1   # the old workers hand over
 }
 
 # Registers a new user through the gateway and gives it the admin role with the operator's
@@ -211,4 +162,132 @@ wait_healthy() { # name url
   echo "$name did not become healthy at $url; last log lines:" >&2
   tail -n 20 "$LOG_DIR/$name.log" >&2 2>/dev/null || true
   return 1
+}
+
+# supervisord: its configuration, and the commands on its programs.
+SUPERVISOR_CONF="$LOCAL/supervisor/supervisord.conf"
+ctl() { supervisorctl -c "$SUPERVISOR_CONF" "$@"; }
+
+# One [program:<name>] section: started only when asked (make up, scripts/stack.sh), never
+# restarted by supervisord on its own (a crash stays a crash, as make faults stages it), its
+# output appended to .local/log/<name>.log as before, TERM then KILL after 10 s to stop it.
+program_conf() { # name priority command [environment]
+  cat <<CONF
+[program:$1]
+command=$3
+priority=$2
+autostart=false
+autorestart=false
+startsecs=0
+stopsignal=${STOP_SIGNAL:-TERM}
+stopwaitsecs=10
+redirect_stderr=true
+stdout_logfile=$LOG_DIR/$1.log
+stdout_logfile_maxbytes=0
+environment=${4:-}
+
+CONF
+}
+
+# The environment of a service instance as supervisord's KEY="value",... ('%' doubled).
+program_env() { # service port
+  local word out=()
+  # shellcheck disable=SC2046
+  for word in $(service_env "$1" "$2"); do out+=("${word%%=*}=\"${word#*=}\""); done
+  local IFS=,; echo "${out[*]//%/%%}"
+}
+
+render_supervisor_conf() {
+  mkdir -p "$LOCAL/supervisor"
+  "$ROOT/scripts/keys.sh"   # the services' credentials, in their environment
+  local entry name
+  {
+    cat <<CONF
+; Written by scripts/services.sh for this checkout's local stack; do not edit.
+[supervisord]
+logfile=$LOG_DIR/supervisord.log
+logfile_maxbytes=10MB
+pidfile=$RUN_DIR/supervisord.pid
+directory=$ROOT
+minfds=$(ulimit -n)
+[unix_http_server]
+file=$RUN_DIR/supervisor.sock
+chmod=0700
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[supervisorctl]
+serverurl=unix://$RUN_DIR/supervisor.sock
+
+CONF
+    program_conf tansu 10 "tansu broker --listener-url tcp://127.0.0.1:9092 --advertised-listener-url tcp://127.0.0.1:9092 --storage-engine memory://tansu/"
+    for entry in $(instances); do
+      name="${entry%%:*}"
+      program_conf "$name" 20 "$CARGO_TARGET_DIR/$BUILD_DIR/$(service_of "$name")" \
+        "$(program_env "$(service_of "$name")" "${entry#*:}")"
+    done
+    STOP_SIGNAL=QUIT program_conf gateway 30 "nginx -p $NGINX_DIR -c $NGINX_DIR/nginx.conf -g 'daemon off;'"
+    program_conf prometheus 40 "prometheus --config.file=$LOCAL/prometheus/prometheus.yml --storage.tsdb.path=$LOCAL/prometheus/data --web.listen-address=127.0.0.1:${PROMETHEUS_PORT:-9091}"
+  } >"$SUPERVISOR_CONF.new"
+  chmod 600 "$SUPERVISOR_CONF.new"   # the services' credentials
+  mv "$SUPERVISOR_CONF.new" "$SUPERVISOR_CONF"
+}
+
+supervisor_running() { [ -S "$RUN_DIR/supervisor.sock" ] && ctl pid >/dev/null 2>&1; }
+
+# Starts supervisord, or brings it to this run's configuration: programs whose configuration
+# changed are stopped, those no longer configured (replicas beyond REPLICAS) removed; none is
+# started here. Only the named programs when given. supervisord starts with a bare environment:
+# its programs get what their sections say, nothing of the shell that started it.
+apply_supervisor_conf() { # [program...]
+  ensure_packages supervisord:supervisor
+  render_supervisor_conf
+  if supervisor_running; then
+    ctl update "$@" >/dev/null
+  else
+    env -i PATH="$PATH" HOME="$HOME" LANG=C.UTF-8 supervisord -c "$SUPERVISOR_CONF"
+    for _ in $(seq 1 50); do supervisor_running && return 0; sleep 0.1; done
+    echo "supervisord did not start; see $LOG_DIR/supervisord.log" >&2
+    return 1
+  fi
+}
+
+program_running() { # name
+  supervisor_running && [[ "$(ctl status "$1" 2>/dev/null)" == *" RUNNING "* ]]
+}
+stack_running() { program_running user && program_running gateway; }
+
+# Stops a program gracefully (TERM, KILL after 10 s); a paused one is resumed first, as it
+# acts on TERM only then.
+stop_program() { # name
+  program_running "$1" || return 0
+  say "stopping $1"
+  ctl signal CONT "$1" >/dev/null 2>&1 || true
+  ctl stop "$1" >/dev/null
+}
+
+# (Re)starts a service instance with this run's settings.
+start_service() { # instance port
+  stop_program "$1"
+  require_free_port "$2" "$1"
+  say "starting $1 on 127.0.0.1:$2 (log: $LOG_DIR/$1.log)"
+  apply_supervisor_conf "$1"
+  ctl start "$1" >/dev/null
+}
+
+# The local broker for a run that needs only it (make check, make image-check): started when it
+# does not run, and stopped again by release_broker when started here (supervisord too, when it
+# did not run either). With KAFKA_BROKERS pointing elsewhere, nothing is started.
+BROKER_STARTED_HERE=""
+ensure_broker() {
+  if ! program_running tansu; then
+    if supervisor_running; then BROKER_STARTED_HERE=program; else BROKER_STARTED_HERE=supervisor; fi
+  fi
+  "$ROOT/scripts/kafka.sh"
+}
+release_broker() {
+  case "$BROKER_STARTED_HERE" in
+    program) stop_program tansu ;;
+    supervisor) if supervisor_running; then ctl shutdown >/dev/null; fi ;;
+  esac
+  return 0
 }

@@ -2,14 +2,17 @@
 # Starts, stops, restarts, kills, pauses or resumes one piece of the running local stack, for
 # operators and for make faults:   scripts/stack.sh <action> <piece>
 # Pieces: user billing order notification (the services; with REPLICAS, user-2 ... are the
-# other replicas), gateway, kafka (the local broker), postgres. stop is graceful (SIGTERM; nginx quits after its requests; Postgres shuts down
-# fast), kill is SIGKILL (a crash: no shutdown at all), pause/resume (services and kafka) is
-# SIGSTOP/SIGCONT (a process that hangs, then goes on). start of a service uses the binaries of
-# the last make up (BUILD_PROFILE).
+# other replicas), gateway, kafka (the local broker), postgres. They run under supervisord
+# (scripts/services.sh), except Postgres. stop is graceful (SIGTERM; nginx quits after its
+# requests; Postgres shuts down fast), kill is SIGKILL (a crash: no shutdown at all),
+# pause/resume (services and kafka) is SIGSTOP/SIGCONT (a process that hangs, then goes on), pid
+# prints a piece's process id, status lists every program. start of a service uses the binaries
+# of the last make up (BUILD_PROFILE) and the environment of the caller (as make up's).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 
-usage() { echo "usage: stack.sh start|stop|restart|kill|pause|resume user|billing|order|notification[-k]|gateway|kafka|postgres" >&2; exit 2; }
+usage() { echo "usage: stack.sh start|stop|restart|kill|pause|resume|pid user|billing|order|notification[-k]|gateway|kafka|postgres; stack.sh status" >&2; exit 2; }
+if [ "${1:-}" = status ]; then ctl status; exit; fi
 [ $# -eq 2 ] || usage
 action="$1" piece="$2"
 
@@ -22,6 +25,26 @@ port_of() { # instance name -> its port
   return 1
 }
 
+# SIGKILL: a crash. Waits until supervisord has seen the process end.
+kill_program() { # program
+  program_running "$1" || return 0
+  say "killing $1 (SIGKILL)"
+  ctl signal KILL "$1" >/dev/null
+  for _ in $(seq 1 100); do program_running "$1" || return 0; sleep 0.05; done
+}
+
+# The actions every supervised piece shares.
+program_action() { # action program
+  case "$1" in
+    stop) stop_program "$2" ;;
+    kill) kill_program "$2" ;;
+    pause) say "pausing $2 (SIGSTOP)"; ctl signal STOP "$2" >/dev/null ;;
+    resume) say "resuming $2 (SIGCONT)"; ctl signal CONT "$2" >/dev/null ;;
+    pid) ctl pid "$2" ;;
+    *) usage ;;
+  esac
+}
+
 postgres_ctl() { # start|stop|restart
   local version; version="$(ls /etc/postgresql | sort -n | tail -1)"
   as_root pg_ctlcluster --skip-systemctl-redirect "$version" main "$1" ${2:+-m "$2"}
@@ -30,25 +53,20 @@ postgres_ctl() { # start|stop|restart
 case "$piece" in
   user|billing|order|notification|user-[2-9]|billing-[2-9]|order-[2-9]|notification-[2-9])
     port="$(port_of "$piece")"
-    pidfile="$RUN_DIR/$piece.pid"
     case "$action" in
       start) start_service "$piece" "$port"
              wait_healthy "$piece" "http://127.0.0.1:$port/api/v1/$(prefix_of "$(service_of "$piece")")/health/live" ;;
-      stop) stop_pid "$piece" "$pidfile" ;;
-      kill) kill_pid "$piece" "$pidfile" ;;
-      pause|resume) signal_pid "$piece" "$pidfile" "$action" ;;
       restart) "$0" stop "$piece"; "$0" start "$piece" ;;
-      *) usage ;;
+      *) program_action "$action" "$piece" ;;
     esac ;;
   gateway)
     case "$action" in
-      start) start_gateway ;;
-      stop) stop_gateway ;;
+      start|restart) [ "$action" = restart ] && stop_program gateway; start_gateway ;;
       # The workers hold the port too: a crash of the whole gateway.
-      kill) is_running "$NGINX_DIR/nginx.pid" nginx && pkill -KILL -P "$(cat "$NGINX_DIR/nginx.pid")" || true
-            kill_pid gateway "$NGINX_DIR/nginx.pid" nginx ;;
-      restart) stop_gateway; start_gateway ;;
-      *) usage ;;
+      kill) program_running gateway && pkill -KILL -P "$(ctl pid gateway)" || true
+            kill_program gateway ;;
+      pause|resume) usage ;;
+      *) program_action "$action" gateway ;;
     esac ;;
   kafka)
     # The in-memory broker comes back empty, and its clients must not outlive that (librdkafka
@@ -57,9 +75,6 @@ case "$piece" in
     # not yet delivered are lost with it.
     case "$action" in
       start) "$ROOT/scripts/kafka.sh" ;;
-      stop) stop_pid kafka "$RUN_DIR/tansu.pid" tansu ;;
-      kill) kill_pid kafka "$RUN_DIR/tansu.pid" tansu ;;
-      pause|resume) signal_pid kafka "$RUN_DIR/tansu.pid" "$action" tansu ;;
       restart)
         say "the in-memory broker loses its topics, offsets and undelivered events; order and notification restart with it"
         clients=()
@@ -67,10 +82,10 @@ case "$piece" in
           case "$(service_of "${entry%%:*}")" in order|notification) clients+=("${entry%%:*}") ;; esac
         done
         for client in "${clients[@]}"; do "$0" stop "$client"; done
-        stop_pid kafka "$RUN_DIR/tansu.pid" tansu
+        stop_program tansu
         "$ROOT/scripts/kafka.sh"
         for client in "${clients[@]}"; do "$0" start "$client"; done ;;
-      *) usage ;;
+      *) program_action "$action" tansu ;;
     esac ;;
   postgres)
     case "$action" in

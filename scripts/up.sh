@@ -6,22 +6,18 @@ REPLICAS="${REPLICAS:-1}"
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 
-ensure_packages curl:curl nginx:nginx jq:jq
+ensure_packages curl:curl nginx:nginx jq:jq supervisord:supervisor
 "$ROOT/scripts/postgres.sh"
-"$ROOT/scripts/keys.sh"
 "$ROOT/scripts/kafka.sh"
 
 ensure_build_deps
 say "building the services (cargo build --profile $BUILD_PROFILE)"
 cargo build --workspace --bins --quiet --profile "$BUILD_PROFILE"
 
-# Replicas beyond the number asked for (left by an earlier make up REPLICAS=n) stop.
-for pidfile in "$RUN_DIR"/*-[0-9].pid; do
-  [ -e "$pidfile" ] || continue
-  name="$(basename "$pidfile" .pid)"
-  [ "${name##*-}" -gt "$REPLICAS" ] && stop_pid "$name" "$pidfile"
-done
+# supervisord to this run's settings: replicas beyond the number asked for (left by an earlier
+# make up REPLICAS=n) stop.
 echo "$REPLICAS" >"$RUN_DIR/replicas"
+apply_supervisor_conf
 for entry in $(instances); do
   start_service "${entry%%:*}" "${entry#*:}"
 done
@@ -56,7 +52,8 @@ The shop is up.
   API docs (Swagger UI)     http://localhost:$GATEWAY_PORT/api/docs/
   Catalogue                 http://localhost:$GATEWAY_PORT/api/v1/products (admins: make admin LOGIN=<login>)
   Prometheus                $([ "${WITH_PROMETHEUS:-0}" = 1 ] && echo "http://127.0.0.1:${PROMETHEUS_PORT:-9091} (rules and alerts of monitoring/)" || echo "not started (WITH_PROMETHEUS=1 make up starts it)")
-  Logs                      $LOG_DIR/<service>.log, gateway-access.log
+  Logs                      $LOG_DIR/<service>.log, gateway-access.log (make logs)
+  Processes                 supervisord: scripts/stack.sh status|start|stop|restart|kill|pause|resume <piece>
   Postgres                  $(db_url '<service>')
 Try:  curl -s http://localhost:$GATEWAY_PORT/api/v1/users/health
 Stop: make down

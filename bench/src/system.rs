@@ -25,8 +25,26 @@ fn clock_ticks_per_second() -> f64 {
     100.0
 }
 
-fn read_pid(path: &Path) -> Option<u32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+/// The pid of each running program of the local stack's supervisord, by program name, from
+/// `supervisorctl status` (`user-2   RUNNING   pid 1234, uptime 0:01:02`).
+fn supervised_pids(run_dir: &Path) -> BTreeMap<String, u32> {
+    let status = Command::new("supervisorctl")
+        .arg("-c")
+        .arg(run_dir.join("../supervisor/supervisord.conf"))
+        .arg("status")
+        .output();
+    let Ok(status) = status else {
+        return BTreeMap::new();
+    };
+    String::from_utf8_lossy(&status.stdout)
+        .lines()
+        .filter_map(|line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+            [name, "RUNNING", "pid", pid, ..] => {
+                Some((name.to_owned(), pid.trim_end_matches(',').parse().ok()?))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn comm(pid: u32) -> Option<String> {
@@ -57,14 +75,14 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// The local stack's processes: services (every replica) and the broker from their pid files,
-/// Postgres and nginx by name (all their processes: backends, workers).
+/// The local stack's processes: services (every replica) and the broker as supervisord runs
+/// them, Postgres and nginx by name (all their processes: backends, workers).
 pub struct Processes {
-    /// (service, pid) of each replica: `user.pid`, then `user-2.pid` ... when there are more.
+    /// (service, pid) of each replica: `user`, then `user-2` ... when there are more.
     pub services: Vec<(&'static str, u32)>,
     /// Replicas of each service.
     pub replicas: usize,
-    run_dir: std::path::PathBuf,
+    broker: Option<u32>,
 }
 
 pub const SERVICES: [&str; 4] = ["user", "billing", "order", "notification"];
@@ -75,23 +93,24 @@ impl Processes {
             .ok()
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or(1);
+        let pids = supervised_pids(run_dir);
         let mut services = Vec::new();
         for k in 1..=replicas {
             for name in SERVICES {
-                let file = if k == 1 {
-                    format!("{name}.pid")
+                let program = if k == 1 {
+                    name.to_owned()
                 } else {
-                    format!("{name}-{k}.pid")
+                    format!("{name}-{k}")
                 };
-                if let Some(pid) = read_pid(&run_dir.join(file)) {
-                    services.push((name, pid));
+                if let Some(pid) = pids.get(&program) {
+                    services.push((name, *pid));
                 }
             }
         }
         Self {
             services,
             replicas,
-            run_dir: run_dir.to_owned(),
+            broker: pids.get("tansu").copied(),
         }
     }
 
@@ -101,7 +120,7 @@ impl Processes {
         for (name, pid) in &self.services {
             *total.entry(name).or_default() += cpu_seconds(*pid).unwrap_or(0.0);
         }
-        if let Some(pid) = read_pid(&self.run_dir.join("tansu.pid")) {
+        if let Some(pid) = self.broker {
             *total.entry("tansu").or_default() += cpu_seconds(pid).unwrap_or(0.0);
         }
         *total.entry("bench").or_default() += cpu_seconds(std::process::id()).unwrap_or(0.0);

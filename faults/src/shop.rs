@@ -137,16 +137,21 @@ impl Stack {
         async move { command.status().await }
     }
 
-    /// The pid of a service, from the pid file `make up` keeps.
+    /// The pid of a running service, as supervisord knows it (`scripts/stack.sh pid`).
     pub fn pid(&self, service: &str) -> anyhow::Result<String> {
-        let pidfile = self.root.join(format!(".local/run/{service}.pid"));
-        Ok(std::fs::read_to_string(&pidfile)
-            .with_context(|| format!("{}", pidfile.display()))?
-            .trim()
-            .to_owned())
+        let output = std::process::Command::new("bash")
+            .arg(self.root.join("scripts/stack.sh"))
+            .args(["pid", service])
+            .output()?;
+        let pid = String::from_utf8(output.stdout)?.trim().to_owned();
+        ensure!(
+            output.status.success() && pid.parse::<u32>().is_ok_and(|pid| pid > 0),
+            "{service} is not running"
+        );
+        Ok(pid)
     }
 
-    /// Sends `signal` (TERM, KILL) to a service straight from its pid file; returns the pid.
+    /// Sends `signal` (TERM, KILL) to a service's process itself; returns the pid.
     pub async fn signal(&self, service: &str, signal: &str) -> anyhow::Result<String> {
         let pid = self.pid(service)?;
         let status = tokio::process::Command::new("kill")
