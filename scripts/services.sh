@@ -252,7 +252,7 @@ apply_supervisor_conf() { # [program...]
 }
 
 program_running() { # name
-  supervisor_running && [[ "$(ctl status "$1" 2>/dev/null)" == *" RUNNING "* ]]
+  [ -S "$RUN_DIR/supervisor.sock" ] && [[ "$(ctl status "$1" 2>/dev/null)" == *" RUNNING "* ]]
 }
 stack_running() { program_running user && program_running gateway; }
 

@@ -62,9 +62,12 @@ case "$piece" in
   gateway)
     case "$action" in
       start|restart) [ "$action" = restart ] && stop_program gateway; start_gateway ;;
-      # The workers hold the port too: a crash of the whole gateway.
-      kill) program_running gateway && pkill -KILL -P "$(ctl pid gateway)" || true
-            kill_program gateway ;;
+      # The workers hold the port too: a crash of the whole gateway. They are listed first (the
+      # master would start new ones for those killed before it) and killed after it.
+      kill) program_running gateway || exit 0
+            workers="$(pgrep -P "$(ctl pid gateway)" || true)"
+            kill_program gateway
+            [ -z "$workers" ] || xargs kill -KILL <<<"$workers" 2>/dev/null || true ;;
       pause|resume) usage ;;
       *) program_action "$action" gateway ;;
     esac ;;
