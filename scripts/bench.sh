@@ -29,6 +29,7 @@ mkdir -p "$CEILING_DIR/tmp"
 ceiling_conf() { # name http-body
   cat >"$CEILING_DIR/$1.conf" <<CONF
 worker_processes 1;
+daemon off;
 pid $CEILING_DIR/$1.pid;
 error_log $CEILING_DIR/error.log warn;
 events { worker_connections 1024; }
@@ -63,27 +64,16 @@ ceiling_conf proxy "
         location / { proxy_pass http://trivial; }
     }"
 
-stop_ceiling() {
-  for conf in proxy upstream; do
-    if is_running "$CEILING_DIR/$conf.pid" nginx; then
-      nginx -p "$CEILING_DIR" -c "$CEILING_DIR/$conf.conf" -s quit 2>/dev/null || true
-    fi
-  done
-}
-
+require_free_port 8090 "bench ceiling proxy"
+require_free_port 8091 "bench trivial upstream"
+nginx -p "$CEILING_DIR" -c "$CEILING_DIR/upstream.conf" & ceiling_pids=($!)
+nginx -p "$CEILING_DIR" -c "$CEILING_DIR/proxy.conf" & ceiling_pids+=($!)
 finish() {
-  stop_ceiling
+  kill -QUIT "${ceiling_pids[@]}" 2>/dev/null || true
   restore_load_limits
   rm -f "$CEILING_DIR/access.log"
 }
 trap finish EXIT
-
-stop_ceiling
-sleep 0.3
-require_free_port 8090 "bench ceiling proxy"
-require_free_port 8091 "bench trivial upstream"
-nginx -p "$CEILING_DIR" -c "$CEILING_DIR/upstream.conf"
-nginx -p "$CEILING_DIR" -c "$CEILING_DIR/proxy.conf"
 
 # Logins are a scenario of their own, and every scenario registers its customers: the
 # per-address limits would turn them into 429s.

@@ -8,15 +8,14 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 cd "$ROOT"
 
-# Alone, it prints its own phase table and stops the broker if it started it; under make test,
-# its phases go into make test's table, and make test stops what it started.
+# Alone, it prints its own phase table; under make test, its phases go into make test's. It
+# leaves Postgres and the local broker running (make down stops the broker).
 alone=0
 if [ -z "${PHASE_LOG:-}" ]; then alone=1; PHASE_LOG="$(mktemp)"; fi
 finish() {
   local status=$?
   phase_end "$([ "$status" = 0 ] && echo ok || echo failed)"
   if [ "$alone" = 1 ]; then
-    release_broker
     phase_table "make check: the time of each phase"
     rm -f "$PHASE_LOG"
   fi
@@ -26,7 +25,7 @@ trap finish EXIT
 
 phase "make check: Postgres and the local broker for the tests"
 "$ROOT/scripts/postgres.sh"
-ensure_broker
+"$ROOT/scripts/kafka.sh"
 export TEST_DATABASE_URL="$PG_ADMIN_URL"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-$LOCAL_KAFKA}"
 # Databases of earlier runs that were killed before their tests could drop them.

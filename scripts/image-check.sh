@@ -9,7 +9,6 @@
 # Rootful podman: the check reads the containers' processes in /proc and gives the Secrets'
 # files the pod's group, as the kubelet does.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/services.sh"
 cd "$ROOT"
 if [ "$(id -u)" -ne 0 ]; then
   echo "make image-check runs podman as root (it checks the containers' users and capabilities from the host): run it as root or with sudo" >&2
@@ -26,16 +25,15 @@ for entry in "${SERVICES[@]}" web:8080; do
 done
 "$ROOT/scripts/postgres.sh"
 "$ROOT/scripts/keys.sh"
-# What this check starts or makes, it stops or drops: the local broker (if it was not running)
-# and the check's databases.
+# The check's databases are dropped at the end; the local broker, started if it did not run,
+# stays up (make down stops it).
 databases=()
 for entry in "${SERVICES[@]}"; do databases+=("imagecheck_${entry%%:*}"); done
 cleanup() {
   for db in "${databases[@]}"; do psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true; done
-  release_broker
 }
 trap cleanup EXIT
-ensure_broker
+"$ROOT/scripts/kafka.sh"
 "$ROOT/scripts/tools.sh" py
 
 # Fresh databases, the ones the Secrets made up for the check name (imagecheck_<service>).

@@ -112,16 +112,6 @@ ensure_build_deps() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pkg-config libssl-dev >/dev/null
 }
 
-# Whether the pid file names a live process running the program `comm` (by default the pid
-# file's name, less a replica's -k): a pid left by a process that died may since belong to
-# another program.
-is_running() { # pidfile [comm]
-  local pidfile="$1" comm="${2:-$(service_of "$(basename "$1" .pid)")}"
-  [ -s "$pidfile" ] || return 1
-  local pid; pid="$(cat "$pidfile")"
-  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ]
-}
-
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Stops with a clear message when something else already listens on a port we need.

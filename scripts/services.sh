@@ -164,72 +164,28 @@ wait_healthy() { # name url
   return 1
 }
 
-# supervisord: its configuration, and the commands on its programs.
-SUPERVISOR_CONF="$LOCAL/supervisor/supervisord.conf"
+# supervisord with scripts/supervisord.conf, and the services' instances as its programs, in
+# .local/supervisor/services.conf: their settings come from the environment of each run.
+SUPERVISOR_CONF="$ROOT/scripts/supervisord.conf"
 ctl() { supervisorctl -c "$SUPERVISOR_CONF" "$@"; }
 
-# One [program:<name>] section: started only when asked (make up, scripts/stack.sh), never
-# restarted by supervisord on its own (a crash stays a crash, as make faults stages it), its
-# output appended to .local/log/<name>.log as before, TERM then KILL after 10 s to stop it.
-program_conf() { # name priority command [environment]
-  cat <<CONF
-[program:$1]
-command=$3
-priority=$2
-autostart=false
-autorestart=false
-startsecs=0
-stopsignal=${STOP_SIGNAL:-TERM}
-stopwaitsecs=10
-redirect_stderr=true
-stdout_logfile=$LOG_DIR/$1.log
-stdout_logfile_maxbytes=0
-environment=${4:-}
-
-CONF
-}
-
-# The environment of a service instance as supervisord's KEY="value",... ('%' doubled).
-program_env() { # service port
-  local word out=()
-  # shellcheck disable=SC2046
-  for word in $(service_env "$1" "$2"); do out+=("${word%%=*}=\"${word#*=}\""); done
-  local IFS=,; echo "${out[*]//%/%%}"
-}
-
+# The programs of the services' instances, as scripts/supervisord.conf's are (their environment
+# as supervisord's KEY="value",... with '%' doubled).
 render_supervisor_conf() {
   mkdir -p "$LOCAL/supervisor"
   "$ROOT/scripts/keys.sh"   # the services' credentials, in their environment
-  local entry name
-  {
-    cat <<CONF
-; Written by scripts/services.sh for this checkout's local stack; do not edit.
-[supervisord]
-logfile=$LOG_DIR/supervisord.log
-logfile_maxbytes=10MB
-pidfile=$RUN_DIR/supervisord.pid
-directory=$ROOT
-minfds=$(ulimit -n)
-[unix_http_server]
-file=$RUN_DIR/supervisor.sock
-chmod=0700
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-[supervisorctl]
-serverurl=unix://$RUN_DIR/supervisor.sock
-
-CONF
-    program_conf tansu 10 "tansu broker --listener-url tcp://127.0.0.1:9092 --advertised-listener-url tcp://127.0.0.1:9092 --storage-engine memory://tansu/"
-    for entry in $(instances); do
-      name="${entry%%:*}"
-      program_conf "$name" 20 "$CARGO_TARGET_DIR/$BUILD_DIR/$(service_of "$name")" \
-        "$(program_env "$(service_of "$name")" "${entry#*:}")"
-    done
-    STOP_SIGNAL=QUIT program_conf gateway 30 "nginx -p $NGINX_DIR -c $NGINX_DIR/nginx.conf -g 'daemon off;'"
-    program_conf prometheus 40 "prometheus --config.file=$LOCAL/prometheus/prometheus.yml --storage.tsdb.path=$LOCAL/prometheus/data --web.listen-address=127.0.0.1:${PROMETHEUS_PORT:-9091}"
-  } >"$SUPERVISOR_CONF.new"
-  chmod 600 "$SUPERVISOR_CONF.new"   # the services' credentials
-  mv "$SUPERVISOR_CONF.new" "$SUPERVISOR_CONF"
+  local entry name word env
+  for entry in $(instances); do
+    name="${entry%%:*}" env=()
+    # shellcheck disable=SC2046
+    for word in $(service_env "$(service_of "$name")" "${entry#*:}"); do env+=("${word%%=*}=\"${word#*=}\""); done
+    printf '[program:%s]\ncommand=%s\npriority=20\nautostart=false\nautorestart=false\nstartsecs=0\n' \
+      "$name" "$CARGO_TARGET_DIR/$BUILD_DIR/$(service_of "$name")"
+    printf 'redirect_stderr=true\nstdout_logfile=%s\nenvironment=%s\n\n' \
+      "$LOG_DIR/$name.log" "$(IFS=,; echo "${env[*]//%/%%}")"
+  done >"$LOCAL/supervisor/services.conf.new"
+  chmod 600 "$LOCAL/supervisor/services.conf.new"   # the services' credentials
+  mv "$LOCAL/supervisor/services.conf.new" "$LOCAL/supervisor/services.conf"
 }
 
 supervisor_running() { [ -S "$RUN_DIR/supervisor.sock" ] && ctl pid >/dev/null 2>&1; }
@@ -244,7 +200,8 @@ apply_supervisor_conf() { # [program...]
   if supervisor_running; then
     ctl update "$@" >/dev/null
   else
-    env -i PATH="$PATH" HOME="$HOME" LANG=C.UTF-8 supervisord -c "$SUPERVISOR_CONF"
+    env -i PATH="$PATH" HOME="$HOME" LANG=C.UTF-8 PROMETHEUS_PORT="${PROMETHEUS_PORT:-9091}" \
+      supervisord -c "$SUPERVISOR_CONF"
     for _ in $(seq 1 50); do supervisor_running && return 0; sleep 0.1; done
     echo "supervisord did not start; see $LOG_DIR/supervisord.log" >&2
     return 1
@@ -272,22 +229,4 @@ start_service() { # instance port
   say "starting $1 on 127.0.0.1:$2 (log: $LOG_DIR/$1.log)"
   apply_supervisor_conf "$1"
   ctl start "$1" >/dev/null
-}
-
-# The local broker for a run that needs only it (make check, make image-check): started when it
-# does not run, and stopped again by release_broker when started here (supervisord too, when it
-# did not run either). With KAFKA_BROKERS pointing elsewhere, nothing is started.
-BROKER_STARTED_HERE=""
-ensure_broker() {
-  if ! program_running tansu; then
-    if supervisor_running; then BROKER_STARTED_HERE=program; else BROKER_STARTED_HERE=supervisor; fi
-  fi
-  "$ROOT/scripts/kafka.sh"
-}
-release_broker() {
-  case "$BROKER_STARTED_HERE" in
-    program) stop_program tansu ;;
-    supervisor) if supervisor_running; then ctl shutdown >/dev/null; fi ;;
-  esac
-  return 0
 }

@@ -16,15 +16,6 @@ if [ "${1:-}" = status ]; then ctl status; exit; fi
 [ $# -eq 2 ] || usage
 action="$1" piece="$2"
 
-port_of() { # instance name -> its port
-  local entry
-  for entry in $(instances); do
-    [ "${entry%%:*}" = "$1" ] && { echo "${entry#*:}"; return 0; }
-  done
-  echo "no instance $1 in this stack of $REPLICAS replica(s)" >&2
-  return 1
-}
-
 # SIGKILL: a crash. Waits until supervisord has seen the process end.
 kill_program() { # program
   program_running "$1" || return 0
@@ -52,7 +43,8 @@ postgres_ctl() { # start|stop|restart
 
 case "$piece" in
   user|billing|order|notification|user-[2-9]|billing-[2-9]|order-[2-9]|notification-[2-9])
-    port="$(port_of "$piece")"
+    port="$(instances | sed -n "s/^$piece://p")"
+    [ -n "$port" ] || { echo "no instance $piece in this stack of $REPLICAS replica(s)" >&2; exit 1; }
     case "$action" in
       start) start_service "$piece" "$port"
              wait_healthy "$piece" "http://127.0.0.1:$port/api/v1/$(prefix_of "$(service_of "$piece")")/health/live" ;;
