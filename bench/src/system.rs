@@ -38,12 +38,14 @@ fn supervised_pids(run_dir: &Path) -> BTreeMap<String, u32> {
     };
     String::from_utf8_lossy(&status.stdout)
         .lines()
-        .filter_map(|line| match line.split_whitespace().collect::<Vec<_>>()[..] {
-            [name, "RUNNING", "pid", pid, ..] => {
-                Some((name.to_owned(), pid.trim_end_matches(',').parse().ok()?))
-            }
-            _ => None,
-        })
+        .filter_map(
+            |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [name, "RUNNING", "pid", pid, ..] => {
+                    Some((name.to_owned(), pid.trim_end_matches(',').parse().ok()?))
+                }
+                _ => None,
+            },
+        )
         .collect()
 }
 

@@ -65,7 +65,9 @@ async fn check(service: &str) -> Vec<String> {
             stale.push(format!("{name}: its hash is not its query's"));
         }
         if !code.contains(&without_spacing(query)) {
-            stale.push(format!("{name}: no code of {service} has this query any more"));
+            stale.push(format!(
+                "{name}: no code of {service} has this query any more"
+            ));
         }
         match conn.describe(query).await {
             Ok(describe) => {
