@@ -143,6 +143,31 @@ pub async fn store_response(
     Ok(inserted == 1)
 }
 
+/// Why a withdrawal or a refund gave up without an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// Nothing was applied: concurrent changes undid every pass or left it nothing to change
+    /// (the reason says which). The caller may retry.
+    #[error("{0}")]
+    Contended(&'static str),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// What one pass of a withdrawal or refund leads to.
+enum Step<T> {
+    Answer(T),
+    /// The user has no account yet: make it, then run the statement again.
+    EnsureAccount,
+    /// A concurrent change undid the statement: run it again.
+    Retry,
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
 /// The outcome of a withdrawal for an order.
 #[derive(Debug)]
 pub enum Withdrawal {
@@ -156,33 +181,40 @@ pub enum Withdrawal {
     Mismatch,
 }
 
+/// The outcome recorded for an order in `withdrawals.outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+enum WithdrawalOutcome {
+    Charged,
+    InsufficientFunds,
+    Voided,
+}
+
 struct WithdrawalRow {
     user_id: Uuid,
     account_id: Uuid,
     amount: i64,
-    outcome: String,
+    outcome: WithdrawalOutcome,
     balance_after: i64,
 }
 
 impl WithdrawalRow {
     fn replay(self, user_id: Uuid, amount: Amount) -> Withdrawal {
         if self.user_id != user_id {
-            Withdrawal::Mismatch
-        } else if self.outcome == "voided" {
-            Withdrawal::Voided
-        } else if self.amount != amount.minor_units() {
-            Withdrawal::Mismatch
-        } else if self.outcome == "charged" {
-            Withdrawal::Charged {
+            return Withdrawal::Mismatch;
+        }
+        match self.outcome {
+            WithdrawalOutcome::Voided => Withdrawal::Voided,
+            _ if self.amount != amount.minor_units() => Withdrawal::Mismatch,
+            WithdrawalOutcome::Charged => Withdrawal::Charged {
                 account: Account {
                     id: self.account_id,
                     user_id: self.user_id,
                     balance: self.balance_after,
                 },
                 first: false,
-            }
-        } else {
-            Withdrawal::InsufficientFunds
+            },
+            WithdrawalOutcome::InsufficientFunds => Withdrawal::InsufficientFunds,
         }
     }
 }
@@ -190,7 +222,7 @@ impl WithdrawalRow {
 async fn find_withdrawal(pool: &PgPool, order_id: Uuid) -> sqlx::Result<Option<WithdrawalRow>> {
     sqlx::query_as!(
         WithdrawalRow,
-        "SELECT user_id, account_id, amount, outcome, balance_after FROM withdrawals WHERE order_id = $1",
+        r#"SELECT user_id, account_id, amount, outcome AS "outcome: WithdrawalOutcome", balance_after FROM withdrawals WHERE order_id = $1"#,
         order_id,
     )
     .fetch_optional(pool)
@@ -198,18 +230,103 @@ async fn find_withdrawal(pool: &PgPool, order_id: Uuid) -> sqlx::Result<Option<W
 }
 
 /// What the one statement of a withdrawal found and did.
-struct Attempt {
+struct WithdrawalAttempt {
     /// The outcome recorded earlier for this order, if any (then nothing was done now).
     prior_user_id: Option<Uuid>,
     prior_account_id: Option<Uuid>,
     prior_amount: Option<i64>,
-    prior_outcome: Option<String>,
+    prior_outcome: Option<WithdrawalOutcome>,
     prior_balance_after: Option<i64>,
     /// Whether the user has an account at all.
     has_account: bool,
     /// The account after the charge, when it was charged now.
     charged_account_id: Option<Uuid>,
     charged_balance: Option<i64>,
+}
+
+impl WithdrawalAttempt {
+    fn outcome(self, user_id: Uuid, amount: Amount) -> Step<Withdrawal> {
+        if let (
+            Some(user_id_then),
+            Some(account_id),
+            Some(amount_then),
+            Some(outcome),
+            Some(balance_after),
+        ) = (
+            self.prior_user_id,
+            self.prior_account_id,
+            self.prior_amount,
+            self.prior_outcome,
+            self.prior_balance_after,
+        ) {
+            let earlier = WithdrawalRow {
+                user_id: user_id_then,
+                account_id,
+                amount: amount_then,
+                outcome,
+                balance_after,
+            };
+            return Step::Answer(earlier.replay(user_id, amount));
+        }
+        if !self.has_account {
+            // Accounts are made at registration; one that is missing yet is made now.
+            return Step::EnsureAccount;
+        }
+        Step::Answer(match (self.charged_account_id, self.charged_balance) {
+            (Some(id), Some(balance)) => Withdrawal::Charged {
+                account: Account {
+                    id,
+                    user_id,
+                    balance,
+                },
+                first: true,
+            },
+            _ => Withdrawal::InsufficientFunds,
+        })
+    }
+}
+
+/// The one statement of a withdrawal: find an earlier outcome, charge if the balance allows,
+/// record the outcome, write the ledger row.
+async fn withdrawal_statement(
+    pool: &PgPool,
+    user_id: Uuid,
+    order_id: Uuid,
+    amount: Amount,
+) -> sqlx::Result<WithdrawalAttempt> {
+    sqlx::query_as!(
+        WithdrawalAttempt,
+        "WITH prior AS ( \
+             SELECT user_id, account_id, amount, outcome, balance_after \
+             FROM withdrawals WHERE order_id = $2), \
+         account AS (SELECT id, balance FROM accounts WHERE user_id = $1), \
+         charged AS ( \
+             UPDATE accounts SET balance = balance - $3, updated_at = now() \
+             WHERE user_id = $1 AND balance >= $3 AND NOT EXISTS (SELECT 1 FROM prior) \
+             RETURNING id, balance), \
+         recorded AS ( \
+             INSERT INTO withdrawals (order_id, user_id, account_id, amount, outcome, balance_after) \
+             SELECT $2, $1, account.id, $3, \
+                    CASE WHEN charged.id IS NULL THEN 'insufficient_funds' ELSE 'charged' END, \
+                    COALESCE(charged.balance, account.balance) \
+             FROM account LEFT JOIN charged ON true \
+             WHERE NOT EXISTS (SELECT 1 FROM prior)), \
+         entry AS ( \
+             INSERT INTO ledger_entries (id, account_id, kind, amount, order_id) \
+             SELECT $4, charged.id, 'withdrawal', -$3, $2 FROM charged) \
+         SELECT prior.user_id AS prior_user_id, prior.account_id AS prior_account_id, \
+                prior.amount AS prior_amount, prior.outcome AS \"prior_outcome: WithdrawalOutcome\", \
+                prior.balance_after AS prior_balance_after, \
+                EXISTS (SELECT 1 FROM account) AS \"has_account!\", \
+                charged.id AS charged_account_id, charged.balance AS charged_balance \
+         FROM (SELECT 1) one LEFT JOIN prior ON true LEFT JOIN charged ON true",
+        user_id,
+        order_id,
+        amount.minor_units(),
+        Uuid::new_v4(),
+    )
+    .fetch_one(pool)
+    .await
 }
 
 /// Charges `amount` for `order_id` at most once; a repeat returns the first outcome.
@@ -223,93 +340,30 @@ pub async fn withdraw(
     user_id: Uuid,
     order_id: Uuid,
     amount: Amount,
-) -> sqlx::Result<Withdrawal> {
+) -> Result<Withdrawal, LedgerError> {
+    // A pass that does not answer found no account and made one; the second then answers.
     for _ in 0..2 {
-        let attempt: Attempt = match sqlx::query_as!(
-            Attempt,
-            "WITH prior AS ( \
-                 SELECT user_id, account_id, amount, outcome, balance_after \
-                 FROM withdrawals WHERE order_id = $2), \
-             account AS (SELECT id, balance FROM accounts WHERE user_id = $1), \
-             charged AS ( \
-                 UPDATE accounts SET balance = balance - $3, updated_at = now() \
-                 WHERE user_id = $1 AND balance >= $3 AND NOT EXISTS (SELECT 1 FROM prior) \
-                 RETURNING id, balance), \
-             recorded AS ( \
-                 INSERT INTO withdrawals (order_id, user_id, account_id, amount, outcome, balance_after) \
-                 SELECT $2, $1, account.id, $3, \
-                        CASE WHEN charged.id IS NULL THEN 'insufficient_funds' ELSE 'charged' END, \
-                        COALESCE(charged.balance, account.balance) \
-                 FROM account LEFT JOIN charged ON true \
-                 WHERE NOT EXISTS (SELECT 1 FROM prior)), \
-             entry AS ( \
-                 INSERT INTO ledger_entries (id, account_id, kind, amount, order_id) \
-                 SELECT $4, charged.id, 'withdrawal', -$3, $2 FROM charged) \
-             SELECT prior.user_id AS prior_user_id, prior.account_id AS prior_account_id, \
-                    prior.amount AS prior_amount, prior.outcome AS prior_outcome, \
-                    prior.balance_after AS prior_balance_after, \
-                    EXISTS (SELECT 1 FROM account) AS \"has_account!\", \
-                    charged.id AS charged_account_id, charged.balance AS charged_balance \
-             FROM (SELECT 1) one LEFT JOIN prior ON true LEFT JOIN charged ON true",
-            user_id,
-            order_id,
-            amount.minor_units(),
-            Uuid::new_v4(),
-        )
-        .fetch_one(pool)
-        .await
-        {
-            Ok(attempt) => attempt,
-            Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
+        let step = match withdrawal_statement(pool, user_id, order_id, amount).await {
+            Ok(attempt) => attempt.outcome(user_id, amount),
+            Err(e) if is_unique_violation(&e) => {
                 // A concurrent request for the same order committed first and ours was undone.
                 let earlier = find_withdrawal(pool, order_id).await?;
-                return Ok(earlier.map_or(Withdrawal::Mismatch, |row| row.replay(user_id, amount)));
+                Step::Answer(
+                    earlier.map_or(Withdrawal::Mismatch, |row| row.replay(user_id, amount)),
+                )
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
-        if let (
-            Some(user_id_then),
-            Some(account_id),
-            Some(amount_then),
-            Some(outcome),
-            Some(balance_after),
-        ) = (
-            attempt.prior_user_id,
-            attempt.prior_account_id,
-            attempt.prior_amount,
-            attempt.prior_outcome,
-            attempt.prior_balance_after,
-        ) {
-            let earlier = WithdrawalRow {
-                user_id: user_id_then,
-                account_id,
-                amount: amount_then,
-                outcome,
-                balance_after,
-            };
-            return Ok(earlier.replay(user_id, amount));
+        match step {
+            Step::Answer(withdrawal) => return Ok(withdrawal),
+            Step::EnsureAccount => {
+                ensure_account(&mut *pool.acquire().await?, user_id).await?;
+            }
+            Step::Retry => {}
         }
-        if !attempt.has_account {
-            // Accounts are made at registration; one that is missing yet is made now.
-            ensure_account(&mut *pool.acquire().await?, user_id).await?;
-            continue;
-        }
-        return Ok(
-            match (attempt.charged_account_id, attempt.charged_balance) {
-                (Some(id), Some(balance)) => Withdrawal::Charged {
-                    account: Account {
-                        id,
-                        user_id,
-                        balance,
-                    },
-                    first: true,
-                },
-                _ => Withdrawal::InsufficientFunds,
-            },
-        );
     }
-    Err(sqlx::Error::Protocol(
-        "the account vanished while withdrawing".to_owned(),
+    Err(LedgerError::Contended(
+        "the account vanished while withdrawing",
     ))
 }
 
@@ -341,82 +395,18 @@ struct RefundAttempt {
     refunded: Option<i64>,
 }
 
-/// Gives back what `order_id` was charged, at most once; a repeat returns the first outcome.
-/// An order that was never charged is voided: a withdrawal for it that comes later (a retry sent
-/// before the cancel) charges nothing.
-///
-/// One statement does it all, like [`withdraw`]. The void is a row under the withdrawal's own
-/// primary key, so a void and a withdrawal of one order racing each other cannot both win: the
-/// statement that commits second violates the key, is undone, and runs again (a refund then sees
-/// the charge and gives it back; a withdrawal sees the void and charges nothing). Two refunds
-/// racing collide on the refund's primary key the same way.
-pub async fn refund(pool: &PgPool, user_id: Uuid, order_id: Uuid) -> sqlx::Result<Refund> {
-    // Each pass that does not answer was undone by a change that stays: the account made, a
-    // concurrent withdrawal committed, a concurrent refund committed. Four passes cover all.
-    for _ in 0..4 {
-        let attempt: RefundAttempt = match sqlx::query_as!(
-            RefundAttempt,
-            "WITH prior AS ( \
-                 SELECT user_id, account_id, refunded, balance_after \
-                 FROM refunds WHERE order_id = $2), \
-             account AS (SELECT id, balance FROM accounts WHERE user_id = $1), \
-             withdrawal AS (SELECT user_id, amount, outcome FROM withdrawals WHERE order_id = $2), \
-             other AS ( \
-                 SELECT 1 FROM withdrawal WHERE user_id <> $1 \
-                 UNION ALL SELECT 1 FROM prior WHERE user_id <> $1), \
-             charge AS (SELECT amount FROM withdrawal WHERE outcome = 'charged'), \
-             go AS ( \
-                 SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM prior) \
-                          AND NOT EXISTS (SELECT 1 FROM other)), \
-             credited AS ( \
-                 UPDATE accounts SET balance = balance + (SELECT amount FROM charge), \
-                        updated_at = now() \
-                 WHERE user_id = $1 AND EXISTS (SELECT 1 FROM charge) AND EXISTS (SELECT 1 FROM go) \
-                 RETURNING id, balance), \
-             voided AS ( \
-                 INSERT INTO withdrawals (order_id, user_id, account_id, amount, outcome, balance_after) \
-                 SELECT $2, $1, account.id, 0, 'voided', account.balance FROM account \
-                 WHERE NOT EXISTS (SELECT 1 FROM withdrawal) AND EXISTS (SELECT 1 FROM go)), \
-             outcome AS ( \
-                 SELECT account.id AS account_id, \
-                        COALESCE(credited.balance, account.balance) AS balance_after, \
-                        CASE WHEN credited.id IS NULL THEN 0 ELSE (SELECT amount FROM charge) END AS refunded \
-                 FROM account LEFT JOIN credited ON true WHERE EXISTS (SELECT 1 FROM go)), \
-             recorded AS ( \
-                 INSERT INTO refunds (order_id, user_id, account_id, refunded, balance_after) \
-                 SELECT $2, $1, account_id, refunded, balance_after FROM outcome), \
-             entry AS ( \
-                 INSERT INTO ledger_entries (id, account_id, kind, amount, order_id) \
-                 SELECT $3, credited.id, 'refund', (SELECT amount FROM charge), $2 FROM credited) \
-             SELECT prior.user_id AS prior_user_id, prior.account_id AS prior_account_id, \
-                    prior.refunded AS prior_refunded, prior.balance_after AS prior_balance_after, \
-                    EXISTS (SELECT 1 FROM account) AS \"has_account!\", \
-                    EXISTS (SELECT 1 FROM other) AS \"other_user!\", \
-                    outcome.account_id, outcome.balance_after, outcome.refunded \
-             FROM (SELECT 1) one LEFT JOIN prior ON true LEFT JOIN outcome ON true",
-            user_id,
-            order_id,
-            Uuid::new_v4(),
-        )
-        .fetch_one(pool)
-        .await
-        {
-            Ok(attempt) => attempt,
-            // A concurrent withdrawal or refund of this order committed first and ours was
-            // undone: run again against what it did.
-            Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => continue,
-            Err(e) => return Err(e),
-        };
-        if attempt.other_user {
-            return Ok(Refund::Mismatch);
+impl RefundAttempt {
+    fn outcome(self, user_id: Uuid) -> Step<Refund> {
+        if self.other_user {
+            return Step::Answer(Refund::Mismatch);
         }
         if let (Some(account_id), Some(refunded), Some(balance)) = (
-            attempt.prior_account_id,
-            attempt.prior_refunded,
-            attempt.prior_balance_after,
+            self.prior_account_id,
+            self.prior_refunded,
+            self.prior_balance_after,
         ) {
-            debug_assert_eq!(attempt.prior_user_id, Some(user_id));
-            return Ok(Refund::Done {
+            debug_assert_eq!(self.prior_user_id, Some(user_id));
+            return Step::Answer(Refund::Done {
                 account: Account {
                     id: account_id,
                     user_id,
@@ -426,14 +416,11 @@ pub async fn refund(pool: &PgPool, user_id: Uuid, order_id: Uuid) -> sqlx::Resul
                 first: false,
             });
         }
-        if !attempt.has_account {
-            ensure_account(&mut *pool.acquire().await?, user_id).await?;
-            continue;
+        if !self.has_account {
+            return Step::EnsureAccount;
         }
-        if let (Some(id), Some(balance), Some(refunded)) =
-            (attempt.account_id, attempt.balance_after, attempt.refunded)
-        {
-            return Ok(Refund::Done {
+        match (self.account_id, self.balance_after, self.refunded) {
+            (Some(id), Some(balance), Some(refunded)) => Step::Answer(Refund::Done {
                 account: Account {
                     id,
                     user_id,
@@ -441,11 +428,97 @@ pub async fn refund(pool: &PgPool, user_id: Uuid, order_id: Uuid) -> sqlx::Resul
                 },
                 refunded,
                 first: true,
-            });
+            }),
+            _ => Step::Retry,
         }
     }
-    Err(sqlx::Error::Protocol(
-        "a refund kept colliding with concurrent changes of its order".to_owned(),
+}
+
+/// The one statement of a refund: find an earlier refund and whose the order is, give back
+/// what was charged or void the order, record the refund, write the ledger row.
+async fn refund_statement(
+    pool: &PgPool,
+    user_id: Uuid,
+    order_id: Uuid,
+) -> sqlx::Result<RefundAttempt> {
+    sqlx::query_as!(
+        RefundAttempt,
+        "WITH prior AS ( \
+             SELECT user_id, account_id, refunded, balance_after \
+             FROM refunds WHERE order_id = $2), \
+         account AS (SELECT id, balance FROM accounts WHERE user_id = $1), \
+         withdrawal AS (SELECT user_id, amount, outcome FROM withdrawals WHERE order_id = $2), \
+         other AS ( \
+             SELECT 1 FROM withdrawal WHERE user_id <> $1 \
+             UNION ALL SELECT 1 FROM prior WHERE user_id <> $1), \
+         charge AS (SELECT amount FROM withdrawal WHERE outcome = 'charged'), \
+         go AS ( \
+             SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM prior) \
+                      AND NOT EXISTS (SELECT 1 FROM other)), \
+         credited AS ( \
+             UPDATE accounts SET balance = balance + (SELECT amount FROM charge), \
+                    updated_at = now() \
+             WHERE user_id = $1 AND EXISTS (SELECT 1 FROM charge) AND EXISTS (SELECT 1 FROM go) \
+             RETURNING id, balance), \
+         voided AS ( \
+             INSERT INTO withdrawals (order_id, user_id, account_id, amount, outcome, balance_after) \
+             SELECT $2, $1, account.id, 0, 'voided', account.balance FROM account \
+             WHERE NOT EXISTS (SELECT 1 FROM withdrawal) AND EXISTS (SELECT 1 FROM go)), \
+         outcome AS ( \
+             SELECT account.id AS account_id, \
+                    COALESCE(credited.balance, account.balance) AS balance_after, \
+                    CASE WHEN credited.id IS NULL THEN 0 ELSE (SELECT amount FROM charge) END AS refunded \
+             FROM account LEFT JOIN credited ON true WHERE EXISTS (SELECT 1 FROM go)), \
+         recorded AS ( \
+             INSERT INTO refunds (order_id, user_id, account_id, refunded, balance_after) \
+             SELECT $2, $1, account_id, refunded, balance_after FROM outcome), \
+         entry AS ( \
+             INSERT INTO ledger_entries (id, account_id, kind, amount, order_id) \
+             SELECT $3, credited.id, 'refund', (SELECT amount FROM charge), $2 FROM credited) \
+         SELECT prior.user_id AS prior_user_id, prior.account_id AS prior_account_id, \
+                prior.refunded AS prior_refunded, prior.balance_after AS prior_balance_after, \
+                EXISTS (SELECT 1 FROM account) AS \"has_account!\", \
+                EXISTS (SELECT 1 FROM other) AS \"other_user!\", \
+                outcome.account_id, outcome.balance_after, outcome.refunded \
+         FROM (SELECT 1) one LEFT JOIN prior ON true LEFT JOIN outcome ON true",
+        user_id,
+        order_id,
+        Uuid::new_v4(),
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// Gives back what `order_id` was charged, at most once; a repeat returns the first outcome.
+/// An order that was never charged is voided: a withdrawal for it that comes later (a retry sent
+/// before the cancel) charges nothing.
+///
+/// One statement does it all, like [`withdraw`]. The void is a row under the withdrawal's own
+/// primary key, so a void and a withdrawal of one order racing each other cannot both win: the
+/// statement that commits second violates the key, is undone, and runs again (a refund then sees
+/// the charge and gives it back; a withdrawal sees the void and charges nothing). Two refunds
+/// racing collide on the refund's primary key the same way.
+pub async fn refund(pool: &PgPool, user_id: Uuid, order_id: Uuid) -> Result<Refund, LedgerError> {
+    // Each pass that does not answer was undone by a change that stays: the account made, a
+    // concurrent withdrawal committed, a concurrent refund committed. Four passes cover all.
+    for _ in 0..4 {
+        let step = match refund_statement(pool, user_id, order_id).await {
+            Ok(attempt) => attempt.outcome(user_id),
+            // A concurrent withdrawal or refund of this order committed first and ours was
+            // undone: run again against what it did.
+            Err(e) if is_unique_violation(&e) => Step::Retry,
+            Err(e) => return Err(e.into()),
+        };
+        match step {
+            Step::Answer(refund) => return Ok(refund),
+            Step::EnsureAccount => {
+                ensure_account(&mut *pool.acquire().await?, user_id).await?;
+            }
+            Step::Retry => {}
+        }
+    }
+    Err(LedgerError::Contended(
+        "a refund kept colliding with concurrent changes of its order",
     ))
 }
 

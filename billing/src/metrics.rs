@@ -1,3 +1,4 @@
+use common::error::code;
 use common::metrics::Metrics;
 use prometheus::{IntCounter, IntCounterVec, Opts};
 
@@ -57,7 +58,7 @@ impl BillingMetrics {
         for outcome in [
             "charged",
             "replayed",
-            "insufficient_funds",
+            code::INSUFFICIENT_FUNDS,
             "voided",
             "mismatch",
         ] {

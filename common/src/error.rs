@@ -6,12 +6,42 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
-/// The code of a payment refused for want of money (billing's 409, the order's 400 and the
-/// reason of its OrderNotCreated event).
-pub const INSUFFICIENT_FUNDS: &str = "insufficient_funds";
+/// The contract's error codes, one constant each, for the code that answers with them and the
+/// tests that check them.
+pub mod code {
+    /// 400: malformed JSON, wrong types, failed validation.
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    /// 401: a missing, expired or tampered token, bad credentials, or no service credential.
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    /// 403: authenticated, but not allowed to do this.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// 404: no such resource or endpoint.
+    pub const NOT_FOUND: &str = "not_found";
+    /// 405: the endpoint exists, the method does not.
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    /// 409: the request conflicts with the resource's state (a taken login, a reused key).
+    pub const CONFLICT: &str = "conflict";
+    /// 413: the body is larger than the services accept.
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    /// 429: a limit on the caller was reached (`Retry-After` always comes with it).
+    pub const RATE_LIMITED: &str = "rate_limited";
+    /// 503: the request was not applied (a dependency is down, or the service is busy).
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// 502/504: the request may or may not have been applied.
+    pub const OUTCOME_UNKNOWN: &str = "outcome_unknown";
+    /// 500: an unexpected error, logged; the answer tells nothing more.
+    pub const INTERNAL: &str = "internal";
+    /// A payment refused for want of money (billing's 409, the order's 400 and the reason of
+    /// its OrderNotCreated event).
+    pub const INSUFFICIENT_FUNDS: &str = "insufficient_funds";
+    /// Billing's 409 to a withdrawal of an order whose refund came first: nothing is charged.
+    pub const ORDER_VOIDED: &str = "order_voided";
+    /// The order's 409 when a line asks for more units than are available.
+    pub const OUT_OF_STOCK: &str = "out_of_stock";
+}
 
-/// The code of every 429 (`Retry-After` always comes with it).
-pub const RATE_LIMITED: &str = "rate_limited";
+/// Also at this path, where the order service names it.
+pub use code::INSUFFICIENT_FUNDS;
 
 /// Result of a handler or of the domain code it calls.
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -37,7 +67,8 @@ pub enum ApiError {
     #[error("{0}")]
     Unavailable(String),
     /// 503 `unavailable` with `Retry-After`: the service is too busy to take the request now
-    /// (a bounded queue is full) and did nothing; the client tries again after that many seconds.
+    /// (a bounded queue is full, or it kept colliding with concurrent changes) and did nothing;
+    /// the client tries again after that many seconds.
     #[error("{message}")]
     Busy { message: String, retry_after: u64 },
     /// 429 `rate_limited` with `Retry-After`: a limit on the caller (its user, its login) was
@@ -114,17 +145,17 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest { .. } => "invalid_request",
-            Self::Unauthorized(_) => "unauthorized",
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound(_) => "not_found",
-            Self::Conflict(_) => "conflict",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::Unavailable(_) | Self::Busy { .. } => "unavailable",
-            Self::RateLimited { .. } => RATE_LIMITED,
-            Self::OutcomeUnknown(_) => "outcome_unknown",
+            Self::InvalidRequest { .. } => code::INVALID_REQUEST,
+            Self::Unauthorized(_) => code::UNAUTHORIZED,
+            Self::Forbidden(_) => code::FORBIDDEN,
+            Self::NotFound(_) => code::NOT_FOUND,
+            Self::Conflict(_) => code::CONFLICT,
+            Self::PayloadTooLarge => code::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) | Self::Busy { .. } => code::UNAVAILABLE,
+            Self::RateLimited { .. } => code::RATE_LIMITED,
+            Self::OutcomeUnknown(_) => code::OUTCOME_UNKNOWN,
             Self::Domain { code, .. } => code,
-            Self::Internal(_) => "internal",
+            Self::Internal(_) => code::INTERNAL,
         }
     }
 

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::error::ErrorBody;
+use crate::error::{code, ErrorBody};
 use crate::http::Data;
 
 /// A ready service's report: "ok", or "degraded" while a dependency it catches up with by
@@ -60,7 +60,7 @@ pub fn respond(checks: &[(&str, Need, Result<(), String>)]) -> Response {
     } else {
         let body = ErrorBody {
             error: format!("unhealthy: {}", failing.join(", ")),
-            code: "unavailable",
+            code: code::UNAVAILABLE,
             details: serde_json::to_value(report).ok(),
         };
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
@@ -91,7 +91,7 @@ impl Liveness {
         }
         let body = ErrorBody {
             error: format!("background loop stopped: {}", stopped.join(", ")),
-            code: "unavailable",
+            code: code::UNAVAILABLE,
             details: None,
         };
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()

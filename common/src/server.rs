@@ -14,7 +14,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
-use crate::error::ApiError;
+use crate::error::{code, ApiError};
 use crate::health::Liveness;
 use crate::http::{RequestId, REQUEST_ID_HEADER};
 use crate::metrics::Metrics;
@@ -50,7 +50,7 @@ fn finish(
         .method_not_allowed_fallback(|| async {
             ApiError::Domain {
                 status: StatusCode::METHOD_NOT_ALLOWED,
-                code: "method_not_allowed",
+                code: code::METHOD_NOT_ALLOWED,
                 message: "method not allowed on this endpoint".to_owned(),
                 details: None,
             }
@@ -483,7 +483,7 @@ mod tests {
         let response = reqwest::get(url).await.expect("request");
         assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
         let body: serde_json::Value = response.json().await.expect("JSON");
-        assert_eq!(body["code"], "outcome_unknown");
+        assert_eq!(body["code"], code::OUTCOME_UNKNOWN);
     }
 
     #[tokio::test]
@@ -512,7 +512,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let body = answer.expect("not live within a second of the loop ending");
-        assert_eq!(body["code"], "unavailable");
+        assert_eq!(body["code"], code::UNAVAILABLE);
         assert!(
             body["error"].as_str().is_some_and(|e| e.contains("worker")),
             "{body}"

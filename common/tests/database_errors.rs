@@ -4,7 +4,7 @@
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use common::error::ApiError;
+use common::error::{code, ApiError};
 use sqlx::Connection;
 
 #[tokio::test]
@@ -28,5 +28,5 @@ async fn a_session_the_server_terminates_is_504_outcome_unknown_not_500() {
         .await
         .expect("body");
     let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
-    assert_eq!(body["code"], "outcome_unknown");
+    assert_eq!(body["code"], code::OUTCOME_UNKNOWN);
 }

@@ -109,6 +109,8 @@ impl Envelope {
 
 #[cfg(test)]
 mod tests {
+    use common::error::code;
+
     use super::*;
 
     #[test]
@@ -126,7 +128,7 @@ mod tests {
                     unit_price: 625,
                     quantity: 2,
                 }],
-                reason: Some("insufficient_funds".to_owned()),
+                reason: Some(code::INSUFFICIENT_FUNDS.to_owned()),
                 refunded: None,
             },
         );
@@ -137,7 +139,7 @@ mod tests {
         assert_eq!(json["data"]["price"], 1250);
         assert_eq!(json["data"]["items"][0]["unitPrice"], 625);
         assert_eq!(json["data"]["items"][0]["quantity"], 2);
-        assert_eq!(json["data"]["reason"], "insufficient_funds");
+        assert_eq!(json["data"]["reason"], code::INSUFFICIENT_FUNDS);
         assert!(
             json["data"].get("refunded").is_none(),
             "only a cancellation names a refund"

@@ -1,7 +1,7 @@
 //! Notifications: built from order events, stored once per event, listed newest first.
 
 use chrono::{DateTime, Utc};
-use common::error::INSUFFICIENT_FUNDS;
+use common::error::code;
 use common::pagination::{Cursor, Listed, PageRequest};
 use events::{Envelope, EventType};
 use serde::Serialize;
@@ -55,7 +55,7 @@ pub fn describe(envelope: &Envelope) -> (&'static str, String) {
         ),
         EventType::OrderNotCreated => {
             let why = match order.reason.as_deref() {
-                Some(INSUFFICIENT_FUNDS) | None => "not enough money",
+                Some(code::INSUFFICIENT_FUNDS) | None => "not enough money",
                 Some(other) => other,
             };
             (
@@ -215,7 +215,7 @@ mod tests {
             )
         );
         envelope.event_type = EventType::OrderNotCreated;
-        envelope.data.reason = Some("insufficient_funds".to_owned());
+        envelope.data.reason = Some(code::INSUFFICIENT_FUNDS.to_owned());
         assert_eq!(
             describe(&envelope).1,
             "Your order \"Blue mug\" for 12.05 was not placed: not enough money."

@@ -2,7 +2,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use common::auth::{AuthUser, InternalCaller, OrderService, UserService};
-use common::error::ErrorBody;
+use common::error::{code, ErrorBody};
 use common::http::{data, Data, Json};
 use common::idempotency::{self, fingerprint, MaybeIdempotencyKey};
 use common::limits::LimitedUser;
@@ -11,7 +11,7 @@ use common::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::ledger::{self, Account, Refund, StoredResponse, Withdrawal};
+use crate::ledger::{self, Account, LedgerError, Refund, StoredResponse, Withdrawal};
 use crate::AppState;
 
 /// The caller's account (created with balance 0 on first use).
@@ -156,6 +156,7 @@ pub struct WithdrawRequest {
         (status = 401, description = "No or an unknown service credential", body = ErrorBody),
         (status = 403, description = "Another service's credential", body = ErrorBody),
         (status = 409, description = "Not enough money (code insufficient_funds), the order was voided by a refund before it was charged (code order_voided), or the order id was used with another user or amount (code conflict)", body = ErrorBody),
+        (status = 503, description = "Nothing was charged (the database is unavailable, or the request kept colliding with concurrent changes): retry after `Retry-After` seconds when given", body = ErrorBody),
     ))]
 pub async fn withdraw(
     State(state): State<AppState>,
@@ -170,12 +171,12 @@ pub async fn withdraw(
     let label = match &outcome {
         Withdrawal::Charged { first: true, .. } => "charged",
         Withdrawal::Charged { first: false, .. } => "replayed",
-        Withdrawal::InsufficientFunds => "insufficient_funds",
+        Withdrawal::InsufficientFunds => code::INSUFFICIENT_FUNDS,
         Withdrawal::Voided => "voided",
         Withdrawal::Mismatch => "mismatch",
     };
     state.metrics.withdrawals.with_label_values(&[label]).inc();
-    if label == "charged" {
+    if matches!(outcome, Withdrawal::Charged { first: true, .. }) {
         state
             .metrics
             .withdrawn_amount
@@ -186,13 +187,13 @@ pub async fn withdraw(
         Withdrawal::Charged { account, .. } => Ok(data(account)),
         Withdrawal::InsufficientFunds => Err(ApiError::Domain {
             status: StatusCode::CONFLICT,
-            code: "insufficient_funds",
+            code: code::INSUFFICIENT_FUNDS,
             message: "not enough money".to_owned(),
             details: None,
         }),
         Withdrawal::Voided => Err(ApiError::Domain {
             status: StatusCode::CONFLICT,
-            code: "order_voided",
+            code: code::ORDER_VOIDED,
             message: "the order was cancelled before it was charged; nothing was charged"
                 .to_owned(),
             details: None,
@@ -236,6 +237,7 @@ pub struct Refunded {
         (status = 401, description = "No or an unknown service credential", body = ErrorBody),
         (status = 403, description = "Another service's credential", body = ErrorBody),
         (status = 409, description = "The order id belongs to another user (code conflict)", body = ErrorBody),
+        (status = 503, description = "Nothing was refunded (the database is unavailable, or the request kept colliding with concurrent changes): retry after `Retry-After` seconds when given", body = ErrorBody),
     ))]
 pub async fn refund(
     State(state): State<AppState>,
@@ -273,5 +275,41 @@ pub async fn refund(
         Refund::Mismatch => Err(ApiError::Conflict(
             "orderId belongs to another user's withdrawal or refund".to_owned(),
         )),
+    }
+}
+
+/// A withdrawal or refund that gave up applied nothing, so the caller may retry: 503 with
+/// `Retry-After`, never the 504 of an unknown outcome.
+impl From<LedgerError> for ApiError {
+    fn from(err: LedgerError) -> Self {
+        match err {
+            LedgerError::Contended(reason) => {
+                tracing::warn!(reason, "gave up on concurrent changes, nothing applied");
+                Self::Busy {
+                    message: format!("{reason}; nothing was applied, try again shortly"),
+                    retry_after: 1,
+                }
+            }
+            LedgerError::Database(err) => err.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::header::RETRY_AFTER;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_ledger_that_gave_up_is_503_unavailable_with_retry_after_not_504() {
+        let response = ApiError::from(LedgerError::Contended("kept colliding")).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(body["code"], code::UNAVAILABLE);
     }
 }

@@ -1,3 +1,4 @@
+use common::error::code;
 use reqwest::StatusCode;
 
 use crate::helpers::{assert_error, json_of, TestApp};
@@ -52,7 +53,7 @@ async fn idempotency_key_reused_with_another_body_is_a_conflict() {
     assert_error(
         app.deposit(&token, 800, Some("key-1")).await,
         StatusCode::CONFLICT,
-        "conflict",
+        code::CONFLICT,
     )
     .await;
     assert_eq!(app.books(user).await, (700, 700, 1));
@@ -99,18 +100,18 @@ async fn requests_without_a_valid_token_are_unauthorized() {
         .send()
         .await
         .expect("request");
-    assert_error(missing, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(missing, StatusCode::UNAUTHORIZED, code::UNAUTHORIZED).await;
     assert_error(
         app.my_account("not-a-jwt").await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        code::UNAUTHORIZED,
     )
     .await;
     let stranger = testkit::TestKeys::new().token(uuid::Uuid::new_v4());
     assert_error(
         app.deposit(&stranger, 100, None).await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        code::UNAUTHORIZED,
     )
     .await;
 }
@@ -193,7 +194,7 @@ async fn deposits_are_limited_per_user_with_retry_after() {
     let refused = app.deposit(&alice_token, 100, None).await;
     let retry_after = testkit::retry_after(&refused);
     assert!((1..=60).contains(&retry_after), "{retry_after}");
-    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, code::RATE_LIMITED).await;
     // The refused deposit added nothing; another user is not held back by alice's loop.
     assert_eq!(app.books(alice).await, (300, 300, 3));
     let (bob, bob_token) = app.user();

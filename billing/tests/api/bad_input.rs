@@ -1,3 +1,4 @@
+use common::error::code;
 use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
@@ -33,7 +34,7 @@ async fn malformed_deposits_are_400_and_change_nothing() {
     ];
     for body in bodies {
         let response = raw_deposit(&app, &token, body).await;
-        let error = assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+        let error = assert_error(response, StatusCode::BAD_REQUEST, code::INVALID_REQUEST).await;
         assert!(!error.to_string().contains("panicked"), "{body}: {error}");
     }
     assert_eq!(app.books(user).await, (10, 10, 1));
@@ -46,7 +47,7 @@ async fn out_of_range_amounts_name_the_field() {
     let body = assert_error(
         raw_deposit(&app, &token, r#"{"amount": 0}"#).await,
         StatusCode::BAD_REQUEST,
-        "invalid_request",
+        code::INVALID_REQUEST,
     )
     .await;
     assert!(body["details"]["amount"].is_string(), "{body}");
@@ -73,7 +74,7 @@ async fn oversized_bodies_are_413_json() {
     assert_error(
         raw_deposit(&app, &token, &body).await,
         StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        code::PAYLOAD_TOO_LARGE,
     )
     .await;
     assert_eq!(app.books(user).await, (0, 0, 0));
@@ -99,7 +100,7 @@ async fn malformed_withdrawals_are_400_and_change_nothing() {
             .send()
             .await
             .expect("request");
-        assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+        assert_error(response, StatusCode::BAD_REQUEST, code::INVALID_REQUEST).await;
     }
     assert_eq!(app.books(user).await, (1000, 1000, 1));
 }
@@ -112,7 +113,7 @@ async fn a_malformed_idempotency_key_is_400() {
     assert_error(
         app.deposit(&token, 10, Some(&long)).await,
         StatusCode::BAD_REQUEST,
-        "invalid_request",
+        code::INVALID_REQUEST,
     )
     .await;
     assert_eq!(app.books(user).await, (0, 0, 0));
@@ -127,7 +128,7 @@ async fn unknown_paths_and_methods_answer_json() {
         .send()
         .await
         .expect("request");
-    assert_error(missing, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(missing, StatusCode::NOT_FOUND, code::NOT_FOUND).await;
     let wrong_method = app
         .http
         .delete(app.url("/account/my"))
@@ -137,7 +138,7 @@ async fn unknown_paths_and_methods_answer_json() {
     assert_error(
         wrong_method,
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        code::METHOD_NOT_ALLOWED,
     )
     .await;
 }

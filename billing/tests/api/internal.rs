@@ -1,3 +1,4 @@
+use common::error::code;
 use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
@@ -45,7 +46,7 @@ async fn internal_endpoints_need_the_service_credential() {
     ];
     for attempt in attempts {
         let response = attempt.send().await.expect("request");
-        assert_error(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+        assert_error(response, StatusCode::UNAUTHORIZED, code::UNAUTHORIZED).await;
     }
     assert_eq!(app.books(user).await, (1000, 1000, 1));
 }
@@ -70,7 +71,7 @@ async fn each_service_credential_opens_only_its_own_endpoints() {
         let response = post(path, USER_SERVICE_TOKEN, body.clone())
             .await
             .expect("request");
-        assert_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+        assert_error(response, StatusCode::FORBIDDEN, code::FORBIDDEN).await;
     }
     // The order service's credential cannot create accounts.
     let stranger = Uuid::new_v4();
@@ -81,7 +82,7 @@ async fn each_service_credential_opens_only_its_own_endpoints() {
     )
     .await
     .expect("request");
-    assert_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(response, StatusCode::FORBIDDEN, code::FORBIDDEN).await;
     // Nothing happened: no charge, no void (the order can still be charged), no account.
     assert_eq!(app.books(user).await, (1000, 1000, 1));
     json_of(app.withdraw(user, order, 300).await, StatusCode::OK).await;
@@ -131,7 +132,7 @@ async fn not_enough_money_is_a_409_and_changes_nothing() {
     let body = assert_error(
         app.withdraw(user, Uuid::new_v4(), 101).await,
         StatusCode::CONFLICT,
-        "insufficient_funds",
+        code::INSUFFICIENT_FUNDS,
     )
     .await;
     assert_eq!(body["error"], "not enough money");
@@ -146,14 +147,14 @@ async fn a_rejected_order_stays_rejected_when_retried_after_a_deposit() {
     assert_error(
         app.withdraw(user, order, 500).await,
         StatusCode::CONFLICT,
-        "insufficient_funds",
+        code::INSUFFICIENT_FUNDS,
     )
     .await;
     json_of(app.deposit(&token, 1000, None).await, StatusCode::OK).await;
     assert_error(
         app.withdraw(user, order, 500).await,
         StatusCode::CONFLICT,
-        "insufficient_funds",
+        code::INSUFFICIENT_FUNDS,
     )
     .await;
     assert_eq!(app.books(user).await, (1000, 1000, 1));
@@ -169,13 +170,13 @@ async fn an_order_id_cannot_be_reused_for_another_amount_or_user() {
     assert_error(
         app.withdraw(user, order, 301).await,
         StatusCode::CONFLICT,
-        "conflict",
+        code::CONFLICT,
     )
     .await;
     assert_error(
         app.withdraw(Uuid::new_v4(), order, 300).await,
         StatusCode::CONFLICT,
-        "conflict",
+        code::CONFLICT,
     )
     .await;
     assert_eq!(app.books(user).await, (700, 700, 2));
@@ -188,7 +189,7 @@ async fn withdraw_from_a_user_without_account_is_insufficient_funds() {
     assert_error(
         app.withdraw(user, Uuid::new_v4(), 1).await,
         StatusCode::CONFLICT,
-        "insufficient_funds",
+        code::INSUFFICIENT_FUNDS,
     )
     .await;
     assert_eq!(app.books(user).await, (0, 0, 0));

@@ -2,6 +2,7 @@
 //! charged is voided so that a late withdrawal charges nothing; the books stay straight under
 //! concurrency.
 
+use common::error::code;
 use futures::future::join_all;
 use reqwest::StatusCode;
 use uuid::Uuid;
@@ -42,7 +43,7 @@ async fn refunding_an_order_never_charged_voids_it() {
     assert_eq!(voided["data"]["balance"], 5_000);
     // A withdrawal arriving later (sent before the cancel) charges nothing.
     let late = app.withdraw(user, order, 1_250).await;
-    assert_error(late, StatusCode::CONFLICT, "order_voided").await;
+    assert_error(late, StatusCode::CONFLICT, code::ORDER_VOIDED).await;
     assert_eq!(app.order_money(order).await, (0, 0));
     assert_eq!(app.books(user).await, (5_000, 5_000, 1));
 }
@@ -56,7 +57,7 @@ async fn refunding_an_order_refused_for_money_gives_nothing() {
     assert_error(
         app.withdraw(user, order, 1_250).await,
         StatusCode::CONFLICT,
-        "insufficient_funds",
+        code::INSUFFICIENT_FUNDS,
     )
     .await;
     let refund = json_of(app.refund(user, order).await, StatusCode::OK).await;
@@ -77,7 +78,7 @@ async fn another_users_order_is_not_refunded_to_you() {
     assert_error(
         app.refund(stranger, order).await,
         StatusCode::CONFLICT,
-        "conflict",
+        code::CONFLICT,
     )
     .await;
     assert_eq!(app.books(stranger).await, (10, 10, 1));
@@ -87,7 +88,7 @@ async fn another_users_order_is_not_refunded_to_you() {
     assert_error(
         app.refund(stranger, order).await,
         StatusCode::CONFLICT,
-        "conflict",
+        code::CONFLICT,
     )
     .await;
 }
@@ -104,7 +105,7 @@ async fn refund_needs_the_service_credential_and_a_valid_body() {
         .send()
         .await
         .expect("request");
-    assert_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(anonymous, StatusCode::UNAUTHORIZED, code::UNAUTHORIZED).await;
     let end_user = app
         .http
         .post(app.url("/account/refund"))
@@ -113,7 +114,7 @@ async fn refund_needs_the_service_credential_and_a_valid_body() {
         .send()
         .await
         .expect("request");
-    assert_error(end_user, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(end_user, StatusCode::UNAUTHORIZED, code::UNAUTHORIZED).await;
     let malformed = app
         .http
         .post(app.url("/account/refund"))
@@ -122,7 +123,7 @@ async fn refund_needs_the_service_credential_and_a_valid_body() {
         .send()
         .await
         .expect("request");
-    assert_error(malformed, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_error(malformed, StatusCode::BAD_REQUEST, code::INVALID_REQUEST).await;
 }
 
 /// Concurrency: many refunds of each charged order at once give back each charge exactly once.
@@ -168,7 +169,7 @@ async fn a_refund_racing_the_withdrawal_never_leaves_the_order_charged() {
         let refund = json_of(refunded, StatusCode::OK).await;
         let status = withdrawn.status();
         if status == StatusCode::CONFLICT {
-            assert_error(withdrawn, StatusCode::CONFLICT, "order_voided").await;
+            assert_error(withdrawn, StatusCode::CONFLICT, code::ORDER_VOIDED).await;
         }
         (
             status,

@@ -1,3 +1,4 @@
+use common::error::code;
 use events::EventType;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -82,7 +83,7 @@ async fn bad_limits_and_cursors_are_400() {
         assert_error(
             app.list(Some(&token), query).await,
             StatusCode::BAD_REQUEST,
-            "invalid_request",
+            code::INVALID_REQUEST,
         )
         .await;
     }
@@ -94,13 +95,13 @@ async fn listing_needs_a_valid_token() {
     assert_error(
         app.list(None, "").await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        code::UNAUTHORIZED,
     )
     .await;
     assert_error(
         app.list(Some("not.a.token"), "").await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        code::UNAUTHORIZED,
     )
     .await;
 }

@@ -1,7 +1,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use common::auth::AuthUser;
-use common::error::ErrorBody;
+use common::error::{code, ErrorBody};
 use common::http::{data, Data, Json};
 use common::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -107,7 +107,7 @@ pub async fn login(
             state
                 .metrics
                 .logins
-                .with_label_values(&["rate_limited"])
+                .with_label_values(&[code::RATE_LIMITED])
                 .inc();
             return Err(ApiError::RateLimited {
                 message: "too many failed attempts at this login, wait before trying again"

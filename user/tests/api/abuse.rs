@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use common::error::code;
 use reqwest::StatusCode;
 use serde_json::Value;
 use testkit::retry_after;
@@ -15,7 +16,7 @@ async fn five_wrong(app: &TestApp, login: &str) {
         assert_error(
             app.login(login, "not the password").await,
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            code::UNAUTHORIZED,
         )
         .await;
     }
@@ -32,12 +33,13 @@ async fn repeated_failures_at_one_login_slow_it_down_the_same_whether_it_exists_
         assert_error(
             app.login(login, "not the password").await,
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            code::UNAUTHORIZED,
         )
         .await;
         let limited = app.login(login, "not the password").await;
         assert_eq!(retry_after(&limited), 1);
-        answers.push(assert_error(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await);
+        answers
+            .push(assert_error(limited, StatusCode::TOO_MANY_REQUESTS, code::RATE_LIMITED).await);
     }
     // An existing and a made-up login get the very same answer.
     assert_eq!(answers[0], answers[1]);
@@ -47,7 +49,7 @@ async fn repeated_failures_at_one_login_slow_it_down_the_same_whether_it_exists_
     assert_error(
         app.login("alice", "correct horse battery").await,
         StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
+        code::RATE_LIMITED,
     )
     .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -72,12 +74,12 @@ async fn the_wait_grows_with_each_failure_but_never_past_thirty_seconds() {
     assert_error(
         app.login("bob", "not the password").await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        code::UNAUTHORIZED,
     )
     .await;
     let limited = app.login("bob", "not the password").await;
     assert_eq!(retry_after(&limited), 30);
-    assert_error(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_error(limited, StatusCode::TOO_MANY_REQUESTS, code::RATE_LIMITED).await;
     // Fifteen quiet minutes forget the count.
     sqlx::query!(
         "UPDATE login_attempts SET last_attempt_at = now() - interval '16 minutes', \
@@ -125,7 +127,7 @@ async fn a_session_ends_at_its_lifetime_however_often_it_is_refreshed() {
     assert_error(
         app.refresh(refresh_of(&next["data"])).await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        code::UNAUTHORIZED,
     )
     .await;
 }

@@ -1,3 +1,4 @@
+use common::error::code;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -36,13 +37,13 @@ async fn wrong_password_and_unknown_login_get_the_same_401() {
     let wrong = assert_error(
         app.login("alice", "not the password").await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        code::UNAUTHORIZED,
     )
     .await;
     let unknown = assert_error(
         app.login("nobody", "not the password").await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        code::UNAUTHORIZED,
     )
     .await;
     assert_eq!(wrong, unknown);
@@ -67,13 +68,13 @@ async fn reusing_a_spent_refresh_token_revokes_the_session() {
     assert_error(
         app.refresh(refresh_of(&tokens)).await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        code::UNAUTHORIZED,
     )
     .await;
     assert_error(
         app.refresh(refresh_of(&next["data"])).await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        code::UNAUTHORIZED,
     )
     .await;
     // Another login session of the same user is untouched.
@@ -120,7 +121,7 @@ async fn unknown_and_expired_refresh_tokens_are_401() {
     assert_error(
         app.refresh("made-up-token").await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        code::UNAUTHORIZED,
     )
     .await;
     let (_, tokens) = app.signed_up("alice").await;
@@ -128,7 +129,7 @@ async fn unknown_and_expired_refresh_tokens_are_401() {
     assert_error(
         app.refresh(refresh_of(&tokens)).await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        code::UNAUTHORIZED,
     )
     .await;
 }
@@ -149,7 +150,7 @@ async fn logout_revokes_the_refresh_token() {
     assert_error(
         app.refresh(refresh_of(&tokens)).await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        code::UNAUTHORIZED,
     )
     .await;
 }
@@ -178,7 +179,7 @@ async fn logout_needs_a_bearer_token() {
     let response = app
         .post("/logout", json!({ "refreshToken": refresh_of(&tokens) }))
         .await;
-    assert_error(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(response, StatusCode::UNAUTHORIZED, code::UNAUTHORIZED).await;
     json_of(app.refresh(refresh_of(&tokens)).await, StatusCode::OK).await;
 }
 
@@ -186,12 +187,12 @@ async fn logout_needs_a_bearer_token() {
 async fn me_rejects_missing_foreign_and_expired_tokens() {
     let app = TestApp::spawn_with(|c| c.access_token_ttl = std::time::Duration::from_secs(1)).await;
     let missing = app.http.get(app.url("/me")).send().await.expect("request");
-    assert_error(missing, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(missing, StatusCode::UNAUTHORIZED, code::UNAUTHORIZED).await;
     let foreign = testkit::TestKeys::new().token(uuid::Uuid::new_v4());
     assert_error(
         app.me(&foreign).await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        code::UNAUTHORIZED,
     )
     .await;
     let (_, tokens) = app.signed_up("alice").await;
@@ -201,7 +202,7 @@ async fn me_rejects_missing_foreign_and_expired_tokens() {
     assert_error(
         app.me(access(&tokens)).await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        code::UNAUTHORIZED,
     )
     .await;
 }

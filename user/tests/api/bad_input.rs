@@ -1,3 +1,4 @@
+use common::error::code;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -25,7 +26,7 @@ async fn invalid_registrations_are_400_and_create_nothing() {
     ];
     for body in bodies {
         let response = app.post("/register", body.clone()).await;
-        assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+        assert_error(response, StatusCode::BAD_REQUEST, code::INVALID_REQUEST).await;
     }
     assert_eq!(user_count(&app).await, 0);
 }
@@ -40,7 +41,7 @@ async fn invalid_fields_are_named_in_details() {
         )
         .await,
         StatusCode::BAD_REQUEST,
-        "invalid_request",
+        code::INVALID_REQUEST,
     )
     .await;
     assert!(body["details"]["password"].is_string(), "{body}");
@@ -59,7 +60,7 @@ async fn malformed_json_and_oversized_bodies_get_json_errors() {
     assert_error(
         send("{\"login\":".to_owned()).await.expect("request"),
         StatusCode::BAD_REQUEST,
-        "invalid_request",
+        code::INVALID_REQUEST,
     )
     .await;
     let huge = format!(
@@ -69,7 +70,7 @@ async fn malformed_json_and_oversized_bodies_get_json_errors() {
     assert_error(
         send(huge).await.expect("request"),
         StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        code::PAYLOAD_TOO_LARGE,
     )
     .await;
     let no_type = app
@@ -79,7 +80,7 @@ async fn malformed_json_and_oversized_bodies_get_json_errors() {
         .send()
         .await
         .expect("request");
-    assert_error(no_type, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_error(no_type, StatusCode::BAD_REQUEST, code::INVALID_REQUEST).await;
     assert_eq!(user_count(&app).await, 0);
 }
 
@@ -89,13 +90,13 @@ async fn malformed_login_and_refresh_bodies_are_400() {
     assert_error(
         app.post("/login", json!({ "login": "alice" })).await,
         StatusCode::BAD_REQUEST,
-        "invalid_request",
+        code::INVALID_REQUEST,
     )
     .await;
     assert_error(
         app.post("/refresh", json!({ "token": "x" })).await,
         StatusCode::BAD_REQUEST,
-        "invalid_request",
+        code::INVALID_REQUEST,
     )
     .await;
 }

@@ -1,3 +1,4 @@
+use common::error::code;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -53,7 +54,7 @@ async fn nobody_changes_another_users_profile() {
         json!({ "email": "evil@example.com" }),
     )
     .await;
-    assert_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(response, StatusCode::FORBIDDEN, code::FORBIDDEN).await;
     let me = json_of(app.me(access(&alice)).await, StatusCode::OK).await;
     assert_eq!(me["data"]["email"], Value::Null);
 }
@@ -69,10 +70,10 @@ async fn invalid_profile_updates_are_400_and_change_nothing() {
         json!({ "email": 5 }),
     ] {
         let response = put_profile(&app, &id, access(&tokens), body).await;
-        assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+        assert_error(response, StatusCode::BAD_REQUEST, code::INVALID_REQUEST).await;
     }
     let response = put_profile(&app, "not-a-uuid", access(&tokens), json!({})).await;
-    assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_error(response, StatusCode::BAD_REQUEST, code::INVALID_REQUEST).await;
     let me = json_of(app.me(access(&tokens)).await, StatusCode::OK).await;
     assert_eq!(me["data"]["email"], Value::Null);
     assert_eq!(me["data"]["firstName"], Value::Null);
@@ -89,5 +90,5 @@ async fn updating_without_a_token_is_401() {
         .send()
         .await
         .expect("request");
-    assert_error(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(response, StatusCode::UNAUTHORIZED, code::UNAUTHORIZED).await;
 }

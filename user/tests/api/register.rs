@@ -1,3 +1,4 @@
+use common::error::code;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -60,13 +61,13 @@ async fn a_taken_login_is_409_whatever_its_case() {
     assert_error(
         app.register("carol", "another password").await,
         StatusCode::CONFLICT,
-        "conflict",
+        code::CONFLICT,
     )
     .await;
     assert_error(
         app.register("CAROL", "another password").await,
         StatusCode::CONFLICT,
-        "conflict",
+        code::CONFLICT,
     )
     .await;
     assert_eq!(
@@ -147,7 +148,7 @@ async fn registrations_and_logins_are_counted() {
     assert_error(
         app.login("frank", "wrong password!").await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        code::UNAUTHORIZED,
     )
     .await;
     let text = app.metrics().await;
