@@ -5,9 +5,39 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use common::ApiError;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-type Job<T, R> = (T, oneshot::Sender<sqlx::Result<R>>);
+type Reply<R> = oneshot::Sender<Result<R, WriteError>>;
+type Job<T, R> = (T, Reply<R>);
+
+/// Why an item got no result from its group's write.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The write failed (or the writers are gone), as sqlx reports it.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// The write succeeded, so its transaction committed, but returned a result count unlike
+    /// its item count: a bug in the write. Which items it applied is unknown, so each item gets
+    /// this, and none is written again.
+    #[error("a group write committed but returned {results} results for {items} items: each item's outcome is unknown")]
+    Miscounted { items: usize, results: usize },
+}
+
+impl From<WriteError> for ApiError {
+    fn from(error: WriteError) -> Self {
+        match error {
+            WriteError::Database(e) => e.into(),
+            // Committed, so applied or not: the contract's 504 outcome_unknown, which sends the
+            // client to repeat with its key or read the order. Logged where it was found.
+            WriteError::Miscounted { .. } => ApiError::OutcomeUnknown(
+                "the request may or may not have been applied; repeat it with the same \
+                 Idempotency-Key, or read the resource"
+                    .to_owned(),
+            ),
+        }
+    }
+}
 
 /// Queues items for `write`, which stores a group and returns one result per item, in order.
 pub struct Batcher<T, R> {
@@ -56,7 +86,7 @@ where
     }
 
     /// Writes `item` with whatever else is queued, and returns its own result.
-    pub async fn submit(&self, item: T) -> sqlx::Result<R> {
+    pub async fn submit(&self, item: T) -> Result<R, WriteError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send((item, reply))
@@ -67,7 +97,8 @@ where
 }
 
 /// Writes a group; when that fails, writes its items one by one so that one bad item (or a
-/// lost connection) fails only the requests it concerns.
+/// lost connection) fails only the requests it concerns. A group written but miscounted is
+/// not written again (see [`WriteError::Miscounted`]).
 async fn write_group<T, R, W, F>(write: &W, jobs: Vec<Job<T, R>>)
 where
     T: Clone,
@@ -76,35 +107,58 @@ where
 {
     let (items, replies): (Vec<T>, Vec<_>) = jobs.into_iter().unzip();
     let items: Arc<[T]> = items.into();
-    let single = items.len() == 1;
-    let written = write(items.clone()).await.and_then(|results| {
-        if results.len() == items.len() {
-            Ok(results)
-        } else {
-            Err(sqlx::Error::Protocol(
-                "a group write returned a result count unlike its item count".to_owned(),
-            ))
+    match write_counted(write, items.clone()).await {
+        Err(WriteError::Database(e)) if items.len() > 1 => {
+            tracing::warn!(error = %e, items = items.len(), "group write failed, writing its items one by one");
+            for (item, reply) in items.iter().zip(replies) {
+                let written = write_counted(write, Arc::from([item.clone()])).await;
+                answer(vec![reply], written);
+            }
         }
-    });
+        written => answer(replies, written),
+    }
+}
+
+/// Sends each item its result: its own, or the group's error.
+fn answer<R>(replies: Vec<Reply<R>>, written: Result<Vec<R>, WriteError>) {
     match written {
         Ok(results) => {
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(Ok(result));
             }
         }
-        Err(e) if single => {
-            let _ = replies.into_iter().next().map(|reply| reply.send(Err(e)));
+        Err(WriteError::Miscounted { items, results }) => {
+            for reply in replies {
+                let _ = reply.send(Err(WriteError::Miscounted { items, results }));
+            }
         }
+        // A failed write of one item (a failed group is written again item by item).
         Err(e) => {
-            tracing::warn!(error = %e, items = items.len(), "group write failed, writing its items one by one");
-            for (item, reply) in items.iter().zip(replies) {
-                let result = write(Arc::from([item.clone()]))
-                    .await
-                    .and_then(|mut results| results.pop().ok_or(sqlx::Error::RowNotFound));
-                let _ = reply.send(result);
+            if let Some(reply) = replies.into_iter().next() {
+                let _ = reply.send(Err(e));
             }
         }
     }
+}
+
+/// `write` of `items`, with one result per item.
+async fn write_counted<T, R, W, F>(write: &W, items: Arc<[T]>) -> Result<Vec<R>, WriteError>
+where
+    W: Fn(Arc<[T]>) -> F,
+    F: Future<Output = sqlx::Result<Vec<R>>>,
+{
+    let results = write(items.clone()).await?;
+    if results.len() != items.len() {
+        let (items, results) = (items.len(), results.len());
+        tracing::error!(
+            items,
+            results,
+            "a group write committed but returned a result count unlike its item count: \
+             each item's outcome is unknown, none is written again"
+        );
+        return Err(WriteError::Miscounted { items, results });
+    }
+    Ok(results)
 }
 
 #[cfg(test)]
@@ -168,5 +222,37 @@ mod tests {
         }
         // 10 alone, then 11..=15 together (failed), then each of those five alone.
         assert_eq!(writes.load(Ordering::SeqCst), 7);
+    }
+
+    #[tokio::test]
+    async fn a_group_written_but_miscounted_is_unknown_to_each_item_and_not_written_again() {
+        let writes = Arc::new(AtomicUsize::new(0));
+        let counted = writes.clone();
+        let batcher = Batcher::new(1, 100, move |items: Arc<[u32]>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                // Drops an item's result, as a buggy write might.
+                Ok(items
+                    .iter()
+                    .skip(usize::from(items.len() > 1))
+                    .copied()
+                    .collect())
+            }
+        });
+        let first = batcher.submit(0).await;
+        assert_eq!(first.expect("alone"), 0);
+        let results = futures::future::join_all((1..6).map(|i| batcher.submit(i))).await;
+        for result in results {
+            match result {
+                Err(e @ WriteError::Miscounted { .. }) => assert!(
+                    matches!(ApiError::from(e), ApiError::OutcomeUnknown(_)),
+                    "answered 504 outcome_unknown"
+                ),
+                other => panic!("not miscounted: {other:?}"),
+            }
+        }
+        // 0 alone, then 1..=5 together (committed, miscounted) and never one by one.
+        assert_eq!(writes.load(Ordering::SeqCst), 2);
     }
 }

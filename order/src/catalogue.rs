@@ -7,8 +7,10 @@ use common::error::OnConstraint;
 use common::money::Amount;
 use common::pagination::{Cursor, Listed, PageRequest};
 use common::{ApiError, ApiResult};
-use serde::Serialize;
-use sqlx::PgPool;
+use serde::{Deserialize, Serialize};
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgTypeInfo, PgValueRef};
+use sqlx::{PgPool, Postgres};
 use uuid::Uuid;
 
 /// The most units one product may hold, and that one restock or initial stock may add.
@@ -21,7 +23,8 @@ pub const MAX_STOCK_CHANGE: i32 = 1_000_000;
 #[schema(example = json!({"id": "5b1f4f4e-8a0c-4c55-9d0c-6a1d2f3e4b5c", "title": "Blue mug", "description": "Stoneware, 350 ml, dishwasher safe.", "price": 1250, "available": 40, "active": true}))]
 pub struct Product {
     pub id: Uuid,
-    pub title: String,
+    #[schema(value_type = String)]
+    pub title: Title,
     pub description: String,
     /// Minor units (cents) per unit, for orders placed from now on.
     pub price: i64,
@@ -42,8 +45,11 @@ impl Listed for Product {
     }
 }
 
-/// A product's title: 1 to 200 characters, trimmed, no control characters.
-#[derive(Debug, Clone)]
+/// A product's title: 1 to 200 characters, trimmed, no control characters. Every way to make
+/// one checks that: from a client or a file (`parse`), and read back from the database or
+/// from an order's stored lines (which hold only titles checked so, unchanged). A JSON string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Title(String);
 
 impl Title {
@@ -61,6 +67,33 @@ impl Title {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl TryFrom<String> for Title {
+    type Error = ApiError;
+
+    fn try_from(raw: String) -> Result<Self, ApiError> {
+        Self::parse(&raw)
+    }
+}
+
+// Read from `products.title` as `title AS "title: Title"`.
+impl sqlx::Type<Postgres> for Title {
+    fn type_info() -> PgTypeInfo {
+        <&str as sqlx::Type<Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <&str as sqlx::Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl sqlx::Decode<'_, Postgres> for Title {
+    fn decode(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        Ok(Self::parse(<&str as sqlx::Decode<Postgres>>::decode(
+            value,
+        )?)?)
     }
 }
 
@@ -138,9 +171,10 @@ fn too_many_units() -> ApiError {
 pub async fn create(pool: &PgPool, new: &NewProduct) -> sqlx::Result<Product> {
     sqlx::query_as!(
         Product,
-        "INSERT INTO products (id, title, description, price, available, stocked) \
-         VALUES ($1, $2, $3, $4, $5::int4, $5::int4) \
-         RETURNING id, title, description, price, available, active, created_at",
+        r#"INSERT INTO products (id, title, description, price, available, stocked)
+           VALUES ($1, $2, $3, $4, $5::int4, $5::int4)
+           RETURNING id, title AS "title: Title", description, price, available, active,
+                     created_at"#,
         Uuid::new_v4(),
         new.title.as_str(),
         new.description.as_str(),
@@ -155,8 +189,8 @@ pub async fn create(pool: &PgPool, new: &NewProduct) -> sqlx::Result<Product> {
 pub async fn find(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Product>> {
     sqlx::query_as!(
         Product,
-        "SELECT id, title, description, price, available, active, created_at \
-         FROM products WHERE id = $1",
+        r#"SELECT id, title AS "title: Title", description, price, available, active, created_at
+           FROM products WHERE id = $1"#,
         id,
     )
     .fetch_optional(pool)
@@ -172,9 +206,10 @@ pub async fn list(
     let (before_time, before_id) = page.before();
     sqlx::query_as!(
         Product,
-        "SELECT id, title, description, price, available, active, created_at FROM products \
-         WHERE (active OR $1) AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
-         ORDER BY created_at DESC, id DESC LIMIT $4",
+        r#"SELECT id, title AS "title: Title", description, price, available, active, created_at
+           FROM products
+           WHERE (active OR $1) AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+           ORDER BY created_at DESC, id DESC LIMIT $4"#,
         with_inactive,
         before_time,
         before_id,
@@ -188,11 +223,13 @@ pub async fn list(
 pub async fn update(pool: &PgPool, id: Uuid, changes: &Changes) -> sqlx::Result<Option<Product>> {
     sqlx::query_as!(
         Product,
-        "UPDATE products SET title = COALESCE($2, title), \
-                             description = COALESCE($3, description), \
-                             price = COALESCE($4, price), active = COALESCE($5, active), \
-                             updated_at = now() \
-         WHERE id = $1 RETURNING id, title, description, price, available, active, created_at",
+        r#"UPDATE products SET title = COALESCE($2, title),
+                               description = COALESCE($3, description),
+                               price = COALESCE($4, price), active = COALESCE($5, active),
+                               updated_at = now()
+           WHERE id = $1
+           RETURNING id, title AS "title: Title", description, price, available, active,
+                     created_at"#,
         id,
         changes.title.as_ref().map(Title::as_str),
         changes.description.as_ref().map(Description::as_str),
@@ -266,9 +303,11 @@ pub async fn restock(
     }
     let restocked = sqlx::query_as!(
         Product,
-        "UPDATE products SET available = available + $2, stocked = stocked + $2, \
-                             updated_at = now() \
-         WHERE id = $1 RETURNING id, title, description, price, available, active, created_at",
+        r#"UPDATE products SET available = available + $2, stocked = stocked + $2,
+                               updated_at = now()
+           WHERE id = $1
+           RETURNING id, title AS "title: Title", description, price, available, active,
+                     created_at"#,
         id,
         units.get(),
     )

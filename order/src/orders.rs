@@ -18,7 +18,8 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Postgres};
 use uuid::Uuid;
 
-use crate::batch::Batcher;
+use crate::batch::{Batcher, WriteError};
+use crate::catalogue::Title;
 use crate::clients::billing::Payment;
 
 /// The Postgres channel the relay listens on for new outbox rows (the outbox's insert trigger
@@ -83,6 +84,15 @@ impl sqlx::Decode<'_, Postgres> for OrderStatus {
     }
 }
 
+/// Where a cancelled order's refund stands: `due` until billing confirmed it, then `done`.
+// Stored as the text of `orders.refund_state` (NULL until cancelled; its CHECK lists both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum RefundState {
+    Due,
+    Done,
+}
+
 // Read back from the database as the JSON `order_lines(id)` builds (migration 0008).
 /// A line of an order: a catalogue product, its title and unit price when the order was
 /// placed, and how many units.
@@ -91,7 +101,8 @@ impl sqlx::Decode<'_, Postgres> for OrderStatus {
 #[schema(example = json!({"productId": "5b1f4f4e-8a0c-4c55-9d0c-6a1d2f3e4b5c", "title": "Blue mug", "unitPrice": 1250, "quantity": 2}))]
 pub struct OrderLine {
     pub product_id: Uuid,
-    pub title: String,
+    #[schema(value_type = String)]
+    pub title: Title,
     /// Minor units (cents) per unit.
     pub unit_price: i64,
     pub quantity: i32,
@@ -119,8 +130,8 @@ pub struct Order {
     /// `request_id`.
     pub traceparent: Option<String>,
     pub created_at: DateTime<Utc>,
-    /// A cancelled order's refund: `due` until billing confirmed it, then `done`.
-    pub refund_state: Option<String>,
+    /// A cancelled order's refund; `None` until the order is cancelled.
+    pub refund_state: Option<RefundState>,
     /// What the refund gave back, once done.
     pub refunded: Option<i64>,
     /// Empty for an order placed before the catalogue existed (its title and price were the
@@ -131,7 +142,7 @@ pub struct Order {
 impl Order {
     /// Cancelled, and billing has not confirmed the refund yet.
     pub fn refund_due(&self) -> bool {
-        self.refund_state.as_deref() == Some("due")
+        self.refund_state == Some(RefundState::Due)
     }
 
     /// The event that reports this order.
@@ -153,7 +164,7 @@ impl Order {
                     .iter()
                     .map(|line| events::OrderItem {
                         product_id: line.product_id,
-                        title: line.title.clone(),
+                        title: line.title.as_str().to_owned(),
                         unit_price: line.unit_price,
                         quantity: line.quantity,
                     })
@@ -220,6 +231,10 @@ pub struct NewOrder {
     /// The client's idempotency key and the fingerprint of its request.
     pub idempotency: Option<(String, Vec<u8>)>,
 }
+
+/// The code of the 409 answering an order refused for want of units ([`Refusal::OutOfStock`]):
+/// the contract's, and only this service answers it.
+pub const OUT_OF_STOCK: &str = "out_of_stock";
 
 /// Why an order could not be placed: nothing was stored, reserved or charged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -298,7 +313,7 @@ impl Writer {
 
     /// Prices a new order from the catalogue and stores it `pending` with its units reserved,
     /// or finds the one placed earlier with the same key, or says why it cannot be placed.
-    pub async fn place(&self, new: NewOrder) -> sqlx::Result<Placed> {
+    pub async fn place(&self, new: NewOrder) -> Result<Placed, WriteError> {
         let (user_id, idempotency) = (new.user_id, new.idempotency.clone());
         match self.pending.submit(new).await? {
             Reserved::Placed(order) => return Ok(Placed::New(order)),
@@ -308,8 +323,8 @@ impl Writer {
         let (key, fingerprint) = idempotency.unzip();
         let row = sqlx::query!(
             r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                      traceparent, created_at, refund_state, refunded, fingerprint,
-                      order_lines(orders.id) AS "items!: Items"
+                      traceparent, created_at, refund_state AS "refund_state: RefundState",
+                      refunded, fingerprint, order_lines(orders.id) AS "items!: Items"
                FROM orders WHERE user_id = $1 AND idempotency_key = $2"#,
             user_id,
             key,
@@ -338,7 +353,11 @@ impl Writer {
     /// transaction (the outbox's trigger wakes the relay at commit); a rejected order gives
     /// its units back in it. `None` when the order was no longer pending (someone settled it
     /// first).
-    pub async fn settle(&self, order: &Order, payment: Payment) -> sqlx::Result<Option<Order>> {
+    pub async fn settle(
+        &self,
+        order: &Order,
+        payment: Payment,
+    ) -> Result<Option<Order>, WriteError> {
         // The event's trace context is the caller's (the request, or the settler's span).
         let traceparent = telemetry::current_traceparent();
         self.outcomes
@@ -350,7 +369,7 @@ impl Writer {
 /// A product as an order of the group sees it: locked, and with the units the group's earlier
 /// orders took already taken.
 struct Stock {
-    title: String,
+    title: Title,
     price: i64,
     available: i32,
     active: bool,
@@ -448,8 +467,8 @@ pub fn summarize(lines: &[OrderLine]) -> String {
     let names: Vec<String> = lines
         .iter()
         .map(|l| match l.quantity {
-            1 => l.title.clone(),
-            n => format!("{} ×{n}", l.title),
+            1 => l.title.as_str().to_owned(),
+            n => format!("{} ×{n}", l.title.as_str()),
         })
         .collect();
     let len = |s: &str| s.chars().count();
@@ -568,8 +587,8 @@ async fn read_stock(
     Ok(if lock {
         stock!(
             sqlx::query!(
-                "SELECT id, title, price, available, active FROM products WHERE id = ANY($1) \
-             ORDER BY id FOR NO KEY UPDATE",
+                r#"SELECT id, title AS "title: Title", price, available, active FROM products
+                   WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"#,
                 ids,
             )
             .fetch_all(&mut *conn)
@@ -578,7 +597,8 @@ async fn read_stock(
     } else {
         stock!(
             sqlx::query!(
-                "SELECT id, title, price, available, active FROM products WHERE id = ANY($1)",
+                r#"SELECT id, title AS "title: Title", price, available, active FROM products
+                   WHERE id = ANY($1)"#,
                 ids,
             )
             .fetch_all(&mut *conn)
@@ -830,7 +850,7 @@ async fn give_back_units(tx: &mut PgConnection, orders: &[Uuid]) -> sqlx::Result
 /// Payment outcomes of a group, as the columns of one statement.
 struct Outcomes<'a> {
     ids: &'a [Uuid],
-    statuses: &'a [&'a str],
+    statuses: &'a [OrderStatus],
     event_ids: &'a [Uuid],
     payloads: &'a [String],
     traceparents: &'a [Option<String>],
@@ -841,6 +861,7 @@ impl Outcomes<'_> {
     /// Moves the still pending orders to their outcome and writes their events, in one
     /// statement; returns each order it moved with its new status.
     async fn write(&self, conn: &mut PgConnection) -> sqlx::Result<Vec<(Uuid, OrderStatus)>> {
+        let statuses: Vec<&str> = self.statuses.iter().map(|s| s.as_str()).collect();
         let settled = sqlx::query!(
             r#"WITH outcome AS (
                    SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[],
@@ -858,7 +879,7 @@ impl Outcomes<'_> {
                    FROM settled ORDER BY n)
                SELECT id AS "id!", status AS "status!: OrderStatus" FROM settled"#,
             self.ids,
-            self.statuses as &[&str],
+            &statuses as &[&str],
             self.event_ids,
             self.payloads,
             self.topic,
@@ -896,7 +917,7 @@ async fn record_outcomes(
         };
         ids.push(order.id);
         traceparents.push(traceparent.clone());
-        statuses.push(status.as_str());
+        statuses.push(status);
         event_ids.push(event.event_id);
         payloads.push(serde_json::to_string(&event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?);
     }
@@ -913,7 +934,7 @@ async fn record_outcomes(
     let rejecting: Vec<Uuid> = ids
         .iter()
         .zip(&statuses)
-        .filter(|(_, status)| **status == OrderStatus::Rejected.as_str())
+        .filter(|(_, status)| **status == OrderStatus::Rejected)
         .map(|(id, _)| *id)
         .collect();
     let settled = if !rejecting.is_empty() {
@@ -947,8 +968,8 @@ pub async fn find(pool: &PgPool, order_id: Uuid) -> sqlx::Result<Option<Order>> 
     sqlx::query_as!(
         Order,
         r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                  traceparent, created_at, refund_state, refunded,
-                  order_lines(orders.id) AS "items!: Items"
+                  traceparent, created_at, refund_state AS "refund_state: RefundState",
+                  refunded, order_lines(orders.id) AS "items!: Items"
            FROM orders WHERE id = $1"#,
         order_id,
     )
@@ -962,8 +983,8 @@ pub async fn list(pool: &PgPool, user_id: Uuid, page: PageRequest) -> sqlx::Resu
     sqlx::query_as!(
         Order,
         r#"SELECT id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                  traceparent, created_at, refund_state, refunded,
-                  order_lines(orders.id) AS "items!: Items"
+                  traceparent, created_at, refund_state AS "refund_state: RefundState",
+                  refunded, order_lines(orders.id) AS "items!: Items"
            FROM orders WHERE user_id = $1
            AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
            ORDER BY created_at DESC, id DESC LIMIT $4"#,
@@ -995,8 +1016,8 @@ pub async fn claim_due(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Order>> {
            WHERE id IN (SELECT id FROM orders WHERE status = 'pending' AND next_settle_at <= now()
                         ORDER BY next_settle_at LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING id, user_id, title, price, status AS "status: OrderStatus", request_id,
-                     traceparent, created_at, refund_state, refunded,
-                     order_lines(orders.id) AS "items!: Items""#,
+                     traceparent, created_at, refund_state AS "refund_state: RefundState",
+                     refunded, order_lines(orders.id) AS "items!: Items""#,
         limit,
     )
     .fetch_all(pool)
@@ -1056,7 +1077,7 @@ pub async fn cancel(
            WHERE id = $1 AND user_id = $2 AND status IN ('pending', 'created')
            RETURNING id, user_id, title, price, status AS "status: OrderStatus",
                      cancel_request_id AS "request_id!", cancel_traceparent AS traceparent,
-                     created_at, refund_state, refunded,
+                     created_at, refund_state AS "refund_state: RefundState", refunded,
                      order_lines(orders.id) AS "items!: Items""#,
         order_id,
         user_id,
@@ -1127,7 +1148,8 @@ pub async fn record_refund(
                SELECT $3, $4, user_id::text, $5, request_id, $6 FROM done)
            SELECT id AS "id!", user_id AS "user_id!", title AS "title!", price AS "price!",
                   status AS "status!: OrderStatus", request_id AS "request_id!", traceparent,
-                  created_at AS "created_at!", refund_state, refunded,
+                  created_at AS "created_at!", refund_state AS "refund_state: RefundState",
+                  refunded,
                   order_lines(done.id) AS "items!: Items"
            FROM done"#,
         order.id,
@@ -1154,7 +1176,7 @@ pub async fn claim_due_refunds(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<Or
                      COALESCE(cancel_request_id, request_id) AS "request_id!",
                      CASE WHEN cancel_request_id IS NULL THEN traceparent
                               ELSE cancel_traceparent END AS traceparent, created_at,
-                     refund_state, refunded,
+                     refund_state AS "refund_state: RefundState", refunded,
                      order_lines(orders.id) AS "items!: Items""#,
         limit,
     )
@@ -1215,7 +1237,7 @@ mod tests {
     fn line(title: &str, quantity: i32) -> OrderLine {
         OrderLine {
             product_id: Uuid::new_v4(),
-            title: title.to_owned(),
+            title: Title::parse(title).expect("title"),
             unit_price: 100,
             quantity,
         }
@@ -1266,7 +1288,7 @@ mod tests {
 
     fn stock(price: i64, available: i32, active: bool) -> Stock {
         Stock {
-            title: "Mug".to_owned(),
+            title: Title::parse("Mug").expect("title"),
             price,
             available,
             active,

@@ -4,13 +4,13 @@
 use common::http::RequestId;
 use common::money::Amount;
 
-use crate::clients::billing::{Payment, Refused};
+use crate::clients::billing::{BillingError, Payment};
 use crate::orders::{self, Order};
 use crate::AppState;
 
 /// Asks billing to charge a pending order (idempotent by order id) and records the answer with
 /// its event. Returns the order as it now stands: created or rejected, or still pending when
-/// billing's answer is unknown or recording it failed, for the settler to try again. Never
+/// billing gave no definite answer or recording it failed, for the settler to try again. Never
 /// reports "nothing happened" when billing may have charged: a retry without a key would buy
 /// twice.
 pub async fn pay(state: &AppState, order: Order) -> Order {
@@ -28,14 +28,18 @@ pub async fn pay(state: &AppState, order: Order) -> Order {
         .await
     {
         Ok(payment) => payment,
-        Err(e) if e.downcast_ref::<Refused>().is_some() => {
+        Err(e @ BillingError::Rejected { .. }) => {
             // Not retried into oblivion quietly: an alert fires on this counter.
             state.metrics.payment_refusals.inc();
-            tracing::error!(order_id = %order.id, error = format!("{e:#}"), "billing refused the charge, order left pending");
+            tracing::error!(order_id = %order.id, error = %e, "billing refused the charge, order left pending");
             return order;
         }
-        Err(e) => {
-            tracing::warn!(order_id = %order.id, error = format!("{e:#}"), "payment outcome unknown, order left pending");
+        Err(e @ BillingError::Unavailable(_)) => {
+            tracing::warn!(order_id = %order.id, error = %e, "billing unavailable, nothing charged, order left pending");
+            return order;
+        }
+        Err(e @ BillingError::Unknown(_)) => {
+            tracing::warn!(order_id = %order.id, error = %e, "payment outcome unknown, order left pending");
             return order;
         }
     };
@@ -71,7 +75,8 @@ pub async fn pay(state: &AppState, order: Order) -> Order {
 /// Asks billing to give back what a cancelled order was charged (idempotent by order id: it
 /// voids an order never charged, so a charge still in flight cannot land), and records the
 /// refund with the OrderCancelled event. Returns the order as it now stands: its refund done,
-/// or still due when billing's answer is unknown, for the settler to try again.
+/// or still due when billing gave no definite answer or recording it failed, for the settler
+/// to try again.
 pub async fn refund(state: &AppState, order: Order) -> Order {
     let request_id = RequestId(order.request_id.clone());
     let refunded = match state
@@ -80,13 +85,17 @@ pub async fn refund(state: &AppState, order: Order) -> Order {
         .await
     {
         Ok(refunded) => refunded,
-        Err(e) if e.downcast_ref::<Refused>().is_some() => {
+        Err(e @ BillingError::Rejected { .. }) => {
             state.metrics.refund_refusals.inc();
-            tracing::error!(order_id = %order.id, error = format!("{e:#}"), "billing refused the refund, refund left due");
+            tracing::error!(order_id = %order.id, error = %e, "billing refused the refund, refund left due");
             return order;
         }
-        Err(e) => {
-            tracing::warn!(order_id = %order.id, error = format!("{e:#}"), "refund outcome unknown, refund left due");
+        Err(e @ BillingError::Unavailable(_)) => {
+            tracing::warn!(order_id = %order.id, error = %e, "billing unavailable, nothing refunded, refund left due");
+            return order;
+        }
+        Err(e @ BillingError::Unknown(_)) => {
+            tracing::warn!(order_id = %order.id, error = %e, "refund outcome unknown, refund left due");
             return order;
         }
     };

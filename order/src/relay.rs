@@ -20,7 +20,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use sqlx::postgres::PgListener;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::metrics::OrderMetrics;
 use crate::orders::OUTBOX_CHANNEL;
@@ -169,13 +169,34 @@ async fn prune(pool: &PgPool, retention: Duration) -> sqlx::Result<u64> {
     }
 }
 
-/// Publishes one batch; returns how many rows were sent.
+/// Publishes one batch: the unsent rows are published, the broker's answers collected, the
+/// rows it refuses for good parked and the ones it acknowledged marked sent, in one
+/// transaction. Returns how many rows were sent or parked.
 async fn relay_batch(
     pool: &PgPool,
     producer: &FutureProducer,
     metrics: &OrderMetrics,
 ) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
+    let rows = unsent(&mut tx).await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let deliveries = publish(producer, &rows);
+    let delivered = collect(&rows, deliveries).await;
+    park(&mut tx, &delivered.parked, &delivered.reasons).await?;
+    mark_sent(&mut tx, &delivered.sent).await?;
+    tx.commit().await?;
+    metrics.events_published.inc_by(delivered.sent.len() as u64);
+    match delivered.failure {
+        Some(e) => Err(e),
+        None => Ok(delivered.sent.len() + delivered.parked.len()),
+    }
+}
+
+/// The next `BATCH` unsent rows in id order; none while another relay holds the lock (until
+/// the transaction ends).
+async fn unsent(tx: &mut PgConnection) -> sqlx::Result<Vec<OutboxRow>> {
     let locked = sqlx::query_scalar!(
         r#"SELECT pg_try_advisory_xact_lock($1) AS "locked!""#,
         RELAY_LOCK
@@ -183,22 +204,24 @@ async fn relay_batch(
     .fetch_one(&mut *tx)
     .await?;
     if !locked {
-        return Ok(0);
+        return Ok(Vec::new());
     }
-    let rows = sqlx::query_as!(
+    sqlx::query_as!(
         OutboxRow,
         "SELECT id, topic, key, payload, request_id, traceparent FROM outbox \
          WHERE sent_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT $1",
         BATCH,
     )
     .fetch_all(&mut *tx)
-    .await?;
-    if rows.is_empty() {
-        return Ok(0);
-    }
+    .await
+}
+
+/// Hands the rows' events to the producer, in order, up to the first it cannot queue now; for
+/// each, its delivery, or why it was refused for good before it was sent.
+fn publish(producer: &FutureProducer, rows: &[OutboxRow]) -> Vec<Result<DeliveryFuture, String>> {
     // Enqueue all, then await acknowledgements in order; one request in flight keeps order.
     let mut deliveries = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         let mut headers = OwnedHeaders::new_with_capacity(2).insert(Header {
             key: REQUEST_ID_HEADER,
             value: Some(row.request_id.as_str()),
@@ -222,50 +245,68 @@ async fn relay_batch(
             }
         }
     }
-    let (mut sent, mut parked, mut reasons) = (Vec::new(), Vec::new(), Vec::new());
-    let mut failure = None;
+    deliveries
+}
+
+/// What became of a batch's events.
+#[derive(Default)]
+struct Delivered {
+    /// Acknowledged by the broker, before any failure.
+    sent: Vec<i64>,
+    /// Refused for good, each with its reason (`reasons`, in the same order).
+    parked: Vec<i64>,
+    reasons: Vec<String>,
+    /// The first failure: its row and the ones after it stay unsent.
+    failure: Option<anyhow::Error>,
+}
+
+/// Awaits the broker's answer to each event, in order.
+async fn collect(rows: &[OutboxRow], deliveries: Vec<Result<DeliveryFuture, String>>) -> Delivered {
+    let mut delivered = Delivered::default();
     for (row, delivery) in rows.iter().zip(deliveries) {
         let fate = fate(delivery).await;
-        if failure.is_some() {
+        if delivered.failure.is_some() {
             // Acknowledged after an earlier failure: sent again later, deduplicated downstream.
             continue;
         }
         match fate {
-            Fate::Sent => sent.push(row.id),
+            Fate::Sent => delivered.sent.push(row.id),
             Fate::Parked(reason) => {
                 tracing::error!(
                     outbox_id = row.id,
                     reason,
                     "the broker refuses this event for good; parked"
                 );
-                parked.push(row.id);
-                reasons.push(reason);
+                delivered.parked.push(row.id);
+                delivered.reasons.push(reason);
             }
-            Fate::Failed(e) => failure = Some(e),
+            Fate::Failed(e) => delivered.failure = Some(e),
         }
     }
-    if !parked.is_empty() {
-        sqlx::query!(
-            "UPDATE outbox SET parked_at = now(), park_reason = p.reason \
-             FROM unnest($1::bigint[], $2::text[]) AS p(id, reason) WHERE outbox.id = p.id",
-            &parked,
-            &reasons,
-        )
-        .execute(&mut *tx)
-        .await?;
+    delivered
+}
+
+/// Sets aside the rows the broker refuses for good, with why, for an operator.
+async fn park(tx: &mut PgConnection, ids: &[i64], reasons: &[String]) -> sqlx::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
     }
     sqlx::query!(
-        "UPDATE outbox SET sent_at = now() WHERE id = ANY($1)",
-        &sent
+        "UPDATE outbox SET parked_at = now(), park_reason = p.reason \
+         FROM unnest($1::bigint[], $2::text[]) AS p(id, reason) WHERE outbox.id = p.id",
+        ids,
+        reasons,
     )
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
-    metrics.events_published.inc_by(sent.len() as u64);
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(sent.len() + parked.len()),
-    }
+    Ok(())
+}
+
+async fn mark_sent(tx: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE outbox SET sent_at = now() WHERE id = ANY($1)", ids)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 /// The `traceparent` of an event's message: a `publish` span, child of the span that wrote the

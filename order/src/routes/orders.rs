@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::orders::{
     self, Basket, Cancel, CancelRequest, NewOrder, OrderLine, OrderStatus, Placed, Refusal,
+    OUT_OF_STOCK,
 };
 use crate::{payment, AppState};
 
@@ -198,9 +199,6 @@ fn respond(order: orders::Order) -> ApiResult<Response> {
         OrderStatus::Cancelled => Ok((StatusCode::OK, data(order)).into_response()),
     }
 }
-
-/// The code of an order refused for want of units.
-pub const OUT_OF_STOCK: &str = "out_of_stock";
 
 /// Cancels one of the caller's orders, created or pending, gives its units back to the
 /// catalogue and its money back through billing: 200 with the order cancelled and refunded, or 202 when billing's answer is not known

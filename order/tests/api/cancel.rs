@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use common::error::INSUFFICIENT_FUNDS;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -129,7 +130,7 @@ async fn only_the_owner_cancels_and_only_created_or_pending_orders() {
     let (_, token) = app.user();
     app.billing_answers(
         409,
-        json!({ "error": "not enough money", "code": "insufficient_funds" }),
+        json!({ "error": "not enough money", "code": INSUFFICIENT_FUNDS }),
     )
     .await;
     let body = json_of(

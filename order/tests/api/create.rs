@@ -1,9 +1,10 @@
 use std::time::Duration;
 
+use common::error::INSUFFICIENT_FUNDS;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
-use wiremock::Mock;
+use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::{assert_error, json_of, slow, TestApp};
 
@@ -66,14 +67,14 @@ async fn not_enough_money_is_400_and_the_order_is_kept_rejected() {
     let app = TestApp::spawn().await;
     app.billing_answers(
         409,
-        json!({ "error": "not enough money", "code": "insufficient_funds" }),
+        json!({ "error": "not enough money", "code": INSUFFICIENT_FUNDS }),
     )
     .await;
     let (_, token) = app.user();
     let body = assert_error(
         app.create(&token, "Piano", 500_000, None).await,
         StatusCode::BAD_REQUEST,
-        "insufficient_funds",
+        INSUFFICIENT_FUNDS,
     )
     .await;
     assert_eq!(body["error"], "not enough money");
@@ -176,6 +177,46 @@ async fn a_billing_error_leaves_the_order_pending_with_202() {
     )
     .await;
     assert_eq!(app.stored().await, (vec!["pending".to_owned()], 0));
+}
+
+/// Billing's 503 says nothing was charged (billing down, or a charge that kept colliding with
+/// concurrent changes): not a refusal for the alert, the order stays pending with 202, and the
+/// settler charges it once billing answers.
+#[tokio::test]
+async fn a_billing_503_leaves_the_order_pending_and_the_settler_charges_it_later() {
+    let app = TestApp::spawn_settling_after(Duration::from_millis(200)).await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/billing/account/withdraw"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("retry-after", "1")
+                .set_body_json(json!({ "error": "busy", "code": "unavailable" })),
+        )
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&app.billing)
+        .await;
+    app.billing_charges().await;
+    let (_, token) = app.user();
+    let body = json_of(
+        app.create(&token, "Lamp", 100, None).await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    assert_eq!(body["data"]["status"], "pending");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while app.stored().await != (vec!["created".to_owned()], 1) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the settler never charged the order"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("order_payment_refusals_total 0\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

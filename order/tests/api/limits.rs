@@ -1,3 +1,4 @@
+use common::error::RATE_LIMITED;
 use common::limits::CommandLimit;
 use reqwest::StatusCode;
 use testkit::retry_after;
@@ -28,11 +29,11 @@ async fn orders_and_cancels_are_limited_per_user_and_a_refused_one_changes_nothi
     // The fourth command, an order or a cancel, is refused before anything is done.
     let refused = app.order(&token, &[(product, 1)], None).await;
     assert!((1..=60).contains(&retry_after(&refused)));
-    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, RATE_LIMITED).await;
     let second = app.stored().await;
     let refused = app.cancel(&token, &id, None).await;
     assert!((1..=60).contains(&retry_after(&refused)));
-    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, RATE_LIMITED).await;
     assert_eq!(
         app.stored().await,
         second,
@@ -84,7 +85,7 @@ async fn restocks_are_limited_per_admin() {
     }
     let refused = restock().await.expect("restock");
     assert!((1..=60).contains(&retry_after(&refused)));
-    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, RATE_LIMITED).await;
     assert_eq!(app.available(product).await, 16);
 }
 

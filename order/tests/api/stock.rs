@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use common::error::INSUFFICIENT_FUNDS;
+use order::orders::OUT_OF_STOCK;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -67,7 +69,7 @@ async fn an_order_asking_for_more_than_is_left_is_409_out_of_stock_and_changes_n
         app.order(&token, &[(lamp, 1), (mug, 4), (tea, 2)], None)
             .await,
         StatusCode::CONFLICT,
-        "out_of_stock",
+        OUT_OF_STOCK,
     )
     .await;
     // Each product short of units, with what is left; not the line that fits.
@@ -105,7 +107,7 @@ async fn a_rejected_order_gives_its_units_back() {
     let app = TestApp::spawn().await;
     app.billing_answers(
         409,
-        json!({ "error": "not enough money", "code": "insufficient_funds" }),
+        json!({ "error": "not enough money", "code": INSUFFICIENT_FUNDS }),
     )
     .await;
     let (_, token) = app.user();
@@ -113,7 +115,7 @@ async fn a_rejected_order_gives_its_units_back() {
     let body = assert_error(
         app.order(&token, &[(piano, 2)], None).await,
         StatusCode::BAD_REQUEST,
-        "insufficient_funds",
+        INSUFFICIENT_FUNDS,
     )
     .await;
     assert_eq!(body["details"]["order"]["status"], "rejected");
@@ -161,9 +163,8 @@ async fn a_pending_order_holds_its_units_until_it_settles_either_way() {
             json!({ "orderId": lamp_order }),
         ))
         .respond_with(
-            wiremock::ResponseTemplate::new(409).set_body_json(
-                json!({ "error": "not enough money", "code": "insufficient_funds" }),
-            ),
+            wiremock::ResponseTemplate::new(409)
+                .set_body_json(json!({ "error": "not enough money", "code": INSUFFICIENT_FUNDS })),
         )
         .with_priority(2)
         .mount(&app.billing)
@@ -256,7 +257,7 @@ async fn two_hundred_buyers_racing_for_fifty_units_get_exactly_fifty() {
         let status = answer.status();
         let body: Value = answer.json().await.expect("json");
         if status == StatusCode::CONFLICT {
-            assert_eq!(body["code"], "out_of_stock");
+            assert_eq!(body["code"], OUT_OF_STOCK);
             assert_eq!(body["details"][mug.to_string()], 0);
         }
         *statuses.entry(status).or_default() += 1;
@@ -384,7 +385,7 @@ async fn a_repeat_of_a_placed_order_replays_it_even_once_its_product_ran_out_or_
     assert_error(
         app.order(&other, &[(mug, 2)], Some("k1")).await,
         StatusCode::CONFLICT,
-        "out_of_stock",
+        OUT_OF_STOCK,
     )
     .await;
     // Off sale, then repeated: still the order placed.
@@ -470,7 +471,7 @@ async fn an_order_decided_on_units_taken_meanwhile_is_decided_again_and_refused(
         rival.commit().await.expect("commit");
     };
     let (answer, ()) = tokio::join!(order, rival_sells);
-    let body = assert_error(answer, StatusCode::CONFLICT, "out_of_stock").await;
+    let body = assert_error(answer, StatusCode::CONFLICT, OUT_OF_STOCK).await;
     assert_eq!(body["details"][mug.to_string()], 2);
     assert_eq!(app.available(mug).await, 2);
     assert_eq!(app.stored().await, (vec![], 0));
