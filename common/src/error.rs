@@ -40,9 +40,6 @@ pub mod code {
     pub const OUT_OF_STOCK: &str = "out_of_stock";
 }
 
-/// Also at this path, where the order service names it.
-pub use code::INSUFFICIENT_FUNDS;
-
 /// Result of a handler or of the domain code it calls.
 pub type ApiResult<T> = Result<T, ApiError>;
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::error::INSUFFICIENT_FUNDS;
+use common::error::code::INSUFFICIENT_FUNDS;
 use common::money::MAX_AMOUNT;
 use common::pagination::{Cursor, Listed, PageRequest};
 use common::{telemetry, ApiError};
@@ -232,10 +232,6 @@ pub struct NewOrder {
     pub idempotency: Option<(String, Vec<u8>)>,
 }
 
-/// The code of the 409 answering an order refused for want of units ([`Refusal::OutOfStock`]):
-/// the contract's, and only this service answers it.
-pub const OUT_OF_STOCK: &str = "out_of_stock";
-
 /// Why an order could not be placed: nothing was stored, reserved or charged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -254,7 +250,7 @@ impl Refusal {
         match self {
             Self::NotForSale { .. } => "not_for_sale",
             Self::OverLimit { .. } => "over_limit",
-            Self::OutOfStock(_) => "out_of_stock",
+            Self::OutOfStock(_) => common::error::code::OUT_OF_STOCK,
         }
     }
 }

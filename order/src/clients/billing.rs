@@ -1,15 +1,12 @@
 //! The typed client for billing's internal withdraw and refund endpoints.
 
-use common::error::INSUFFICIENT_FUNDS;
+use common::error::code::{INSUFFICIENT_FUNDS, ORDER_VOIDED};
 use common::http::RequestId;
 use common::internal_client::InternalClient;
 use common::money::Amount;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-/// Billing's code for a withdraw of an order that a refund voided first (its own 409).
-const ORDER_VOIDED: &str = "order_voided";
 
 /// A definite answer from billing about an order's payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,8 +3,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use common::auth::AuthUser;
+use common::error::code::INSUFFICIENT_FUNDS;
 use common::error::ErrorBody;
-use common::error::INSUFFICIENT_FUNDS;
 use common::http::{data, Data, Json, Path, Query, RequestId};
 use common::idempotency::{self, fingerprint, MaybeIdempotencyKey};
 use common::limits::LimitedUser;
@@ -18,9 +18,9 @@ use uuid::Uuid;
 
 use crate::orders::{
     self, Basket, Cancel, CancelRequest, NewOrder, OrderLine, OrderStatus, Placed, Refusal,
-    OUT_OF_STOCK,
 };
 use crate::{payment, AppState};
+use common::error::code::OUT_OF_STOCK;
 
 /// An order as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

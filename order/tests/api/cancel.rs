@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use common::error::INSUFFICIENT_FUNDS;
+use common::error::code::INSUFFICIENT_FUNDS;
 use reqwest::StatusCode;
 use serde_json::json;
 

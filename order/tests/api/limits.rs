@@ -1,4 +1,4 @@
-use common::error::RATE_LIMITED;
+use common::error::code::RATE_LIMITED;
 use common::limits::CommandLimit;
 use reqwest::StatusCode;
 use testkit::retry_after;

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::error::INSUFFICIENT_FUNDS;
-use order::orders::OUT_OF_STOCK;
+use common::error::code::INSUFFICIENT_FUNDS;
+use common::error::code::OUT_OF_STOCK;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
