@@ -6,6 +6,7 @@
 mod flood;
 mod load;
 mod report;
+mod scenarios;
 mod shop;
 mod soak;
 mod system;
@@ -15,11 +16,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 
 use load::{Call, Load, MakeCall, OnSuccess, Stats, Target};
 use report::{Check, Report, Row};
+use scenarios::{outcome, Ceiling, Drives, Id, Outcome, Scenario, GOALS, PRODUCTS};
 use shop::{Catalogue, Customer, DelayTracker};
 use system::Processes;
 
@@ -114,16 +116,19 @@ fn argon2_ceiling(seconds: f64) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
-/// Products in the catalogue the order scenarios buy from (besides the hot one).
-const PRODUCTS: usize = 100;
-
 struct Bench {
     options: Options,
     gateway: Target,
+    /// The nginx in front of a trivial upstream (`--ceiling`).
+    ceiling_target: Target,
     processes: Processes,
     customers: Arc<Vec<Customer>>,
     catalogue: Arc<Catalogue>,
     report: Report,
+    /// The ceilings measured so far.
+    ceilings: BTreeMap<Ceiling, f64>,
+    /// The services' peak memory, sampled once the order load has started.
+    peak_rss: Option<(PeakRss, tokio::task::JoinHandle<()>)>,
 }
 
 /// What a scenario asks of customer `i` at its `seq`-th call.
@@ -134,9 +139,9 @@ impl Bench {
         Duration::from_secs(self.options.seconds)
     }
 
-    /// Runs one scenario and adds its row, with the CPU each process spent per request.
-    async fn scenario(
-        &mut self,
+    /// Runs one load and makes its row, with the CPU each process spent per request.
+    async fn measure(
+        &self,
         name: &str,
         load: Load,
         connections: usize,
@@ -163,16 +168,168 @@ impl Bench {
             .into_iter()
             .map(|(group, seconds)| (group.to_owned(), seconds * 1000.0 / requests))
             .collect();
-        self.report.rows.push(row.clone());
         row
     }
 
-    /// A closed-loop scenario over every connection, each customer's call in turn.
-    async fn closed(&mut self, name: &str, call: CustomerCall) -> Row {
-        let make_call = self.per_customer(call);
-        let connections = self.options.connections;
-        self.scenario(name, Load::Closed, connections, false, make_call, None)
-            .await
+    /// Runs `scenario` (after the ceiling it is compared to, when that is not measured yet) and
+    /// adds its row.
+    async fn run(&mut self, scenario: &Scenario, earlier: &[Outcome]) -> anyhow::Result<Outcome> {
+        let ceiling = match scenario.ceiling {
+            Some(ceiling) => Some((ceiling, self.ceiling(ceiling).await?)),
+            None => None,
+        };
+        if scenario.peak_rss_from_here && self.peak_rss.is_none() {
+            self.peak_rss = Some(rss_sampler(&self.processes));
+        }
+        let pg_before = if scenario.counts_postgres {
+            Some(system::pg_counters(&self.options.pg_admin).await?)
+        } else {
+            None
+        };
+        let rate = scenario
+            .rate(earlier)
+            .map_err(|id| anyhow!("{} runs before {id:?}, which paces it", scenario.name))?;
+        let connections = scenario.connections(self.options.connections, rate);
+        let name = scenario.title(rate);
+        let tracker = scenario
+            .delays
+            .map(|name| (name, DelayTracker::new(&self.gateway)));
+        let on_success = tracker
+            .as_ref()
+            .map(|(_, tracker)| track(tracker, rate.unwrap_or(1.0)));
+        let mut row = self
+            .measure(
+                &name,
+                rate.map_or(Load::Closed, Load::Rate),
+                connections,
+                scenario.own_addresses,
+                self.calls(scenario.drives),
+                on_success,
+            )
+            .await;
+        row.ceiling = ceiling.map(|(ceiling, value)| (ceiling.name().to_owned(), value));
+        self.report.rows.push(row.clone());
+        let postgres = match pg_before {
+            Some(before) => {
+                // Statistics reach Postgres's counters up to a second after a transaction.
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                let after = system::pg_counters(&self.options.pg_admin).await?;
+                Some(after.minus(&before))
+            }
+            None => None,
+        };
+        let delays = match tracker {
+            Some((name, tracker)) => {
+                tracker.finish().await;
+                delay_row(name, &tracker)
+            }
+            None => None,
+        };
+        Ok(Outcome {
+            id: scenario.id,
+            ceiling: scenario.ceiling,
+            row,
+            rate,
+            delays,
+            postgres,
+        })
+    }
+
+    /// A ceiling's figure, measured (with its row) the first time a scenario asks for it.
+    async fn ceiling(&mut self, ceiling: Ceiling) -> anyhow::Result<f64> {
+        if let Some(value) = self.ceilings.get(&ceiling) {
+            return Ok(*value);
+        }
+        let value = match ceiling {
+            Ceiling::Nginx => self.nginx_ceiling().await?,
+            Ceiling::Postgres => {
+                println!("  Postgres one-row commits (pgbench, 16 clients) ...");
+                let seconds = self.options.seconds;
+                let pg_tps = system::pgbench(&self.options.pg_admin, 16, seconds).await?;
+                self.report.rows.push(Row::figure(
+                    "ceiling: Postgres one-row commit (pgbench, 16 clients)",
+                    (pg_tps * seconds as f64) as u64,
+                    pg_tps,
+                ));
+                pg_tps
+            }
+            Ceiling::Argon2 => {
+                println!("  argon2id hashes per second ...");
+                argon2_ceiling((self.options.seconds as f64 / 3.0).max(1.0))
+            }
+        };
+        self.ceilings.insert(ceiling, value);
+        Ok(value)
+    }
+
+    /// nginx proxying to a trivial upstream, with this load generator, and with wrk when it is
+    /// installed: that the load generator reaches wrk's figure is a target of its own.
+    async fn nginx_ceiling(&mut self) -> anyhow::Result<f64> {
+        println!("  nginx proxying to a trivial upstream ...");
+        let options = &self.options;
+        let connections = options.connections;
+        let ceiling_path = format!("/{}", options.ceiling.splitn(4, '/').nth(3).unwrap_or(""));
+        let trivial = load::run(
+            &self.ceiling_target,
+            connections,
+            false,
+            self.duration(),
+            Load::Closed,
+            Arc::new(move |_, _| Call::get(ceiling_path.clone(), None)),
+            None,
+        )
+        .await;
+        let mut nginx_row =
+            Row::from_stats("ceiling: nginx proxying to a trivial upstream", &trivial);
+        let wrk = system::wrk(&options.ceiling, connections, options.seconds);
+        let nginx_ceiling = trivial.rate().max(wrk.unwrap_or(0.0));
+        if let Some(wrk) = wrk {
+            nginx_row.ceiling = Some(("wrk on the same upstream".to_owned(), wrk));
+        }
+        self.report.rows.push(nginx_row);
+        if trivial.errors() > 0 || trivial.requests() == 0 {
+            bail!(
+                "the trivial upstream at {} did not answer",
+                self.options.ceiling
+            );
+        }
+        match wrk {
+            Some(wrk) => {
+                let share = trivial.rate() / wrk;
+                self.check(
+                    "the load generator is not the bottleneck: it reaches the nginx ceiling that wrk measures (>= 90%)",
+                    format!("{:.0} vs wrk {:.0} req/s ({:.0}%)", trivial.rate(), wrk, share * 100.0),
+                    share >= 0.9,
+                );
+            }
+            None => self.fact(
+                "load generator check",
+                "wrk is not installed; the nginx ceiling is this load generator's own".to_owned(),
+            ),
+        }
+        Ok(nginx_ceiling)
+    }
+
+    /// The calls of what a scenario drives.
+    fn calls(&self, drives: Drives) -> MakeCall {
+        let catalogue = self.catalogue.clone();
+        match drives {
+            Drives::Balance => self.per_customer(Arc::new(|c, _| shop::balance(c))),
+            Drives::Catalogue => self.per_customer(Arc::new(|_, _| shop::products())),
+            Drives::Deposit => self.per_customer(Arc::new(|c, _| shop::deposit(c))),
+            Drives::Orders => self.per_customer(Arc::new(move |customer, seq| {
+                shop::order(&catalogue, customer, seq)
+            })),
+            Drives::OneCustomersOrders => {
+                // Each connection's own sequence: the connections order the same products at once.
+                let hot = self.customers[0].clone();
+                Arc::new(move |_, seq| shop::order(&catalogue, &hot, seq))
+            }
+            Drives::HotProduct => {
+                self.per_customer(Arc::new(move |c, _| shop::hot_order(&catalogue, c)))
+            }
+            Drives::Login => self.per_customer(Arc::new(|c, _| shop::login(c))),
+        }
     }
 
     /// Calls for customer `i`, spread so that every connection visits every customer.
@@ -183,12 +340,6 @@ impl Bench {
             let n = worker as u64 + seq * connections;
             call(&customers[n as usize % customers.len()], n)
         })
-    }
-
-    /// Orders of 1 to 3 products of the catalogue.
-    fn orders(&self) -> CustomerCall {
-        let catalogue = self.catalogue.clone();
-        Arc::new(move |customer, seq| shop::order(&catalogue, customer, seq))
     }
 
     fn check(&mut self, target: &str, measured: String, met: bool) {
@@ -202,6 +353,32 @@ impl Bench {
     fn fact(&mut self, name: &str, value: String) {
         self.report.facts.push((name.to_owned(), value));
     }
+}
+
+/// Tracks the notification of every order `tracker` is handed, or of about 20 a second at a
+/// higher `rate`, so that polling does not add much load of its own.
+fn track(tracker: &DelayTracker, rate: f64) -> OnSuccess {
+    let every = (rate / 20.0).ceil().max(1.0) as u64;
+    let tracker = tracker.clone();
+    let counter = std::sync::atomic::AtomicU64::new(0);
+    Arc::new(move |call: &Call, body: &Bytes, at: Instant| {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let (true, Some(token)) = (n.is_multiple_of(every), &call.token) {
+            tracker.track(token.clone(), body, at);
+        }
+    })
+}
+
+/// The order → notification delays a tracker saw, as a row named `name`.
+fn delay_row(name: &str, tracker: &DelayTracker) -> Option<Row> {
+    let delays = tracker.delays.lock().map(|h| h.clone()).ok()?;
+    let missing = tracker.missing.lock().map(|m| *m).unwrap_or(0);
+    Some(Row {
+        p50_ms: delays.value_at_quantile(0.5) as f64 / 1000.0,
+        p99_ms: delays.value_at_quantile(0.99) as f64 / 1000.0,
+        errors: missing,
+        ..Row::figure(name, delays.len(), 0.0)
+    })
 }
 
 /// Each service's highest resident memory seen so far, in MiB.
@@ -244,451 +421,222 @@ async fn main() -> anyhow::Result<()> {
             return flood::run(gateway, seconds.parse()?, addresses.parse()?).await;
         }
     }
-    let options = Options::parse()?;
-    let gateway = Target::parse(&options.gateway)?;
-    let ceiling_target = Target::parse(&options.ceiling)?;
-    let processes = Processes::find(&options.run_dir);
-    if processes.services.len() != 4 * processes.replicas {
-        bail!(
-            "the four services must run, {} replica(s) each (pid files in {}); start the stack with make up",
-            processes.replicas,
-            options.run_dir.display()
-        );
-    }
-    let replicas = processes.replicas;
-    let seconds = options.seconds;
-    let connections = options.connections;
-    let mut bench = Bench {
-        gateway,
-        processes,
-        customers: Arc::new(Vec::new()),
-        catalogue: Arc::new(Catalogue {
-            products: Vec::new(),
-            hot: String::new(),
-        }),
-        report: Report {
-            title: format!(
-                "make bench{}: {} replica(s) of each service, {} s per scenario, {} connections, {} customers",
-                if options.smoke { " (smoke)" } else { "" },
-                replicas,
-                seconds,
-                connections,
-                options.users
-            ),
-            ..Report::default()
-        },
-        options,
-    };
-
-    println!(
-        "setting up {} funded customers through the gateway ...",
-        bench.options.users
-    );
-    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
-    bench.customers = Arc::new(shop::customers(&bench.gateway, &run, bench.options.users).await?);
-    println!("adding a catalogue of {PRODUCTS} products and a hot one ...");
-    bench.catalogue =
-        Arc::new(shop::catalogue(&bench.gateway, &bench.options.admin, &run, PRODUCTS).await?);
+    let mut bench = Bench::new(Options::parse()?)?;
+    bench.set_up().await?;
     if let Some(soak_seconds) = bench.options.soak {
-        // The order capacity of this stack now, then half of it for the whole soak.
-        let orders = bench.orders();
-        let capacity = bench
-            .closed("order capacity (POST /orders, closed loop)", orders)
-            .await;
-        let rate = (capacity.rate / 2.0).max(1.0);
-        println!(
-            "  capacity {:.0} orders/s; soaking at {rate:.0}/s for {soak_seconds} s ...",
-            capacity.rate
-        );
-        let base = bench
-            .options
-            .pg_admin
-            .rsplit_once('/')
-            .map_or(bench.options.pg_admin.as_str(), |(b, _)| b);
-        let summary = soak::run(
-            &bench.gateway,
-            &bench.processes,
-            &format!("{base}/shop_order"),
-            rate,
-            connections.max((rate / 50.0).ceil() as usize),
-            Duration::from_secs(soak_seconds),
-            Duration::from_secs(5),
-            bench.per_customer(bench.orders()),
-            &bench.options.out,
-        )
-        .await?;
-        shop::retire(&bench.gateway, &bench.options.admin, &bench.catalogue).await?;
-        println!("{summary}");
-        println!(
-            "report: {}/report.md, report.html (charts), samples.csv",
-            bench.options.out.display()
-        );
-        return Ok(());
+        return soak(&bench, soak_seconds).await;
     }
-    // Idle: five seconds without a request (the user service keeps argon2's memory for two
-    // seconds after the last hash, for the next one).
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let idle = bench.processes.rss();
-    let idle_max = idle.values().copied().fold(0.0, f64::max);
-    bench.check(
-        &format!(
-            "idle RSS of every service < 30 MiB (after {} registrations)",
-            bench.options.users
-        ),
-        fmt_rss(&idle),
-        idle_max < 30.0,
-    );
+    bench.idle_rss().await;
+    println!("scenarios through the gateway ({})", bench.options.gateway);
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for scenario in scenarios::scenarios(bench.options.users) {
+        let outcome = bench.run(&scenario, &outcomes).await?;
+        outcomes.push(outcome);
+    }
+    // Order → notification delays, as rows of their own after the scenarios.
+    let delays = outcomes.iter().filter_map(|o| o.delays.clone());
+    bench.report.rows.extend(delays);
+    let checks = GOALS.iter().filter_map(|goal| goal.check(&outcomes));
+    bench.report.checks.extend(checks);
+    bench.peak_rss_check();
+    bench.facts(&outcomes);
+    bench.finish().await
+}
 
-    // Each ceiling is measured right before the scenarios it bounds, so that both see the
-    // machine in the same state (a shared VM's speed drifts over minutes).
-    println!("  nginx proxying to a trivial upstream ...");
-    let ceiling_path = format!(
-        "/{}",
-        bench.options.ceiling.splitn(4, '/').nth(3).unwrap_or("")
-    );
-    let trivial = load::run(
-        &ceiling_target,
-        connections,
-        false,
-        bench.duration(),
-        Load::Closed,
-        Arc::new(move |_, _| Call::get(ceiling_path.clone(), None)),
-        None,
-    )
-    .await;
-    let mut nginx_row = Row::from_stats("ceiling: nginx proxying to a trivial upstream", &trivial);
-    let wrk = system::wrk(&bench.options.ceiling, connections, seconds);
-    let nginx_ceiling = trivial.rate().max(wrk.unwrap_or(0.0));
-    if let Some(wrk) = wrk {
-        nginx_row.ceiling = Some(("wrk on the same upstream".to_owned(), wrk));
-    }
-    bench.report.rows.push(nginx_row);
-    if trivial.errors() > 0 || trivial.requests() == 0 {
-        bail!(
-            "the trivial upstream at {} did not answer",
-            bench.options.ceiling
-        );
-    }
-    match wrk {
-        Some(wrk) => {
-            let share = trivial.rate() / wrk;
-            bench.check(
-                "the load generator is not the bottleneck: it reaches the nginx ceiling that wrk measures (>= 90%)",
-                format!("{:.0} vs wrk {:.0} req/s ({:.0}%)", trivial.rate(), wrk, share * 100.0),
-                share >= 0.9,
+impl Bench {
+    fn new(options: Options) -> anyhow::Result<Self> {
+        let gateway = Target::parse(&options.gateway)?;
+        let ceiling_target = Target::parse(&options.ceiling)?;
+        let processes = Processes::find(&options.run_dir);
+        if processes.services.len() != 4 * processes.replicas {
+            bail!(
+                "the four services must run, {} replica(s) each (pid files in {}); start the stack with make up",
+                processes.replicas,
+                options.run_dir.display()
             );
         }
-        None => bench.fact(
-            "load generator check",
-            "wrk is not installed; the nginx ceiling is this load generator's own".to_owned(),
-        ),
+        let title = format!(
+            "make bench{}: {} replica(s) of each service, {} s per scenario, {} connections, {} customers",
+            if options.smoke { " (smoke)" } else { "" },
+            processes.replicas,
+            options.seconds,
+            options.connections,
+            options.users
+        );
+        Ok(Self {
+            gateway,
+            ceiling_target,
+            processes,
+            customers: Arc::new(Vec::new()),
+            catalogue: Arc::new(Catalogue {
+                products: Vec::new(),
+                hot: String::new(),
+            }),
+            report: Report {
+                title,
+                ..Report::default()
+            },
+            options,
+            ceilings: BTreeMap::new(),
+            peak_rss: None,
+        })
     }
-    println!("scenarios through the gateway ({})", bench.options.gateway);
-    let balance = bench
-        .closed(
-            "balance read (GET /billing/account/my)",
-            Arc::new(|c, _| shop::balance(c)),
-        )
-        .await;
-    let catalogue_read = bench
-        .closed(
-            &format!("catalogue read (GET /products, first page of {PRODUCTS})"),
-            Arc::new(|_, _| shop::products()),
-        )
-        .await;
-    bench
-        .closed(
-            "deposit (POST /billing/account/deposit)",
-            Arc::new(|c, _| shop::deposit(c)),
-        )
-        .await;
 
-    println!("  Postgres one-row commits (pgbench, 16 clients) ...");
-    let pg_tps = system::pgbench(&bench.options.pg_admin, 16, seconds).await?;
-    bench.report.rows.push(Row::figure(
-        "ceiling: Postgres one-row commit (pgbench, 16 clients)",
-        (pg_tps * seconds as f64) as u64,
-        pg_tps,
-    ));
-    let (peak_rss, sampler) = rss_sampler(&bench.processes);
-    let pg_before = system::pg_counters(&bench.options.pg_admin).await?;
-    let orders = bench.orders();
-    let orders = bench
-        .closed(
+    /// The run's funded customers and its catalogue, through the gateway.
+    async fn set_up(&mut self) -> anyhow::Result<()> {
+        println!(
+            "setting up {} funded customers through the gateway ...",
+            self.options.users
+        );
+        let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        self.customers = Arc::new(shop::customers(&self.gateway, &run, self.options.users).await?);
+        println!("adding a catalogue of {PRODUCTS} products and a hot one ...");
+        self.catalogue =
+            Arc::new(shop::catalogue(&self.gateway, &self.options.admin, &run, PRODUCTS).await?);
+        Ok(())
+    }
+
+    /// Idle: five seconds without a request (the user service keeps argon2's memory for two
+    /// seconds after the last hash, for the next one).
+    async fn idle_rss(&mut self) {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let idle = self.processes.rss();
+        let idle_max = idle.values().copied().fold(0.0, f64::max);
+        self.check(
             &format!(
-                "order (POST /orders, 1 to 3 of {PRODUCTS} products, {} customers)",
-                bench.options.users
+                "idle RSS of every service < 30 MiB (after {} registrations)",
+                self.options.users
             ),
-            orders,
-        )
-        .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let pg = system::pg_counters(&bench.options.pg_admin)
-        .await?
-        .minus(&pg_before);
-    let hot = bench.customers[0].clone();
-    let catalogue = bench.catalogue.clone();
-    let hot_orders: MakeCall = Arc::new(move |_, seq| shop::order(&catalogue, &hot, seq));
-    bench
-        .scenario(
-            "order (POST /orders, one hot customer)",
-            Load::Closed,
-            connections,
-            false,
-            hot_orders,
-            None,
-        )
-        .await;
-    let catalogue = bench.catalogue.clone();
-    let hot_product = bench
-        .closed(
-            &format!(
-                "order (POST /orders, one hot product, {} customers)",
-                bench.options.users
-            ),
-            Arc::new(move |c, _| shop::hot_order(&catalogue, c)),
-        )
-        .await;
-    println!("  argon2id hashes per second ...");
-    let argon2_rate = argon2_ceiling((seconds as f64 / 3.0).max(1.0));
+            fmt_rss(&idle),
+            idle_max < 30.0,
+        );
+    }
 
-    let login = bench.per_customer(Arc::new(|c, _| shop::login(c)));
-    let login_row = bench
-        .scenario(
-            "login (POST /users/login)",
-            Load::Closed,
-            connections,
-            true,
-            login,
-            None,
-        )
-        .await;
+    fn peak_rss_check(&mut self) {
+        let peak = match self.peak_rss.take() {
+            Some((peak, sampler)) => {
+                sampler.abort();
+                peak.lock().map(|p| p.clone()).unwrap_or_default()
+            }
+            None => BTreeMap::new(),
+        };
+        let peak_max = peak.values().copied().fold(0.0, f64::max);
+        self.check(
+            "RSS of every service < 80 MiB under the order load",
+            fmt_rss(&peak),
+            peak_max < 80.0 && !peak.is_empty(),
+        );
+    }
 
-    let delay_10 = DelayTracker::new(&bench.gateway);
-    let tracker = delay_10.clone();
-    let track: OnSuccess = Arc::new(move |call: &Call, body: &Bytes, at: Instant| {
-        if let Some(token) = &call.token {
-            tracker.track(token.clone(), body, at);
-        }
-    });
-    let orders_10 = bench.per_customer(bench.orders());
-    bench
-        .scenario(
-            "order at 10/s, notification tracked",
-            Load::Rate(10.0),
-            10,
-            false,
-            orders_10,
-            Some(track),
-        )
-        .await;
-    delay_10.finish().await;
-
-    let half = (orders.rate / 2.0).max(1.0);
-    let delay_half = DelayTracker::new(&bench.gateway);
-    let tracker = delay_half.clone();
-    // Track at most about 20 orders a second, so polling does not add much load of its own.
-    let every = (half / 20.0).ceil().max(1.0) as u64;
-    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let track: OnSuccess = Arc::new(move |call: &Call, body: &Bytes, at: Instant| {
-        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let (true, Some(token)) = (n.is_multiple_of(every), &call.token) {
-            tracker.track(token.clone(), body, at);
-        }
-    });
-    let orders_half = bench.per_customer(bench.orders());
-    let half_row = bench
-        .scenario(
-            &format!("order at half the maximum rate ({half:.0}/s), notification tracked"),
-            Load::Rate(half),
-            connections.max((half / 50.0).ceil() as usize),
-            false,
-            orders_half,
-            Some(track),
-        )
-        .await;
-    delay_half.finish().await;
-    sampler.abort();
-
-    // Ceilings next to the scenarios they bound.
-    for row in &mut bench.report.rows {
-        if row.scenario.starts_with("balance")
-            || row.scenario.starts_with("catalogue")
-            || row.scenario.starts_with("deposit")
+    /// The figures besides the targets: Postgres's work per order, logins against the argon2id
+    /// ceiling, memory after the run.
+    fn facts(&mut self, outcomes: &[Outcome]) {
+        if let Some((orders, pg)) = outcomes
+            .iter()
+            .find_map(|o| o.postgres.map(|pg| (&o.row, pg)))
         {
-            row.ceiling = Some(("nginx".to_owned(), nginx_ceiling));
-        } else if row.scenario.starts_with("order (") {
-            row.ceiling = Some(("Postgres commits".to_owned(), pg_tps));
-        } else if row.scenario.starts_with("login") {
-            row.ceiling = Some(("argon2id hashes".to_owned(), argon2_rate));
+            let per_order = orders.requests.max(1) as f64;
+            self.fact(
+                "Postgres per order (order scenario)",
+                format!(
+                    "{:.2} write transactions, {:.2} commits (read-only included), {}",
+                    pg.write_transactions / per_order,
+                    pg.commits / per_order,
+                    match pg.statements {
+                        Some(s) => format!("{:.2} statements", s / per_order),
+                        None => "statements not counted (pg_stat_statements not loaded)".to_owned(),
+                    }
+                ),
+            );
         }
+        let argon2 = self.ceilings.get(&Ceiling::Argon2).copied();
+        if let (Some(login), Some(argon2_rate)) = (outcome(outcomes, Id::Login), argon2) {
+            self.fact(
+                "login",
+                format!(
+                    "{:.0} logins/s against {:.0} argon2id hashes/s measured in-process ({:.0}%)",
+                    login.row.rate,
+                    argon2_rate,
+                    login.row.rate / argon2_rate * 100.0
+                ),
+            );
+        }
+        let after = self.processes.rss();
+        self.fact("RSS after the run", fmt_rss(&after));
     }
 
-    // Order → notification delays, as rows of their own.
-    for (name, tracker) in [
-        ("order → notification listed, at 10 orders/s", &delay_10),
-        (
-            "order → notification listed, at half the maximum order rate",
-            &delay_half,
-        ),
-    ] {
-        let delays = tracker.delays.lock().map(|h| h.clone()).ok();
-        let missing = tracker.missing.lock().map(|m| *m).unwrap_or(0);
-        if let Some(delays) = delays {
-            bench.report.rows.push(Row {
-                p50_ms: delays.value_at_quantile(0.5) as f64 / 1000.0,
-                p99_ms: delays.value_at_quantile(0.99) as f64 / 1000.0,
-                errors: missing,
-                ..Row::figure(name, delays.len(), 0.0)
-            });
-        }
-    }
-
-    let row_named = |prefix: &str| {
-        bench
+    /// Takes the run's products off sale, prints and writes the report, and fails the run when
+    /// a scenario could not have been measured.
+    async fn finish(self) -> anyhow::Result<()> {
+        shop::retire(&self.gateway, &self.options.admin, &self.catalogue).await?;
+        let markdown = self.report.markdown();
+        println!("\n{markdown}");
+        self.report.write(&self.options.out)?;
+        println!(
+            "report: {0}/report.md, {0}/report.html, {0}/report.json",
+            self.options.out.display()
+        );
+        // What fails a run is what could not have been measured: a scenario that did not run or
+        // answered errors. Timings never fail it (CI runs the smoke on a shared machine).
+        let broken: Vec<String> = self
             .report
             .rows
             .iter()
-            .find(|r| r.scenario.starts_with(prefix))
-            .cloned()
-    };
-    let delay_10_row = row_named("order → notification listed, at 10");
-    let delay_half_row = row_named("order → notification listed, at half");
-
-    let ratio = balance.rate / nginx_ceiling;
-    bench.check(
-        "balance read >= 30% of the nginx proxy ceiling",
-        format!(
-            "{:.0} / {:.0} req/s = {:.1}%",
-            balance.rate,
-            nginx_ceiling,
-            ratio * 100.0
-        ),
-        ratio >= 0.30,
-    );
-    let ratio = catalogue_read.rate / nginx_ceiling;
-    bench.check(
-        "catalogue read (GET /products) >= 30% of the nginx proxy ceiling",
-        format!(
-            "{:.0} / {:.0} req/s = {:.1}%",
-            catalogue_read.rate,
-            nginx_ceiling,
-            ratio * 100.0
-        ),
-        ratio >= 0.30,
-    );
-    let ratio = hot_product.rate / pg_tps;
-    bench.check(
-        "orders of one hot product >= 5% of the Postgres one-row commit rate, 0 errors",
-        format!(
-            "{:.0} / {:.0} = {:.1}%, {} errors",
-            hot_product.rate,
-            pg_tps,
-            ratio * 100.0,
-            hot_product.errors
-        ),
-        ratio >= 0.05 && hot_product.errors == 0,
-    );
-    let ratio = orders.rate / pg_tps;
-    bench.check(
-        "order creation >= 10% of the Postgres one-row commit rate, 0 errors",
-        format!(
-            "{:.0} / {:.0} = {:.1}%, {} errors",
-            orders.rate,
-            pg_tps,
-            ratio * 100.0,
-            orders.errors
-        ),
-        ratio >= 0.10 && orders.errors == 0,
-    );
-    bench.check(
-        "order p99 < 100 ms at half the maximum rate",
-        format!(
-            "p99 {:.1} ms at {:.0}/s, {} errors",
-            half_row.p99_ms, half, half_row.errors
-        ),
-        half_row.p99_ms < 100.0 && half_row.errors == 0,
-    );
-    for (row, limit_ms, target) in [
-        (
-            delay_10_row,
-            100.0,
-            "order → notification p99 < 100 ms at 10 orders/s",
-        ),
-        (
-            delay_half_row,
-            250.0,
-            "order → notification p99 < 250 ms at half the maximum order rate",
-        ),
-    ] {
-        if let Some(row) = row {
-            bench.check(
-                target,
+            .filter(|r| r.requests == 0 || r.errors > 0)
+            .map(|r| {
                 format!(
-                    "p50 {:.1} ms, p99 {:.1} ms, {} never seen",
-                    row.p50_ms, row.p99_ms, row.errors
-                ),
-                row.p99_ms < limit_ms && row.errors == 0 && row.requests > 0,
-            );
+                    "{} ({} requests, {} errors)",
+                    r.scenario, r.requests, r.errors
+                )
+            })
+            .collect();
+        if !broken.is_empty() {
+            bail!("scenarios that did not run cleanly: {}", broken.join("; "));
         }
+        Ok(())
     }
-    let peak = peak_rss.lock().map(|p| p.clone()).unwrap_or_default();
-    let peak_max = peak.values().copied().fold(0.0, f64::max);
-    bench.check(
-        "RSS of every service < 80 MiB under the order load",
-        fmt_rss(&peak),
-        peak_max < 80.0 && !peak.is_empty(),
-    );
-    let per_order = orders.requests.max(1) as f64;
-    bench.fact(
-        "Postgres per order (order scenario)",
-        format!(
-            "{:.2} write transactions, {:.2} commits (read-only included), {}",
-            pg.write_transactions / per_order,
-            pg.commits / per_order,
-            match pg.statements {
-                Some(s) => format!("{:.2} statements", s / per_order),
-                None => "statements not counted (pg_stat_statements not loaded)".to_owned(),
-            }
-        ),
-    );
-    bench.fact(
-        "login",
-        format!(
-            "{:.0} logins/s against {:.0} argon2id hashes/s measured in-process ({:.0}%)",
-            login_row.rate,
-            argon2_rate,
-            login_row.rate / argon2_rate * 100.0
-        ),
-    );
-    let after = bench.processes.rss();
-    bench.fact("RSS after the run", fmt_rss(&after));
+}
 
-    shop::retire(&bench.gateway, &bench.options.admin, &bench.catalogue).await?;
-    let markdown = bench.report.markdown();
-    println!("\n{markdown}");
-    bench.report.write(&bench.options.out)?;
+/// `make soak`: the order capacity of this stack now, then half of it for the whole soak.
+async fn soak(bench: &Bench, soak_seconds: u64) -> anyhow::Result<()> {
+    let connections = bench.options.connections;
+    let capacity = bench
+        .measure(
+            "order capacity (POST /orders, closed loop)",
+            Load::Closed,
+            connections,
+            false,
+            bench.calls(Drives::Orders),
+            None,
+        )
+        .await;
+    let rate = (capacity.rate / 2.0).max(1.0);
     println!(
-        "report: {0}/report.md, {0}/report.html, {0}/report.json",
+        "  capacity {:.0} orders/s; soaking at {rate:.0}/s for {soak_seconds} s ...",
+        capacity.rate
+    );
+    let base = bench
+        .options
+        .pg_admin
+        .rsplit_once('/')
+        .map_or(bench.options.pg_admin.as_str(), |(b, _)| b);
+    let summary = soak::run(
+        &bench.gateway,
+        &bench.processes,
+        &format!("{base}/shop_order"),
+        rate,
+        connections.max((rate / 50.0).ceil() as usize),
+        Duration::from_secs(soak_seconds),
+        Duration::from_secs(5),
+        bench.calls(Drives::Orders),
+        &bench.options.out,
+    )
+    .await?;
+    shop::retire(&bench.gateway, &bench.options.admin, &bench.catalogue).await?;
+    println!("{summary}");
+    println!(
+        "report: {}/report.md, report.html (charts), samples.csv",
         bench.options.out.display()
     );
-
-    // What fails a run is what could not have been measured: a scenario that did not run or
-    // answered errors. Timings never fail it (CI runs the smoke on a shared machine).
-    let broken: Vec<String> = bench
-        .report
-        .rows
-        .iter()
-        .filter(|r| r.requests == 0 || r.errors > 0)
-        .map(|r| {
-            format!(
-                "{} ({} requests, {} errors)",
-                r.scenario, r.requests, r.errors
-            )
-        })
-        .collect();
-    if !broken.is_empty() {
-        bail!("scenarios that did not run cleanly: {}", broken.join("; "));
-    }
     Ok(())
 }

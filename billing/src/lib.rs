@@ -1,5 +1,6 @@
 //! The billing service: one account per user, deposits, and idempotent withdrawals for orders.
 
+pub mod audit;
 pub mod ledger;
 mod metrics;
 mod routes;

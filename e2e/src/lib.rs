@@ -453,13 +453,13 @@ impl Api {
 
 /// Rows in billing's ledger that charge `order_id`.
 pub async fn charges_for(billing: &Service, order_id: &str) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM ledger_entries WHERE order_id = $1::uuid AND kind = 'withdrawal'",
-    )
-    .bind(order_id)
-    .fetch_one(&billing.db)
-    .await
-    .expect("ledger")
+    billing::audit::withdrawal_entries(&billing.db, uuid_of(order_id))
+        .await
+        .expect("ledger")
+}
+
+fn uuid_of(id: &str) -> Uuid {
+    id.parse().expect("an order id")
 }
 
 /// Waits until no order of `order` is pending: an order answered 202 (its charge answered
@@ -483,27 +483,19 @@ pub async fn all_settled(order: &Service) {
 /// (charged, refunded) for `order_id`, from billing's ledger: what its withdrawal took and what
 /// its refund gave back.
 pub async fn money_of(billing: &Service, order_id: &str) -> (i64, i64) {
-    sqlx::query_as(
-        "SELECT COALESCE(-SUM(amount) FILTER (WHERE kind = 'withdrawal'), 0)::bigint, \
-                COALESCE(SUM(amount) FILTER (WHERE kind = 'refund'), 0)::bigint \
-         FROM ledger_entries WHERE order_id = $1::uuid",
-    )
-    .bind(order_id)
-    .fetch_one(&billing.db)
-    .await
-    .expect("ledger")
+    let money = billing::audit::order_money(&billing.db, uuid_of(order_id))
+        .await
+        .expect("ledger");
+    (money.charged, money.refunded)
 }
 
 /// The account's balance and the sum of its ledger, straight from billing's database.
 pub async fn books_of(billing: &Service, who: &Customer) -> (i64, i64) {
-    sqlx::query_as(
-        "SELECT a.balance, COALESCE(SUM(l.amount), 0)::bigint FROM accounts a \
-         LEFT JOIN ledger_entries l ON l.account_id = a.id WHERE a.user_id = $1 GROUP BY a.balance",
-    )
-    .bind(who.id)
-    .fetch_one(&billing.db)
-    .await
-    .expect("books")
+    let books = billing::audit::books(&billing.db, who.id)
+        .await
+        .expect("books")
+        .expect("the customer has an account");
+    (books.balance, books.ledger_sum)
 }
 
 /// Outbox events of `kind` (OrderCreated, OrderNotCreated, OrderCancelled) for `order_id`.

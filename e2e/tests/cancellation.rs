@@ -273,11 +273,10 @@ async fn cancels_racing_the_settler_leave_no_money_charged() {
     }
     assert_money_follows_status(&api, &order, &billing, &frank, &ids).await;
     assert_eq!(api.balance(&billing, &frank).await, 10_000);
-    let charged: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM ledger_entries WHERE kind = 'withdrawal'")
-            .fetch_one(&billing.db)
-            .await
-            .expect("ledger");
+    let charged = billing::audit::charged_orders(&billing.db)
+        .await
+        .expect("ledger")
+        .len();
     eprintln!("orders the settler charged before their cancel's refund: {charged} of 20");
 }
 

@@ -610,33 +610,47 @@ impl Stack {
         )
     }
 
+    /// Every invariant over these users' orders, money, events and answers; `Err` lists every
+    /// broken one.
     async fn invariants(&self, users: &[Uuid], placements: &[Placement]) -> anyhow::Result<Totals> {
-        let mut broken = Vec::new();
-        let orders: Vec<(Uuid, Uuid, i64, String, Option<String>)> = sqlx::query_as(
+        let orders: Vec<StoredOrder> = sqlx::query_as(
             "SELECT id, user_id, price, status, idempotency_key FROM orders WHERE user_id = ANY($1)",
         )
         .bind(users)
         .fetch_all(&self.order_db)
         .await?;
-        // What each order keeps of the customer's money: its charge minus its refund.
-        let charges: HashMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
-            "SELECT l.order_id, -sum(l.amount)::bigint FROM ledger_entries l
-             JOIN accounts a ON a.id = l.account_id
-             WHERE a.user_id = ANY($1) AND l.kind IN ('withdrawal', 'refund') GROUP BY l.order_id",
-        )
-        .bind(users)
-        .fetch_all(&self.billing_db)
-        .await?
-        .into_iter()
-        .collect();
         let mut totals = Totals {
             orders: orders.len(),
             ..Totals::default()
         };
-        // Charged - refunded = price if and only if created, else 0; no charge for an unknown
-        // order.
-        for (id, _, price, status, _) in &orders {
-            let charged = charges.get(id).copied().unwrap_or(0);
+        let mut broken = self.money_per_order(users, &orders, &mut totals).await?;
+        broken.extend(self.balances_equal_ledgers(users).await?);
+        broken.extend(self.one_notification_per_event(users, &mut totals).await?);
+        broken.extend(what_clients_were_told(&orders, placements, &mut totals));
+        broken.extend(self.units_and_prices(users).await?);
+        if broken.is_empty() {
+            return Ok(totals);
+        }
+        broken.sort();
+        broken.dedup();
+        bail!("{}", broken.join("; "))
+    }
+
+    /// Charged - refunded = price if and only if an order is created, else 0; no charge for an
+    /// unknown order; no order left pending. Counts the orders by status.
+    async fn money_per_order(
+        &self,
+        users: &[Uuid],
+        orders: &[StoredOrder],
+        totals: &mut Totals,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut broken = Vec::new();
+        let kept = billing::audit::kept_by_order(&self.billing_db, users).await?;
+        for StoredOrder {
+            id, price, status, ..
+        } in orders
+        {
+            let charged = kept.get(id).copied().unwrap_or(0);
             let expected = if status == "created" { *price } else { 0 };
             match status.as_str() {
                 "created" => totals.created += 1,
@@ -650,28 +664,36 @@ impl Stack {
                 ));
             }
         }
-        let known: HashSet<Uuid> = orders.iter().map(|o| o.0).collect();
-        for order_id in charges.keys().filter(|id| !known.contains(id)) {
+        let known: HashSet<Uuid> = orders.iter().map(|o| o.id).collect();
+        for order_id in kept.keys().filter(|id| !known.contains(id)) {
             broken.push(format!(
                 "a charge for order {order_id}, which does not exist"
             ));
         }
-        // Balance = sum of the ledger.
-        let mismatched: Vec<(Uuid, i64, i64)> = sqlx::query_as(
-            "SELECT a.user_id, a.balance, COALESCE(sum(l.amount), 0)::bigint FROM accounts a
-             LEFT JOIN ledger_entries l ON l.account_id = a.id
-             WHERE a.user_id = ANY($1) GROUP BY a.user_id, a.balance
-             HAVING a.balance <> COALESCE(sum(l.amount), 0)",
-        )
-        .bind(users)
-        .fetch_all(&self.billing_db)
-        .await?;
-        for (user, balance, ledger) in mismatched {
-            broken.push(format!(
-                "user {user}: balance {balance}, ledger sum {ledger}"
-            ));
-        }
-        // One notification per event, none without one.
+        Ok(broken)
+    }
+
+    /// Every balance is the sum of its account's ledger.
+    async fn balances_equal_ledgers(&self, users: &[Uuid]) -> anyhow::Result<Vec<String>> {
+        let unbalanced = billing::audit::unbalanced_accounts(&self.billing_db, users).await?;
+        Ok(unbalanced
+            .into_iter()
+            .map(|a| {
+                format!(
+                    "user {}: balance {}, ledger sum {}",
+                    a.user_id, a.balance, a.ledger_sum
+                )
+            })
+            .collect())
+    }
+
+    /// One notification per event, none without one. Counts both.
+    async fn one_notification_per_event(
+        &self,
+        users: &[Uuid],
+        totals: &mut Totals,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut broken = Vec::new();
         let events = self.event_ids(users).await?;
         let notes: Vec<Uuid> =
             sqlx::query_scalar("SELECT event_id FROM notifications WHERE user_id = ANY($1)")
@@ -692,41 +714,13 @@ impl Stack {
                 noted.difference(&sent).count()
             ));
         }
-        // What the clients were told holds.
-        let by_key: HashMap<(Uuid, &str), &str> = orders
-            .iter()
-            .filter_map(|(_, user, _, status, key)| {
-                key.as_deref().map(|k| ((*user, k), status.as_str()))
-            })
-            .collect();
-        for placement in placements {
-            totals.retries += placement.retries;
-            totals.refused += placement.refused_keys.len();
-            broken.extend(placement.violations.iter().cloned());
-            if placement.hung > 0 {
-                broken.push(format!("{} requests hung past {HANG:?}", placement.hung));
-            }
-            for key in &placement.refused_keys {
-                if let Some(status) = by_key.get(&(placement.user, key.as_str())) {
-                    broken.push(format!("a 503 was answered for an order that is {status}"));
-                }
-            }
-            let stored = by_key
-                .get(&(placement.user, placement.key.as_str()))
-                .copied();
-            match (placement.answer, stored) {
-                (None, _) => broken.push("a client gave up placing an order".to_owned()),
-                (Some(201), Some("created" | "cancelled"))
-                | (Some(400), Some("rejected"))
-                | (Some(202), Some(_)) => {}
-                (Some(409), None) => totals.out_of_stock += 1,
-                (Some(answer), stored) => {
-                    broken.push(format!("answered {answer}, the order is {stored:?}"))
-                }
-            }
-        }
-        // Units: every product the run added adds up (available plus what its pending and
-        // created orders hold is every unit it ever had), and every order costs its lines.
+        Ok(broken)
+    }
+
+    /// Units: every product the run added adds up (available plus what its pending and created
+    /// orders hold is every unit it ever had), and every order costs its lines.
+    async fn units_and_prices(&self, users: &[Uuid]) -> anyhow::Result<Vec<String>> {
+        let mut broken = Vec::new();
         let products = self.products.lock().map(|p| p.clone()).unwrap_or_default();
         for m in order::catalogue::stock_mismatches(&self.order_db, Some(&products)).await? {
             broken.push(format!(
@@ -737,11 +731,61 @@ impl Stack {
         for id in order::orders::mispriced(&self.order_db, users).await? {
             broken.push(format!("order {id} does not cost the sum of its lines"));
         }
-        if broken.is_empty() {
-            return Ok(totals);
-        }
-        broken.sort();
-        broken.dedup();
-        bail!("{}", broken.join("; "))
+        Ok(broken)
     }
+}
+
+/// An order as the order service stored it.
+#[derive(sqlx::FromRow)]
+struct StoredOrder {
+    id: Uuid,
+    user_id: Uuid,
+    price: i64,
+    status: String,
+    idempotency_key: Option<String>,
+}
+
+/// What the clients were told holds: a placement's answer matches the order stored under its
+/// key, a 503 left no order, nothing hung or broke the contract. Counts retries, refusals and
+/// out-of-stock answers.
+fn what_clients_were_told(
+    orders: &[StoredOrder],
+    placements: &[Placement],
+    totals: &mut Totals,
+) -> Vec<String> {
+    let mut broken = Vec::new();
+    let by_key: HashMap<(Uuid, &str), &str> = orders
+        .iter()
+        .filter_map(|o| {
+            let key = o.idempotency_key.as_deref()?;
+            Some(((o.user_id, key), o.status.as_str()))
+        })
+        .collect();
+    for placement in placements {
+        totals.retries += placement.retries;
+        totals.refused += placement.refused_keys.len();
+        broken.extend(placement.violations.iter().cloned());
+        if placement.hung > 0 {
+            broken.push(format!("{} requests hung past {HANG:?}", placement.hung));
+        }
+        for key in &placement.refused_keys {
+            if let Some(status) = by_key.get(&(placement.user, key.as_str())) {
+                broken.push(format!("a 503 was answered for an order that is {status}"));
+            }
+        }
+        let stored = by_key
+            .get(&(placement.user, placement.key.as_str()))
+            .copied();
+        match (placement.answer, stored) {
+            (None, _) => broken.push("a client gave up placing an order".to_owned()),
+            (Some(201), Some("created" | "cancelled"))
+            | (Some(400), Some("rejected"))
+            | (Some(202), Some(_)) => {}
+            (Some(409), None) => totals.out_of_stock += 1,
+            (Some(answer), stored) => {
+                broken.push(format!("answered {answer}, the order is {stored:?}"))
+            }
+        }
+    }
+    broken
 }

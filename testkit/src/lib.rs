@@ -1,7 +1,8 @@
 //! What the services' tests share: a fresh Postgres database per test (dropped afterwards),
-//! throwaway Ed25519 signing keys, a service's settings for a test, and assertions on the
-//! contract's error shape, and a TCP proxy that slows one direction (`proxy`). A dev-dependency
-//! only: no service binary links it (the fault suite's binary does).
+//! throwaway Ed25519 signing keys, a service's settings for a test, the app a service's tests
+//! drive ([`TestApp`]), assertions on the contract's error shape, and a TCP proxy that slows
+//! one direction (`proxy`). A dev-dependency only: no service binary links it (the fault
+//! suite's binary does).
 //!
 //! Test logs are off unless asked for: `TEST_LOG=debug cargo test -p order` (any `RUST_LOG`
 //! filter) prints the services' logs, captured per test by the test harness.
@@ -303,6 +304,23 @@ impl TestService {
     pub fn admin(&self) -> (Uuid, String) {
         let id = Uuid::new_v4();
         (id, self.keys.admin_token(id))
+    }
+}
+
+/// A service under test and what its tests keep beside it (`extra`: order's billing stand-in;
+/// nothing for the others). It reads as the service (`app.url(..)`, `app.db`): each service's
+/// `tests/api/helpers.rs` spawns it and adds its requests as an extension trait on
+/// `Deref<Target = TestService>`.
+pub struct TestApp<S = ()> {
+    pub service: TestService,
+    pub extra: S,
+}
+
+impl<S> std::ops::Deref for TestApp<S> {
+    type Target = TestService;
+
+    fn deref(&self) -> &TestService {
+        &self.service
     }
 }
 

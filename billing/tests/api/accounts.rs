@@ -1,11 +1,11 @@
 use common::error::code;
 use reqwest::StatusCode;
 
-use crate::helpers::{assert_error, json_of, TestApp};
+use crate::helpers::{assert_error, json_of, spawn_app, spawn_app_with_command_limit, BillingApi};
 
 #[tokio::test]
 async fn my_account_starts_at_zero() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     let body = json_of(app.my_account(&token).await, StatusCode::OK).await;
     assert_eq!(body["data"]["userId"], user.to_string());
@@ -15,7 +15,7 @@ async fn my_account_starts_at_zero() {
 
 #[tokio::test]
 async fn deposits_add_up_and_are_in_the_ledger() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 1500, None).await, StatusCode::OK).await;
     let body = json_of(app.deposit(&token, 250, None).await, StatusCode::OK).await;
@@ -27,7 +27,7 @@ async fn deposits_add_up_and_are_in_the_ledger() {
 
 #[tokio::test]
 async fn deposit_with_the_same_idempotency_key_applies_once() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     let first = json_of(
         app.deposit(&token, 700, Some("key-1")).await,
@@ -43,7 +43,7 @@ async fn deposit_with_the_same_idempotency_key_applies_once() {
 
 #[tokio::test]
 async fn idempotency_key_reused_with_another_body_is_a_conflict() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(
         app.deposit(&token, 700, Some("key-1")).await,
@@ -61,7 +61,7 @@ async fn idempotency_key_reused_with_another_body_is_a_conflict() {
 
 #[tokio::test]
 async fn idempotency_keys_belong_to_one_user() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (alice, alice_token) = app.user();
     let (bob, bob_token) = app.user();
     json_of(
@@ -81,7 +81,7 @@ async fn idempotency_keys_belong_to_one_user() {
 
 #[tokio::test]
 async fn a_user_only_ever_sees_and_changes_their_own_account() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (alice, alice_token) = app.user();
     let (bob, bob_token) = app.user();
     json_of(app.deposit(&alice_token, 900, None).await, StatusCode::OK).await;
@@ -93,7 +93,7 @@ async fn a_user_only_ever_sees_and_changes_their_own_account() {
 
 #[tokio::test]
 async fn requests_without_a_valid_token_are_unauthorized() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let missing = app
         .http
         .get(app.url("/account/my"))
@@ -118,7 +118,7 @@ async fn requests_without_a_valid_token_are_unauthorized() {
 
 #[tokio::test]
 async fn health_reports_the_database() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let response = app
         .http
         .get(app.url("/health"))
@@ -131,7 +131,7 @@ async fn health_reports_the_database() {
 
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, token) = app.user();
     let generated = app.my_account(&token).await;
     assert!(!generated.headers()["x-request-id"].is_empty());
@@ -148,7 +148,7 @@ async fn every_response_carries_a_request_id() {
 
 #[tokio::test]
 async fn metrics_use_route_templates() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, token) = app.user();
     json_of(app.deposit(&token, 5, None).await, StatusCode::OK).await;
     let text = app.metrics().await;
@@ -161,7 +161,7 @@ async fn metrics_use_route_templates() {
 
 #[tokio::test]
 async fn serves_its_own_openapi_document_internal_endpoints_included() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let response = app
         .http
         .get(app.url("/openapi.json"))
@@ -184,9 +184,7 @@ async fn serves_its_own_openapi_document_internal_endpoints_included() {
 
 #[tokio::test]
 async fn deposits_are_limited_per_user_with_retry_after() {
-    let app =
-        crate::helpers::TestApp::spawn_with_command_limit(common::limits::CommandLimit::new(1, 3))
-            .await;
+    let app = spawn_app_with_command_limit(common::limits::CommandLimit::new(1, 3)).await;
     let (alice, alice_token) = app.user();
     for _ in 0..3 {
         json_of(app.deposit(&alice_token, 100, None).await, StatusCode::OK).await;
@@ -204,7 +202,7 @@ async fn deposits_are_limited_per_user_with_retry_after() {
 
 #[tokio::test]
 async fn a_deposit_key_is_remembered_for_a_day_then_swept() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 100, Some("k1")).await, StatusCode::OK).await;
     json_of(app.deposit(&token, 100, Some("k1")).await, StatusCode::OK).await;

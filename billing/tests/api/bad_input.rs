@@ -3,7 +3,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, json_of, TestApp, ORDER_SERVICE_TOKEN};
+use crate::helpers::{assert_error, json_of, spawn_app, BillingApi, TestApp, ORDER_SERVICE_TOKEN};
 
 async fn raw_deposit(app: &TestApp, token: &str, body: &str) -> reqwest::Response {
     app.http
@@ -18,7 +18,7 @@ async fn raw_deposit(app: &TestApp, token: &str, body: &str) -> reqwest::Respons
 
 #[tokio::test]
 async fn malformed_deposits_are_400_and_change_nothing() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 10, None).await, StatusCode::OK).await;
     let bodies = [
@@ -42,7 +42,7 @@ async fn malformed_deposits_are_400_and_change_nothing() {
 
 #[tokio::test]
 async fn out_of_range_amounts_name_the_field() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, token) = app.user();
     let body = assert_error(
         raw_deposit(&app, &token, r#"{"amount": 0}"#).await,
@@ -55,7 +55,7 @@ async fn out_of_range_amounts_name_the_field() {
 
 #[tokio::test]
 async fn the_largest_allowed_amount_is_accepted() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(
         app.deposit(&token, 1_000_000_000, None).await,
@@ -67,7 +67,7 @@ async fn the_largest_allowed_amount_is_accepted() {
 
 #[tokio::test]
 async fn oversized_bodies_are_413_json() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     let padding = "x".repeat(100 * 1024);
     let body = format!(r#"{{"amount": 5, "padding": "{padding}"}}"#);
@@ -82,7 +82,7 @@ async fn oversized_bodies_are_413_json() {
 
 #[tokio::test]
 async fn malformed_withdrawals_are_400_and_change_nothing() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 1000, None).await, StatusCode::OK).await;
     let bodies = [
@@ -107,7 +107,7 @@ async fn malformed_withdrawals_are_400_and_change_nothing() {
 
 #[tokio::test]
 async fn a_malformed_idempotency_key_is_400() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     let long = "k".repeat(256);
     assert_error(
@@ -121,7 +121,7 @@ async fn a_malformed_idempotency_key_is_400() {
 
 #[tokio::test]
 async fn unknown_paths_and_methods_answer_json() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let missing = app
         .http
         .get(app.url("/nope"))

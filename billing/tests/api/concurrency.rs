@@ -6,11 +6,11 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use uuid::Uuid;
 
-use crate::helpers::{json_of, TestApp};
+use crate::helpers::{json_of, spawn_app, BillingApi};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_deposits_and_withdrawals_keep_the_books_straight() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 1_000, None).await, StatusCode::OK).await;
 
@@ -45,7 +45,7 @@ async fn concurrent_deposits_and_withdrawals_keep_the_books_straight() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_concurrent_withdrawals_never_overdraw() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 1_000, None).await, StatusCode::OK).await;
     // Enough for exactly 40 of 200.
@@ -60,7 +60,7 @@ async fn many_concurrent_withdrawals_never_overdraw() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_order_is_charged_at_most_once_under_concurrent_repeats() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 10_000, None).await, StatusCode::OK).await;
     let orders: Vec<Uuid> = (0..20).map(|_| Uuid::new_v4()).collect();
@@ -71,21 +71,18 @@ async fn each_order_is_charged_at_most_once_under_concurrent_repeats() {
         .map(|o| app.withdraw(user, o, 100));
     let results = join_all(requests).await;
     assert!(results.iter().all(|r| r.status() == StatusCode::OK));
-    let charged: HashSet<Uuid> = sqlx::query_scalar!(
-        r#"SELECT order_id AS "order_id!" FROM ledger_entries WHERE kind = 'withdrawal'"#
-    )
-    .fetch_all(&app.db)
-    .await
-    .expect("ledger")
-    .into_iter()
-    .collect();
+    let charged: HashSet<Uuid> = billing::audit::charged_orders(&app.db)
+        .await
+        .expect("ledger")
+        .into_iter()
+        .collect();
     assert_eq!(charged, orders.iter().copied().collect());
     assert_eq!(app.books(user).await, (8_000, 8_000, 21));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_idempotency_key_is_applied_once_under_concurrent_repeats() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     // 20 keys, each sent 10 times at once.
     let keys: Vec<String> = (0..20).map(|i| format!("deposit-{i}")).collect();

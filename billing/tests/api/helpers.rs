@@ -1,3 +1,6 @@
+use std::ops::Deref;
+
+use billing::audit::{self, Books, OrderMoney};
 use billing::{build, Config};
 use common::auth::ServiceToken;
 use common::limits::CommandLimit;
@@ -8,44 +11,35 @@ use testkit::{TestBase, TestService};
 use uuid::Uuid;
 
 /// A billing service on a random port with its own database.
-pub struct TestApp {
-    pub service: TestService,
+pub type TestApp = testkit::TestApp;
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with_command_limit(CommandLimit::new(6000, 1000)).await
 }
 
-impl std::ops::Deref for TestApp {
-    type Target = TestService;
-
-    fn deref(&self) -> &TestService {
-        &self.service
-    }
+/// With this per-user limit on deposits (the default app's is far above any test's pace).
+pub async fn spawn_app_with_command_limit(command_limit: CommandLimit) -> TestApp {
+    let test = TestBase::new("billing").await;
+    let mut service = test.service();
+    service.database_max_connections = 20;
+    let config = Config {
+        service,
+        user_service_token: ServiceToken::new(USER_SERVICE_TOKEN.to_owned()),
+        order_service_token: ServiceToken::new(ORDER_SERVICE_TOKEN.to_owned()),
+        command_limit: std::sync::Arc::new(command_limit),
+    };
+    let service = test
+        .serve(
+            build(config).await.expect("build billing"),
+            "/api/v1/billing",
+        )
+        .await;
+    TestApp { service, extra: () }
 }
 
-impl TestApp {
-    pub async fn spawn() -> Self {
-        Self::spawn_with_command_limit(CommandLimit::new(6000, 1000)).await
-    }
-
-    /// With this per-user limit on deposits (the default app's is far above any test's pace).
-    pub async fn spawn_with_command_limit(command_limit: CommandLimit) -> Self {
-        let test = TestBase::new("billing").await;
-        let mut service = test.service();
-        service.database_max_connections = 20;
-        let config = Config {
-            service,
-            user_service_token: ServiceToken::new(USER_SERVICE_TOKEN.to_owned()),
-            order_service_token: ServiceToken::new(ORDER_SERVICE_TOKEN.to_owned()),
-            command_limit: std::sync::Arc::new(command_limit),
-        };
-        let service = test
-            .serve(
-                build(config).await.expect("build billing"),
-                "/api/v1/billing",
-            )
-            .await;
-        Self { service }
-    }
-
-    pub async fn my_account(&self, token: &str) -> Response {
+/// Billing's requests and books, on the service under test.
+pub trait BillingApi: Deref<Target = TestService> {
+    async fn my_account(&self, token: &str) -> Response {
         self.http
             .get(self.url("/account/my"))
             .bearer_auth(token)
@@ -54,7 +48,7 @@ impl TestApp {
             .expect("request")
     }
 
-    pub async fn deposit(&self, token: &str, amount: i64, key: Option<&str>) -> Response {
+    async fn deposit(&self, token: &str, amount: i64, key: Option<&str>) -> Response {
         let mut request = self
             .http
             .post(self.url("/account/deposit"))
@@ -66,7 +60,7 @@ impl TestApp {
         request.send().await.expect("request")
     }
 
-    pub async fn withdraw(&self, user: Uuid, order: Uuid, amount: i64) -> Response {
+    async fn withdraw(&self, user: Uuid, order: Uuid, amount: i64) -> Response {
         self.http
             .post(self.url("/account/withdraw"))
             .header("X-Service-Token", ORDER_SERVICE_TOKEN)
@@ -76,7 +70,7 @@ impl TestApp {
             .expect("request")
     }
 
-    pub async fn refund(&self, user: Uuid, order: Uuid) -> Response {
+    async fn refund(&self, user: Uuid, order: Uuid) -> Response {
         self.http
             .post(self.url("/account/refund"))
             .header("X-Service-Token", ORDER_SERVICE_TOKEN)
@@ -88,31 +82,20 @@ impl TestApp {
 
     /// (charged, refunded) for one order, from the ledger: what its withdrawal took and what
     /// its refund gave back.
-    pub async fn order_money(&self, order: Uuid) -> (i64, i64) {
-        let row = sqlx::query!(
-            r#"SELECT COALESCE(-SUM(amount) FILTER (WHERE kind = 'withdrawal'), 0)::bigint AS "charged!",
-                      COALESCE(SUM(amount) FILTER (WHERE kind = 'refund'), 0)::bigint AS "refunded!"
-               FROM ledger_entries WHERE order_id = $1"#,
-            order,
-        )
-        .fetch_one(&self.db)
-        .await
-        .expect("ledger");
-        (row.charged, row.refunded)
+    async fn order_money(&self, order: Uuid) -> (i64, i64) {
+        let OrderMoney { charged, refunded } =
+            audit::order_money(&self.db, order).await.expect("ledger");
+        (charged, refunded)
     }
 
-    /// (balance, sum of ledger entries, number of ledger entries) straight from the database.
-    pub async fn books(&self, user: Uuid) -> (i64, i64, i64) {
-        sqlx::query!(
-            r#"SELECT a.balance, COALESCE(SUM(l.amount), 0)::bigint AS "sum!",
-                      COUNT(l.id) AS "entries!"
-               FROM accounts a LEFT JOIN ledger_entries l ON l.account_id = a.id
-               WHERE a.user_id = $1 GROUP BY a.balance"#,
-            user,
-        )
-        .fetch_optional(&self.db)
-        .await
-        .expect("books query")
-        .map_or((0, 0, 0), |row| (row.balance, row.sum, row.entries))
+    /// (balance, sum of ledger entries, number of ledger entries) straight from the database;
+    /// all 0 without an account.
+    async fn books(&self, user: Uuid) -> (i64, i64, i64) {
+        audit::books(&self.db, user)
+            .await
+            .expect("books query")
+            .map_or((0, 0, 0), |b: Books| (b.balance, b.ledger_sum, b.entries))
     }
 }
+
+impl<T: Deref<Target = TestService>> BillingApi for T {}

@@ -3,11 +3,13 @@ use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, json_of, TestApp, ORDER_SERVICE_TOKEN, USER_SERVICE_TOKEN};
+use crate::helpers::{
+    assert_error, json_of, spawn_app, BillingApi, ORDER_SERVICE_TOKEN, USER_SERVICE_TOKEN,
+};
 
 #[tokio::test]
 async fn create_account_is_idempotent_per_user() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let user = Uuid::new_v4();
     let create = || {
         app.http
@@ -24,7 +26,7 @@ async fn create_account_is_idempotent_per_user() {
 
 #[tokio::test]
 async fn internal_endpoints_need_the_service_credential() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 1000, None).await, StatusCode::OK).await;
     let body = json!({ "userId": user, "orderId": Uuid::new_v4(), "amount": 10 });
@@ -53,7 +55,7 @@ async fn internal_endpoints_need_the_service_credential() {
 
 #[tokio::test]
 async fn each_service_credential_opens_only_its_own_endpoints() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 1000, None).await, StatusCode::OK).await;
     let order = Uuid::new_v4();
@@ -99,7 +101,7 @@ async fn each_service_credential_opens_only_its_own_endpoints() {
 
 #[tokio::test]
 async fn withdraw_charges_and_records_a_ledger_entry() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 1000, None).await, StatusCode::OK).await;
     let body = json_of(
@@ -113,7 +115,7 @@ async fn withdraw_charges_and_records_a_ledger_entry() {
 
 #[tokio::test]
 async fn withdraw_is_idempotent_per_order() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 1000, None).await, StatusCode::OK).await;
     let order = Uuid::new_v4();
@@ -126,7 +128,7 @@ async fn withdraw_is_idempotent_per_order() {
 
 #[tokio::test]
 async fn not_enough_money_is_a_409_and_changes_nothing() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 100, None).await, StatusCode::OK).await;
     let body = assert_error(
@@ -141,7 +143,7 @@ async fn not_enough_money_is_a_409_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_rejected_order_stays_rejected_when_retried_after_a_deposit() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     let order = Uuid::new_v4();
     assert_error(
@@ -162,7 +164,7 @@ async fn a_rejected_order_stays_rejected_when_retried_after_a_deposit() {
 
 #[tokio::test]
 async fn an_order_id_cannot_be_reused_for_another_amount_or_user() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 1000, None).await, StatusCode::OK).await;
     let order = Uuid::new_v4();
@@ -184,7 +186,7 @@ async fn an_order_id_cannot_be_reused_for_another_amount_or_user() {
 
 #[tokio::test]
 async fn withdraw_from_a_user_without_account_is_insufficient_funds() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let user = Uuid::new_v4();
     assert_error(
         app.withdraw(user, Uuid::new_v4(), 1).await,

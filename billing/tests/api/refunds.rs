@@ -7,11 +7,11 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, json_of, TestApp};
+use crate::helpers::{assert_error, json_of, spawn_app, BillingApi};
 
 #[tokio::test]
 async fn a_refund_gives_back_exactly_the_charge_once() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 5_000, None).await, StatusCode::OK).await;
     let order = Uuid::new_v4();
@@ -33,7 +33,7 @@ async fn a_refund_gives_back_exactly_the_charge_once() {
 
 #[tokio::test]
 async fn refunding_an_order_never_charged_voids_it() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 5_000, None).await, StatusCode::OK).await;
     let order = Uuid::new_v4();
@@ -50,7 +50,7 @@ async fn refunding_an_order_never_charged_voids_it() {
 
 #[tokio::test]
 async fn refunding_an_order_refused_for_money_gives_nothing() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 100, None).await, StatusCode::OK).await;
     let order = Uuid::new_v4();
@@ -67,7 +67,7 @@ async fn refunding_an_order_refused_for_money_gives_nothing() {
 
 #[tokio::test]
 async fn another_users_order_is_not_refunded_to_you() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (owner, token) = app.user();
     let (stranger, stranger_token) = app.user();
     json_of(app.deposit(&token, 5_000, None).await, StatusCode::OK).await;
@@ -95,7 +95,7 @@ async fn another_users_order_is_not_refunded_to_you() {
 
 #[tokio::test]
 async fn refund_needs_the_service_credential_and_a_valid_body() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     let body = serde_json::json!({ "userId": user, "orderId": Uuid::new_v4() });
     let anonymous = app
@@ -129,7 +129,7 @@ async fn refund_needs_the_service_credential_and_a_valid_body() {
 /// Concurrency: many refunds of each charged order at once give back each charge exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_refunds_of_one_order_give_back_once() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 10_000, None).await, StatusCode::OK).await;
     let orders: Vec<Uuid> = (0..20).map(|_| Uuid::new_v4()).collect();
@@ -159,7 +159,7 @@ async fn concurrent_refunds_of_one_order_give_back_once() {
 /// refunded = 0, and the books equal the ledger.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refund_racing_the_withdrawal_never_leaves_the_order_charged() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     json_of(app.deposit(&token, 100_000, None).await, StatusCode::OK).await;
     let orders: Vec<Uuid> = (0..60).map(|_| Uuid::new_v4()).collect();

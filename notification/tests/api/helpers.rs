@@ -1,3 +1,5 @@
+use std::ops::Deref;
+
 pub use testkit::{assert_error, json_of};
 
 use events::testing::no_broker;
@@ -8,33 +10,24 @@ use testkit::{TestBase, TestService};
 use uuid::Uuid;
 
 /// A notification service on a random port with its own database.
-pub struct TestApp {
-    pub service: TestService,
+pub type TestApp = testkit::TestApp;
+
+pub async fn spawn_app() -> TestApp {
+    let test = TestBase::new("notification").await;
+    let config = Config {
+        service: test.service(),
+        kafka: no_broker(),
+        group_id: "notification-api-tests".to_owned(),
+    };
+    let app = build(config).await.expect("build notification service");
+    let service = test.serve(app, "/api/v1/notifications").await;
+    TestApp { service, extra: () }
 }
 
-impl std::ops::Deref for TestApp {
-    type Target = TestService;
-
-    fn deref(&self) -> &TestService {
-        &self.service
-    }
-}
-
-impl TestApp {
-    pub async fn spawn() -> Self {
-        let test = TestBase::new("notification").await;
-        let config = Config {
-            service: test.service(),
-            kafka: no_broker(),
-            group_id: "notification-api-tests".to_owned(),
-        };
-        let app = build(config).await.expect("build notification service");
-        let service = test.serve(app, "/api/v1/notifications").await;
-        Self { service }
-    }
-
+/// The notification service's requests, on the service under test.
+pub trait NotificationApi: Deref<Target = TestService> {
     /// Stores the notification of an order event for `user`, as the consumer does.
-    pub async fn notify(&self, user: Uuid, event_type: EventType, title: &str) -> Uuid {
+    async fn notify(&self, user: Uuid, event_type: EventType, title: &str) -> Uuid {
         let order_id = Uuid::new_v4();
         let envelope = Envelope::new(
             event_type,
@@ -56,7 +49,7 @@ impl TestApp {
         order_id
     }
 
-    pub async fn list(&self, token: Option<&str>, query: &str) -> Response {
+    async fn list(&self, token: Option<&str>, query: &str) -> Response {
         let mut request = self
             .http
             .get(format!("{}/api/v1/notifications{query}", self.base));
@@ -66,3 +59,5 @@ impl TestApp {
         request.send().await.expect("list")
     }
 }
+
+impl<T: Deref<Target = TestService>> NotificationApi for T {}

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, json_of, TestApp};
+use crate::helpers::{assert_error, json_of, spawn_app, NotificationApi};
 
 fn order_ids(page: &Value) -> Vec<Uuid> {
     page["data"]
@@ -23,7 +23,7 @@ fn order_ids(page: &Value) -> Vec<Uuid> {
 
 #[tokio::test]
 async fn a_user_lists_only_their_own_notifications_newest_first() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (alice, token) = app.user();
     let (bob, _) = app.user();
     let first = app.notify(alice, EventType::OrderCreated, "Blue mug").await;
@@ -44,7 +44,7 @@ async fn a_user_lists_only_their_own_notifications_newest_first() {
 
 #[tokio::test]
 async fn pages_follow_the_cursor_without_gaps_or_repeats() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (alice, token) = app.user();
     let mut placed = Vec::new();
     for i in 0..5 {
@@ -72,7 +72,7 @@ async fn pages_follow_the_cursor_without_gaps_or_repeats() {
 
 #[tokio::test]
 async fn bad_limits_and_cursors_are_400() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, token) = app.user();
     for query in [
         "?limit=0",
@@ -91,7 +91,7 @@ async fn bad_limits_and_cursors_are_400() {
 
 #[tokio::test]
 async fn listing_needs_a_valid_token() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     assert_error(
         app.list(None, "").await,
         StatusCode::UNAUTHORIZED,

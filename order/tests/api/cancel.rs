@@ -8,7 +8,9 @@ use common::error::code::INSUFFICIENT_FUNDS;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{assert_error, json_of, TestApp};
+use crate::helpers::{
+    assert_error, json_of, spawn_app, spawn_app_settling_after, OrderApi, TestApp,
+};
 
 async fn created_order(app: &TestApp, token: &str) -> String {
     app.billing_charges().await;
@@ -22,7 +24,7 @@ async fn created_order(app: &TestApp, token: &str) -> String {
 
 #[tokio::test]
 async fn a_created_order_is_cancelled_refunded_and_announced() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (user, token) = app.user();
     let id = created_order(&app, &token).await;
     app.billing_refunded(1_250).await;
@@ -53,7 +55,7 @@ async fn a_created_order_is_cancelled_refunded_and_announced() {
 
 #[tokio::test]
 async fn a_second_cancel_is_409_and_a_repeat_with_the_same_key_replays() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, token) = app.user();
     let id = created_order(&app, &token).await;
     app.billing_refunded(1_250).await;
@@ -94,7 +96,7 @@ async fn a_second_cancel_is_409_and_a_repeat_with_the_same_key_replays() {
 
 #[tokio::test]
 async fn only_the_owner_cancels_and_only_created_or_pending_orders() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, token) = app.user();
     let (_, stranger) = app.user();
     let id = created_order(&app, &token).await;
@@ -126,7 +128,7 @@ async fn only_the_owner_cancels_and_only_created_or_pending_orders() {
     assert_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // A rejected order has nothing to give back.
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, token) = app.user();
     app.billing_answers(
         409,
@@ -155,7 +157,7 @@ async fn only_the_owner_cancels_and_only_created_or_pending_orders() {
 /// backoff and records the refund and its event once billing answers.
 #[tokio::test]
 async fn with_billing_down_the_cancel_is_202_and_the_refund_settles_later() {
-    let app = TestApp::spawn_settling_after(Duration::from_millis(200)).await;
+    let app = spawn_app_settling_after(Duration::from_millis(200)).await;
     let (_, token) = app.user();
     let id = created_order(&app, &token).await;
     app.billing_refunds(
@@ -194,7 +196,7 @@ async fn with_billing_down_the_cancel_is_202_and_the_refund_settles_later() {
 /// OrderCreated is ever published for it.
 #[tokio::test]
 async fn a_pending_order_can_be_cancelled() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, token) = app.user();
     app.billing_answers(500, json!({ "error": "boom", "code": "internal" }))
         .await;
@@ -217,7 +219,7 @@ async fn a_pending_order_can_be_cancelled() {
 /// Many cancels of one order at once: one cancels it and asks billing once; the others are 409.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_cancels_cancel_once() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, token) = app.user();
     let id = created_order(&app, &token).await;
     app.billing_refunded(1_250).await;

@@ -6,11 +6,11 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{assert_error, json_of, slow, TestApp};
+use crate::helpers::{assert_error, json_of, slow, spawn_app, OrderApi, TestApp};
 
 #[tokio::test]
 async fn a_charged_order_is_201_created_with_one_outbox_event() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let (user, token) = app.user();
     let body = json_of(
@@ -46,7 +46,12 @@ async fn a_charged_order_is_201_created_with_one_outbox_event() {
     assert_eq!(key, user.to_string(), "events are keyed by user");
 
     // Billing was asked to charge exactly this order, with the service credential.
-    let requests = app.billing.received_requests().await.expect("recorded");
+    let requests = app
+        .extra
+        .billing
+        .received_requests()
+        .await
+        .expect("recorded");
     assert_eq!(requests.len(), 1);
     let sent: Value = serde_json::from_slice(&requests[0].body).expect("json");
     assert_eq!(sent["orderId"], body["data"]["id"]);
@@ -64,7 +69,7 @@ async fn a_charged_order_is_201_created_with_one_outbox_event() {
 
 #[tokio::test]
 async fn not_enough_money_is_400_and_the_order_is_kept_rejected() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_answers(
         409,
         json!({ "error": "not enough money", "code": INSUFFICIENT_FUNDS }),
@@ -89,7 +94,7 @@ async fn not_enough_money_is_400_and_the_order_is_kept_rejected() {
 
 #[tokio::test]
 async fn an_unexpected_billing_answer_leaves_the_order_pending_with_202_and_no_event() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     // Nothing is mounted, so the stand-in answers 404; billing down entirely is tested in e2e.
     assert_kept_pending(&app).await;
 }
@@ -112,7 +117,7 @@ async fn assert_kept_pending(app: &TestApp) {
 /// exported for the alert on stuck orders.
 #[tokio::test]
 async fn a_billing_refusal_leaves_the_order_pending_and_is_counted_for_an_alert() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_answers(
         401,
         json!({ "error": "invalid service token", "code": "unauthorized" }),
@@ -146,11 +151,11 @@ async fn eventually_positive(app: &TestApp, name: &str) -> f64 {
 
 #[tokio::test]
 async fn a_billing_timeout_leaves_the_order_pending_with_202() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     Mock::given(method("POST"))
         .and(path("/api/v1/billing/account/withdraw"))
         .respond_with(slow(Duration::from_secs(2)))
-        .mount(&app.billing)
+        .mount(&app.extra.billing)
         .await;
     let (_, token) = app.user();
     let body = json_of(
@@ -164,7 +169,7 @@ async fn a_billing_timeout_leaves_the_order_pending_with_202() {
 
 #[tokio::test]
 async fn a_billing_error_leaves_the_order_pending_with_202() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_answers(
         500,
         json!({ "error": "internal error", "code": "internal" }),
@@ -221,7 +226,7 @@ async fn a_billing_503_leaves_the_order_pending_and_the_settler_charges_it_later
 
 #[tokio::test]
 async fn the_same_idempotency_key_returns_the_first_order() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let (_, token) = app.user();
     let first = json_of(
@@ -235,7 +240,8 @@ async fn the_same_idempotency_key_returns_the_first_order() {
     assert_eq!(first, repeat);
     assert_eq!(app.stored().await, (vec!["created".to_owned()], 1));
     assert_eq!(
-        app.billing
+        app.extra
+            .billing
             .received_requests()
             .await
             .expect("recorded")
@@ -247,7 +253,7 @@ async fn the_same_idempotency_key_returns_the_first_order() {
 
 #[tokio::test]
 async fn concurrent_repeats_of_one_idempotency_key_make_one_order() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let (_, token) = app.user();
     let results =
@@ -267,7 +273,7 @@ async fn concurrent_repeats_of_one_idempotency_key_make_one_order() {
 
 #[tokio::test]
 async fn an_idempotency_key_reused_with_another_order_is_409() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let (_, token) = app.user();
     json_of(
@@ -286,7 +292,7 @@ async fn an_idempotency_key_reused_with_another_order_is_409() {
 
 #[tokio::test]
 async fn invalid_orders_are_400_naming_what_is_wrong_and_store_nothing() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let (_, token) = app.user();
     let mug = app.product("Blue mug", 1250, 50).await;
@@ -348,6 +354,7 @@ async fn invalid_orders_are_400_naming_what_is_wrong_and_store_nothing() {
     }
     assert_eq!(app.stored().await, (vec![], 0));
     assert!(app
+        .extra
         .billing
         .received_requests()
         .await
@@ -360,7 +367,7 @@ async fn invalid_orders_are_400_naming_what_is_wrong_and_store_nothing() {
 
 #[tokio::test]
 async fn creating_an_order_needs_a_valid_token() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let mug = app.product("Blue mug", 1250, 50).await;
     let anonymous = app

@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::time::Duration;
 pub use testkit::{assert_error, json_of};
 
@@ -13,9 +14,9 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// An order service on a random port with its own database, paying through `billing`.
-pub struct TestApp {
-    pub service: TestService,
+/// What order's tests keep beside the service.
+pub struct Extra {
+    /// The stand-in for billing.
     pub billing: MockServer,
     /// An admin's token, to fill the catalogue.
     pub admin: String,
@@ -23,97 +24,92 @@ pub struct TestApp {
     products: tokio::sync::Mutex<HashMap<(String, i64), Uuid>>,
 }
 
-impl std::ops::Deref for TestApp {
-    type Target = TestService;
+/// An order service on a random port with its own database, paying through `extra.billing`.
+pub type TestApp = testkit::TestApp<Extra>;
 
-    fn deref(&self) -> &TestService {
-        &self.service
-    }
+pub async fn spawn_app() -> TestApp {
+    // Long enough that the settler never races these tests' own requests.
+    spawn_app_settling_after(Duration::from_secs(3600)).await
 }
 
-impl TestApp {
-    pub async fn spawn() -> Self {
-        // Long enough that the settler never races these tests' own requests.
-        Self::spawn_settling_after(Duration::from_secs(3600)).await
-    }
+/// With the settler taking over pending payments and due refunds after `settle_delay`.
+pub async fn spawn_app_settling_after(settle_delay: Duration) -> TestApp {
+    spawn_configured(settle_delay, Duration::from_secs(3600), default_limit()).await
+}
 
-    /// With the settler taking over pending payments and due refunds after `settle_delay`.
-    pub async fn spawn_settling_after(settle_delay: Duration) -> Self {
-        Self::spawn_with(settle_delay, Duration::from_secs(3600)).await
-    }
+/// With the relay deleting events sent more than `retention` ago.
+pub async fn spawn_app_keeping_sent_events(retention: Duration) -> TestApp {
+    spawn_configured(Duration::from_secs(3600), retention, default_limit()).await
+}
 
-    /// With the relay deleting events sent more than `retention` ago.
-    pub async fn spawn_keeping_sent_events(retention: Duration) -> Self {
-        Self::spawn_with(Duration::from_secs(3600), retention).await
-    }
+/// With this per-user limit on orders, cancels and restocks (the other constructors' is far
+/// above any test's pace).
+pub async fn spawn_app_with_command_limit(command_limit: CommandLimit) -> TestApp {
+    spawn_configured(
+        Duration::from_secs(3600),
+        Duration::from_secs(3600),
+        command_limit,
+    )
+    .await
+}
 
-    async fn spawn_with(settle_delay: Duration, outbox_retention: Duration) -> Self {
-        Self::spawn_configured(
-            settle_delay,
-            outbox_retention,
-            CommandLimit::new(6000, 1000),
+fn default_limit() -> CommandLimit {
+    CommandLimit::new(6000, 1000)
+}
+
+async fn spawn_configured(
+    settle_delay: Duration,
+    outbox_retention: Duration,
+    command_limit: CommandLimit,
+) -> TestApp {
+    let billing = MockServer::start().await;
+    let test = TestBase::new("order").await;
+    let config = Config {
+        service: test.service(),
+        // No broker is needed here: events wait in the outbox (asserted on directly).
+        kafka: no_broker(),
+        billing_url: billing.uri(),
+        billing_timeout: Duration::from_millis(500),
+        service_token: ServiceToken::new(ORDER_SERVICE_TOKEN.to_owned()),
+        command_limit: std::sync::Arc::new(command_limit),
+        settle_interval: Duration::from_millis(100),
+        settle_delay,
+        outbox_poll: Duration::from_secs(1),
+        outbox_retention,
+        catalogue_cache: Duration::from_millis(1000),
+    };
+    let service = test
+        .serve(
+            build(config).await.expect("build order service"),
+            "/api/v1/orders",
         )
-        .await
-    }
-
-    /// With this per-user limit on orders, cancels and restocks (the other constructors' is
-    /// far above any test's pace).
-    pub async fn spawn_with_command_limit(command_limit: CommandLimit) -> Self {
-        Self::spawn_configured(
-            Duration::from_secs(3600),
-            Duration::from_secs(3600),
-            command_limit,
-        )
-        .await
-    }
-
-    async fn spawn_configured(
-        settle_delay: Duration,
-        outbox_retention: Duration,
-        command_limit: CommandLimit,
-    ) -> Self {
-        let billing = MockServer::start().await;
-        let test = TestBase::new("order").await;
-        let config = Config {
-            service: test.service(),
-            // No broker is needed here: events wait in the outbox (asserted on directly).
-            kafka: no_broker(),
-            billing_url: billing.uri(),
-            billing_timeout: Duration::from_millis(500),
-            service_token: ServiceToken::new(ORDER_SERVICE_TOKEN.to_owned()),
-            command_limit: std::sync::Arc::new(command_limit),
-            settle_interval: Duration::from_millis(100),
-            settle_delay,
-            outbox_poll: Duration::from_secs(1),
-            outbox_retention,
-            catalogue_cache: Duration::from_millis(1000),
-        };
-        let service = test
-            .serve(
-                build(config).await.expect("build order service"),
-                "/api/v1/orders",
-            )
-            .await;
-        let admin = service.admin().1;
-        Self {
-            service,
+        .await;
+    let admin = service.admin().1;
+    TestApp {
+        service,
+        extra: Extra {
             billing,
             admin,
             products: Default::default(),
-        }
+        },
     }
+}
+
+/// The order service's requests and billing's answers, on the service under test.
+pub trait OrderApi: Deref<Target = TestService> {
+    fn extra(&self) -> &Extra;
 
     /// The URL of `path` under the catalogue's prefix, `/api/v1/products`.
-    pub fn products_url(&self, path: &str) -> String {
+    fn products_url(&self, path: &str) -> String {
         format!("{}/api/v1/products{path}", self.base)
     }
 
     /// Adds a product as an admin; returns its id.
-    pub async fn product(&self, title: &str, price: i64, stock: i64) -> Uuid {
+    async fn product(&self, title: &str, price: i64, stock: i64) -> Uuid {
         let response = self
             .http
             .post(self.products_url(""))
-            .bearer_auth(&self.admin)
+            .bearer_auth(&self.extra().admin)
             .json(&json!({ "title": title, "price": price, "stock": stock }))
             .send()
             .await
@@ -127,11 +123,11 @@ impl TestApp {
     }
 
     /// The product as the catalogue shows it to an admin.
-    pub async fn read_product(&self, id: Uuid) -> Value {
+    async fn read_product(&self, id: Uuid) -> Value {
         let response = self
             .http
             .get(self.products_url(&format!("/{id}")))
-            .bearer_auth(&self.admin)
+            .bearer_auth(&self.extra().admin)
             .send()
             .await
             .expect("request");
@@ -139,11 +135,11 @@ impl TestApp {
     }
 
     /// Changes a product as an admin (the change must be accepted); the product as changed.
-    pub async fn patch_product(&self, id: Uuid, changes: Value) -> Value {
+    async fn patch_product(&self, id: Uuid, changes: Value) -> Value {
         let response = self
             .http
             .patch(self.products_url(&format!("/{id}")))
-            .bearer_auth(&self.admin)
+            .bearer_auth(&self.extra().admin)
             .json(&changes)
             .send()
             .await
@@ -152,14 +148,14 @@ impl TestApp {
     }
 
     /// Units of a product that can be ordered now.
-    pub async fn available(&self, id: Uuid) -> i64 {
+    async fn available(&self, id: Uuid) -> i64 {
         self.read_product(id).await["available"]
             .as_i64()
             .expect("available")
     }
 
     /// Orders `lines` (product, quantity).
-    pub async fn order(&self, token: &str, lines: &[(Uuid, i64)], key: Option<&str>) -> Response {
+    async fn order(&self, token: &str, lines: &[(Uuid, i64)], key: Option<&str>) -> Response {
         let items: Vec<Value> = lines
             .iter()
             .map(|(id, quantity)| json!({ "productId": id, "quantity": quantity }))
@@ -167,7 +163,7 @@ impl TestApp {
         self.order_body(token, json!({ "items": items }), key).await
     }
 
-    pub async fn order_body(&self, token: &str, body: Value, key: Option<&str>) -> Response {
+    async fn order_body(&self, token: &str, body: Value, key: Option<&str>) -> Response {
         let mut request = self.http.post(self.url("")).bearer_auth(token).json(&body);
         if let Some(key) = key {
             request = request.header("Idempotency-Key", key);
@@ -176,22 +172,22 @@ impl TestApp {
     }
 
     /// The contract's stock invariant over the whole catalogue: nothing when it holds.
-    pub async fn stock_mismatches(&self) -> Vec<order::catalogue::StockMismatch> {
+    async fn stock_mismatches(&self) -> Vec<order::catalogue::StockMismatch> {
         order::catalogue::stock_mismatches(&self.db, None)
             .await
             .expect("stock")
     }
 
     /// Billing answers every withdraw with `status` and `body`.
-    pub async fn billing_answers(&self, status: u16, body: Value) {
+    async fn billing_answers(&self, status: u16, body: Value) {
         Mock::given(method("POST"))
             .and(path("/api/v1/billing/account/withdraw"))
             .respond_with(ResponseTemplate::new(status).set_body_json(body))
-            .mount(&self.billing)
+            .mount(&self.extra().billing)
             .await;
     }
 
-    pub async fn billing_charges(&self) {
+    async fn billing_charges(&self) {
         self.billing_answers(
             200,
             json!({ "data": { "id": Uuid::new_v4(), "userId": Uuid::new_v4(), "balance": 0 } }),
@@ -201,17 +197,17 @@ impl TestApp {
 
     /// Billing answers every refund with `status` and `body`, at most `times` times when given
     /// (mounted later answers take over then).
-    pub async fn billing_refunds(&self, status: u16, body: Value, times: Option<u64>) {
+    async fn billing_refunds(&self, status: u16, body: Value, times: Option<u64>) {
         let mut mock = Mock::given(method("POST"))
             .and(path("/api/v1/billing/account/refund"))
             .respond_with(ResponseTemplate::new(status).set_body_json(body));
         if let Some(times) = times {
             mock = mock.up_to_n_times(times).with_priority(1);
         }
-        mock.mount(&self.billing).await;
+        mock.mount(&self.extra().billing).await;
     }
 
-    pub async fn billing_refunded(&self, refunded: i64) {
+    async fn billing_refunded(&self, refunded: i64) {
         self.billing_refunds(
             200,
             json!({ "data": { "id": Uuid::new_v4(), "userId": Uuid::new_v4(), "balance": 0, "refunded": refunded } }),
@@ -221,8 +217,9 @@ impl TestApp {
     }
 
     /// The bodies of the refund requests billing received, in order.
-    pub async fn refunds_asked(&self) -> Vec<Value> {
-        self.billing
+    async fn refunds_asked(&self) -> Vec<Value> {
+        self.extra()
+            .billing
             .received_requests()
             .await
             .expect("recorded")
@@ -232,7 +229,7 @@ impl TestApp {
             .collect()
     }
 
-    pub async fn cancel(&self, token: &str, id: &str, key: Option<&str>) -> Response {
+    async fn cancel(&self, token: &str, id: &str, key: Option<&str>) -> Response {
         let mut request = self
             .http
             .post(self.url(&format!("/{id}/cancel")))
@@ -244,7 +241,7 @@ impl TestApp {
     }
 
     /// The outbox events of `kind` for order `id`, as JSON.
-    pub async fn events(&self, id: &str, kind: &str) -> Vec<Value> {
+    async fn events(&self, id: &str, kind: &str) -> Vec<Value> {
         sqlx::query_scalar!(
             r#"SELECT payload FROM outbox
                WHERE payload::jsonb -> 'data' ->> 'orderId' = $1 AND payload::jsonb ->> 'type' = $2
@@ -262,15 +259,9 @@ impl TestApp {
 
     /// Orders one unit of a product called `title` priced `price`, added to the catalogue
     /// (with plenty of stock) the first time this app is asked for it.
-    pub async fn create(
-        &self,
-        token: &str,
-        title: &str,
-        price: i64,
-        key: Option<&str>,
-    ) -> Response {
+    async fn create(&self, token: &str, title: &str, price: i64, key: Option<&str>) -> Response {
         let product = {
-            let mut products = self.products.lock().await;
+            let mut products = self.extra().products.lock().await;
             match products.get(&(title.to_owned(), price)) {
                 Some(id) => *id,
                 None => {
@@ -284,7 +275,7 @@ impl TestApp {
     }
 
     /// (status of each of the user's orders, number of outbox events) from the database.
-    pub async fn stored(&self) -> (Vec<String>, i64) {
+    async fn stored(&self) -> (Vec<String>, i64) {
         let statuses = sqlx::query_scalar!("SELECT status FROM orders ORDER BY created_at")
             .fetch_all(&self.db)
             .await
@@ -294,6 +285,12 @@ impl TestApp {
             .await
             .expect("outbox");
         (statuses, events)
+    }
+}
+
+impl OrderApi for TestApp {
+    fn extra(&self) -> &Extra {
+        &self.extra
     }
 }
 

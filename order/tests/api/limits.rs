@@ -3,12 +3,12 @@ use common::limits::CommandLimit;
 use reqwest::StatusCode;
 use testkit::retry_after;
 
-use crate::helpers::{assert_error, json_of, TestApp};
+use crate::helpers::{assert_error, json_of, spawn_app, spawn_app_with_command_limit, OrderApi};
 
 #[tokio::test]
 async fn orders_and_cancels_are_limited_per_user_and_a_refused_one_changes_nothing() {
     // Three commands at once, then one a minute.
-    let app = TestApp::spawn_with_command_limit(CommandLimit::new(1, 3)).await;
+    let app = spawn_app_with_command_limit(CommandLimit::new(1, 3)).await;
     app.billing_charges().await;
     app.billing_refunded(1250).await;
     let product = app.product("Blue mug", 1250, 10).await;
@@ -44,7 +44,12 @@ async fn orders_and_cancels_are_limited_per_user_and_a_refused_one_changes_nothi
         9,
         "one unit sold, one given back"
     );
-    let charges = app.billing.received_requests().await.expect("recorded");
+    let charges = app
+        .extra
+        .billing
+        .received_requests()
+        .await
+        .expect("recorded");
     assert_eq!(
         charges.len(),
         3,
@@ -70,13 +75,13 @@ async fn orders_and_cancels_are_limited_per_user_and_a_refused_one_changes_nothi
 
 #[tokio::test]
 async fn restocks_are_limited_per_admin() {
-    let app = TestApp::spawn_with_command_limit(CommandLimit::new(1, 3)).await;
+    let app = spawn_app_with_command_limit(CommandLimit::new(1, 3)).await;
     // Creating the product is not a limited command; three restocks are.
     let product = app.product("Teapot", 3000, 1).await;
     let restock = || {
         app.http
             .post(app.products_url(&format!("/{product}/restock")))
-            .bearer_auth(&app.admin)
+            .bearer_auth(&app.extra.admin)
             .json(&serde_json::json!({ "quantity": 5 }))
             .send()
     };
@@ -91,12 +96,12 @@ async fn restocks_are_limited_per_admin() {
 
 #[tokio::test]
 async fn a_restock_key_is_remembered_for_a_day_then_swept() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let product = app.product("Kettle", 2500, 1).await;
     let restock = || {
         app.http
             .post(app.products_url(&format!("/{product}/restock")))
-            .bearer_auth(&app.admin)
+            .bearer_auth(&app.extra.admin)
             .header("Idempotency-Key", "restock-1")
             .json(&serde_json::json!({ "quantity": 5 }))
             .send()

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::helpers::TestApp;
+use crate::helpers::{spawn_app_keeping_sent_events, TestApp};
 
 /// Inserts an outbox row for `key`, created and (when `sent`) sent `age` ago; parked if asked.
 async fn event(app: &TestApp, key: &str, age: &str, sent: bool, parked: bool) {
@@ -29,7 +29,7 @@ async fn keys_left(app: &TestApp) -> Vec<String> {
 /// retention, and keeps those sent since, those not sent yet and the parked ones, however old.
 #[tokio::test]
 async fn the_relay_deletes_events_sent_before_the_retention_and_keeps_the_rest() {
-    let app = TestApp::spawn_keeping_sent_events(Duration::from_secs(20)).await;
+    let app = spawn_app_keeping_sent_events(Duration::from_secs(20)).await;
     event(&app, "sent long ago", "2 hours", true, false).await;
     event(&app, "sent 21 s ago", "21 seconds", true, false).await;
     event(&app, "sent just now", "1 second", true, false).await;

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, json_of, TestApp};
+use crate::helpers::{assert_error, json_of, spawn_app, OrderApi, TestApp};
 
 async fn get(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
     let mut request = app.http.get(app.products_url(path));
@@ -30,7 +30,7 @@ async fn send(
 
 #[tokio::test]
 async fn anyone_lists_the_active_products_newest_first_in_pages() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     for n in 0..5 {
         app.product(&format!("Product {n}"), 100 + n, 10).await;
     }
@@ -68,7 +68,7 @@ async fn anyone_lists_the_active_products_newest_first_in_pages() {
 
     // An admin may ask for the inactive ones too; nobody else may.
     let all = json_of(
-        get(&app, "?includeInactive=true", Some(&app.admin)).await,
+        get(&app, "?includeInactive=true", Some(&app.extra.admin)).await,
         StatusCode::OK,
     )
     .await;
@@ -104,7 +104,7 @@ async fn anyone_lists_the_active_products_newest_first_in_pages() {
 
 #[tokio::test]
 async fn an_inactive_product_is_read_by_admins_only_and_cannot_be_ordered() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let lamp = app.product("Lamp", 3000, 4).await;
     let (_, shopper) = app.user();
@@ -156,9 +156,9 @@ async fn an_inactive_product_is_read_by_admins_only_and_cannot_be_ordered() {
 
 #[tokio::test]
 async fn an_admin_adds_changes_and_restocks_a_product() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let created = json_of(
-        send(&app, reqwest::Method::POST, "", Some(&app.admin),
+        send(&app, reqwest::Method::POST, "", Some(&app.extra.admin),
              json!({ "title": " Blue mug ", "description": "Stoneware.", "price": 1250, "stock": 40 })).await,
         StatusCode::CREATED,
     )
@@ -186,7 +186,7 @@ async fn an_admin_adds_changes_and_restocks_a_product() {
             &app,
             reqwest::Method::POST,
             &format!("/{id}/restock"),
-            Some(&app.admin),
+            Some(&app.extra.admin),
             json!({ "quantity": 10 }),
         )
         .await,
@@ -199,13 +199,13 @@ async fn an_admin_adds_changes_and_restocks_a_product() {
 
 #[tokio::test]
 async fn a_restock_with_an_idempotency_key_adds_its_units_once() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let mug = app.product("Blue mug", 1250, 5).await;
     let restock = |key: &'static str, quantity: i64| {
         let request = app
             .http
             .post(app.products_url(&format!("/{mug}/restock")))
-            .bearer_auth(&app.admin)
+            .bearer_auth(&app.extra.admin)
             .header("Idempotency-Key", key)
             .json(&json!({ "quantity": quantity }));
         async move { request.send().await.expect("request") }
@@ -226,7 +226,7 @@ async fn a_restock_with_an_idempotency_key_adds_its_units_once() {
     let other = app
         .http
         .post(app.products_url(&format!("/{tea}/restock")))
-        .bearer_auth(&app.admin)
+        .bearer_auth(&app.extra.admin)
         .header("Idempotency-Key", "r1")
         .json(&json!({ "quantity": 10 }))
         .send()
@@ -238,7 +238,7 @@ async fn a_restock_with_an_idempotency_key_adds_its_units_once() {
 
 #[tokio::test]
 async fn only_an_admin_may_write_the_catalogue() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let mug = app.product("Blue mug", 1250, 5).await;
     let (_, shopper) = app.user();
     let writes = [
@@ -278,9 +278,9 @@ async fn only_an_admin_may_write_the_catalogue() {
 
 #[tokio::test]
 async fn bad_product_input_is_400_and_changes_nothing() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let mug = app.product("Blue mug", 1250, 5).await;
-    let admin = Some(app.admin.as_str());
+    let admin = Some(app.extra.admin.as_str());
     let creates = [
         json!({ "title": "Mug", "price": 0, "stock": 1 }),
         json!({ "title": "Mug", "price": -5, "stock": 1 }),
@@ -375,7 +375,7 @@ async fn bad_product_input_is_400_and_changes_nothing() {
 /// units taken by orders within the second, and a single product's read is always current.
 #[tokio::test]
 async fn the_listing_shows_an_admin_change_at_once_and_units_sold_within_a_second() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let mug = app.product("Blue mug", 1250, 10).await;
     let listed = |body: Value| body["data"][0].clone();

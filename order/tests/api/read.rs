@@ -1,11 +1,11 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{assert_error, json_of, TestApp};
+use crate::helpers::{assert_error, json_of, spawn_app, OrderApi, TestApp};
 
 #[tokio::test]
 async fn list_shows_only_own_orders_newest_first_in_pages() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let (_, alice) = app.user();
     let (_, bob) = app.user();
@@ -51,7 +51,7 @@ async fn list_shows_only_own_orders_newest_first_in_pages() {
 
 #[tokio::test]
 async fn bad_pagination_parameters_are_400() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, token) = app.user();
     for query in [
         ("limit", "0"),
@@ -73,7 +73,7 @@ async fn bad_pagination_parameters_are_400() {
 
 #[tokio::test]
 async fn an_order_is_readable_by_its_owner_only() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let (_, alice) = app.user();
     let (_, bob) = app.user();
@@ -129,7 +129,7 @@ async fn assert_live(app: &TestApp) {
 async fn with_the_broker_down_it_is_ready_but_degraded_and_live() {
     // The outbox keeps taking orders while the broker is down: the pod must stay in the
     // Service (ready) and must not be restarted (live).
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let ready = app.get("/health").await;
     let body = json_of(ready, StatusCode::OK).await;
     assert_eq!(body["data"]["status"], "degraded");
@@ -140,7 +140,7 @@ async fn with_the_broker_down_it_is_ready_but_degraded_and_live() {
 
 #[tokio::test]
 async fn without_its_database_it_is_not_ready_but_still_live() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.cut_off_database().await;
     let ready = app.get("/health").await;
     let body = assert_error(ready, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;

@@ -13,11 +13,13 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::Mock;
 
-use crate::helpers::{assert_error, json_of, slow, TestApp};
+use crate::helpers::{
+    assert_error, json_of, slow, spawn_app, spawn_app_settling_after, OrderApi, TestApp,
+};
 
 #[tokio::test]
 async fn an_order_is_priced_from_the_catalogue_and_takes_its_units() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let (_, token) = app.user();
     let mug = app.product("Blue mug", 1250, 10).await;
@@ -38,7 +40,12 @@ async fn an_order_is_priced_from_the_catalogue_and_takes_its_units() {
         ])
     );
     // Billing was asked for the catalogue's total, whatever a client might have wished.
-    let requests = app.billing.received_requests().await.expect("recorded");
+    let requests = app
+        .extra
+        .billing
+        .received_requests()
+        .await
+        .expect("recorded");
     let sent: Value = serde_json::from_slice(&requests[0].body).expect("json");
     assert_eq!(sent["amount"], 3250);
     assert_eq!((app.available(mug).await, app.available(tea).await), (8, 9));
@@ -59,7 +66,7 @@ async fn an_order_is_priced_from_the_catalogue_and_takes_its_units() {
 
 #[tokio::test]
 async fn an_order_asking_for_more_than_is_left_is_409_out_of_stock_and_changes_nothing() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let (_, token) = app.user();
     let mug = app.product("Blue mug", 1250, 3).await;
@@ -79,6 +86,7 @@ async fn an_order_asking_for_more_than_is_left_is_409_out_of_stock_and_changes_n
     );
     assert_eq!(app.stored().await, (vec![], 0));
     assert!(app
+        .extra
         .billing
         .received_requests()
         .await
@@ -104,7 +112,7 @@ async fn an_order_asking_for_more_than_is_left_is_409_out_of_stock_and_changes_n
 
 #[tokio::test]
 async fn a_rejected_order_gives_its_units_back() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_answers(
         409,
         json!({ "error": "not enough money", "code": INSUFFICIENT_FUNDS }),
@@ -126,14 +134,14 @@ async fn a_rejected_order_gives_its_units_back() {
 
 #[tokio::test]
 async fn a_pending_order_holds_its_units_until_it_settles_either_way() {
-    let app = TestApp::spawn_settling_after(Duration::from_millis(300)).await;
+    let app = spawn_app_settling_after(Duration::from_millis(300)).await;
     // Billing does not answer in time: both orders go pending.
     Mock::given(method("POST"))
         .and(path("/api/v1/billing/account/withdraw"))
         .respond_with(slow(Duration::from_secs(2)))
         .up_to_n_times(2)
         .with_priority(1)
-        .mount(&app.billing)
+        .mount(&app.extra.billing)
         .await;
     let (_, token) = app.user();
     let mug = app.product("Blue mug", 1250, 5).await;
@@ -167,7 +175,7 @@ async fn a_pending_order_holds_its_units_until_it_settles_either_way() {
                 .set_body_json(json!({ "error": "not enough money", "code": INSUFFICIENT_FUNDS })),
         )
         .with_priority(2)
-        .mount(&app.billing)
+        .mount(&app.extra.billing)
         .await;
     app.billing_charges().await;
     settled(&app, 2).await;
@@ -195,7 +203,7 @@ async fn settled(app: &TestApp, count: usize) {
 
 #[tokio::test]
 async fn a_cancelled_order_gives_its_units_back_and_a_second_cancel_does_not() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     app.billing_refunded(2500).await;
     let (_, token) = app.user();
@@ -219,7 +227,7 @@ async fn a_cancelled_order_gives_its_units_back_and_a_second_cancel_does_not() {
 
 #[tokio::test]
 async fn a_repeat_with_the_same_key_reserves_nothing_again() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let (_, token) = app.user();
     let mug = app.product("Blue mug", 1250, 5).await;
@@ -245,7 +253,7 @@ async fn a_repeat_with_the_same_key_reserves_nothing_again() {
 
 #[tokio::test]
 async fn two_hundred_buyers_racing_for_fifty_units_get_exactly_fifty() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let mug = app.product("Last mugs", 100, 50).await;
     let buyers: Vec<String> = (0..200).map(|_| app.user().1).collect();
@@ -279,7 +287,7 @@ async fn two_hundred_buyers_racing_for_fifty_units_get_exactly_fifty() {
 
 #[tokio::test]
 async fn mixed_baskets_racing_never_sell_more_than_there_is() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let products = [
         app.product("A", 100, 40).await,
@@ -331,7 +339,7 @@ async fn mixed_baskets_racing_never_sell_more_than_there_is() {
 
 #[tokio::test]
 async fn a_price_change_applies_to_later_orders_only() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let (_, token) = app.user();
     let mug = app.product("Blue mug", 1250, 100).await;
@@ -367,7 +375,7 @@ async fn a_price_change_applies_to_later_orders_only() {
 
 #[tokio::test]
 async fn a_repeat_of_a_placed_order_replays_it_even_once_its_product_ran_out_or_went_off_sale() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let (_, token) = app.user();
     let (_, other) = app.user();
@@ -405,7 +413,7 @@ async fn a_repeat_of_a_placed_order_replays_it_even_once_its_product_ran_out_or_
 /// so no request fails with a deadlock, and the units add up.
 #[tokio::test]
 async fn placing_repeating_and_cancelling_at_once_never_deadlocks() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     app.billing_refunded(0).await;
     let products = [
@@ -444,7 +452,7 @@ async fn placing_repeating_and_cancelling_at_once_never_deadlocks() {
 /// service decides it again with the product locked, and answers with what is left.
 #[tokio::test]
 async fn an_order_decided_on_units_taken_meanwhile_is_decided_again_and_refused() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.billing_charges().await;
     let (_, token) = app.user();
     let mug = app.product("Blue mug", 1250, 5).await;

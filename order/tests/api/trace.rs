@@ -9,7 +9,7 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{json_of, TestApp};
+use crate::helpers::{json_of, spawn_app_settling_after, OrderApi};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";
@@ -23,14 +23,14 @@ fn ids(traceparent: &str) -> (String, String) {
 
 #[tokio::test]
 async fn the_settler_continues_the_trace_of_the_request_that_placed_the_order() {
-    let app = TestApp::spawn_settling_after(Duration::from_millis(200)).await;
+    let app = spawn_app_settling_after(Duration::from_millis(200)).await;
     // The request's withdraw fails (the order stays pending); the settler's is charged.
     Mock::given(method("POST"))
         .and(path("/api/v1/billing/account/withdraw"))
         .respond_with(ResponseTemplate::new(503))
         .up_to_n_times(1)
         .with_priority(1)
-        .mount(&app.billing)
+        .mount(&app.extra.billing)
         .await;
     app.billing_charges().await;
     let (_, token) = app.user();
@@ -53,6 +53,7 @@ async fn the_settler_continues_the_trace_of_the_request_that_placed_the_order() 
     }
 
     let withdraws: Vec<(String, String)> = app
+        .extra
         .billing
         .received_requests()
         .await

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use testkit::retry_after;
 
-use crate::helpers::{access, assert_error, json_of, refresh_of, TestApp};
+use crate::helpers::{access, assert_error, json_of, refresh_of, spawn_app, TestApp, UserApi};
 
 /// Five wrong passwords at `login`; each answered 401.
 async fn five_wrong(app: &TestApp, login: &str) {
@@ -24,7 +24,7 @@ async fn five_wrong(app: &TestApp, login: &str) {
 
 #[tokio::test]
 async fn repeated_failures_at_one_login_slow_it_down_the_same_whether_it_exists_or_not() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.signed_up("alice").await;
     let mut answers: Vec<Value> = Vec::new();
     for login in ["alice", "nobody-at-all"] {
@@ -63,7 +63,7 @@ async fn repeated_failures_at_one_login_slow_it_down_the_same_whether_it_exists_
 
 #[tokio::test]
 async fn the_wait_grows_with_each_failure_but_never_past_thirty_seconds() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.signed_up("bob").await;
     five_wrong(&app, "bob").await;
     // Make the recorded failures many: the delay is capped.
@@ -97,7 +97,7 @@ async fn the_wait_grows_with_each_failure_but_never_past_thirty_seconds() {
 
 #[tokio::test]
 async fn a_burst_of_guesses_sent_at_once_gets_only_a_few_checked() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.signed_up("carol").await;
     let answers =
         futures::future::join_all((0..30).map(|_| app.login("carol", "not the password"))).await;
@@ -116,7 +116,7 @@ async fn a_burst_of_guesses_sent_at_once_gets_only_a_few_checked() {
 
 #[tokio::test]
 async fn a_session_ends_at_its_lifetime_however_often_it_is_refreshed() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, tokens) = app.signed_up("dave").await;
     let next = json_of(app.refresh(refresh_of(&tokens)).await, StatusCode::OK).await;
     // The session began longer ago than its lifetime (two hours in these tests).
@@ -134,7 +134,7 @@ async fn a_session_ends_at_its_lifetime_however_often_it_is_refreshed() {
 
 #[tokio::test]
 async fn refresh_tokens_never_outlive_their_session() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, tokens) = app.signed_up("erin").await;
     // Tokens last an hour here, sessions two: a token issued 90 minutes into the session
     // expires with it, 30 minutes later, not an hour later.
@@ -155,7 +155,7 @@ async fn refresh_tokens_never_outlive_their_session() {
 
 #[tokio::test]
 async fn login_refresh_register_and_profile_answers_are_never_stored() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let registered = app.register("frank", "correct horse battery").await;
     let login = app.login("frank", "correct horse battery").await;
     for response in [&registered, &login] {
@@ -174,7 +174,7 @@ async fn login_refresh_register_and_profile_answers_are_never_stored() {
 
 #[tokio::test]
 async fn the_sweep_deletes_what_can_no_longer_be_used() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, tokens) = app.signed_up("gina").await;
     json_of(app.refresh(refresh_of(&tokens)).await, StatusCode::OK).await;
     app.login("nobody", "wrong").await;
@@ -224,7 +224,7 @@ async fn six_guesses(app: &TestApp, login: &str, address: &str) {
 
 #[tokio::test]
 async fn guesses_from_elsewhere_never_lock_the_owner_out_where_they_logged_in_before() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.signed_up("hank").await;
     let (home, elsewhere) = ("198.51.100.7", "203.0.113.9");
     assert_eq!(

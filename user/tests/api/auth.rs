@@ -2,11 +2,13 @@ use common::error::code;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{access, assert_error, json_of, refresh_of, TestApp};
+use crate::helpers::{
+    access, assert_error, json_of, refresh_of, spawn_app, spawn_app_with, UserApi,
+};
 
 #[tokio::test]
 async fn login_returns_a_bearer_token_pair_that_opens_me() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (id, tokens) = app.signed_up("alice").await;
     assert_eq!(tokens["tokenType"], "Bearer");
     assert_eq!(tokens["expiresIn"], 900);
@@ -17,7 +19,7 @@ async fn login_returns_a_bearer_token_pair_that_opens_me() {
 
 #[tokio::test]
 async fn login_is_case_insensitive_on_the_login() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (id, _) = app.signed_up("Grace").await;
     let tokens = json_of(
         app.login("grace", "correct horse battery").await,
@@ -32,7 +34,7 @@ async fn login_is_case_insensitive_on_the_login() {
 
 #[tokio::test]
 async fn wrong_password_and_unknown_login_get_the_same_401() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.signed_up("alice").await;
     let wrong = assert_error(
         app.login("alice", "not the password").await,
@@ -51,7 +53,7 @@ async fn wrong_password_and_unknown_login_get_the_same_401() {
 
 #[tokio::test]
 async fn refresh_rotates_the_token() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, tokens) = app.signed_up("alice").await;
     let next = json_of(app.refresh(refresh_of(&tokens)).await, StatusCode::OK).await;
     assert_ne!(next["data"]["refreshToken"], tokens["refreshToken"]);
@@ -61,7 +63,7 @@ async fn refresh_rotates_the_token() {
 
 #[tokio::test]
 async fn reusing_a_spent_refresh_token_revokes_the_session() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, tokens) = app.signed_up("alice").await;
     let next = json_of(app.refresh(refresh_of(&tokens)).await, StatusCode::OK).await;
     // The old token again: refused, and the whole session dies with it.
@@ -92,7 +94,7 @@ async fn reusing_a_spent_refresh_token_revokes_the_session() {
 
 #[tokio::test]
 async fn concurrent_refreshes_with_one_token_let_exactly_one_through() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, tokens) = app.signed_up("alice").await;
     let token = refresh_of(&tokens).to_owned();
     let results = futures::future::join_all((0..10).map(|_| app.refresh(&token))).await;
@@ -116,8 +118,7 @@ async fn concurrent_refreshes_with_one_token_let_exactly_one_through() {
 
 #[tokio::test]
 async fn unknown_and_expired_refresh_tokens_are_401() {
-    let app =
-        TestApp::spawn_with(|c| c.refresh_token_ttl = std::time::Duration::from_secs(1)).await;
+    let app = spawn_app_with(|c| c.refresh_token_ttl = std::time::Duration::from_secs(1)).await;
     assert_error(
         app.refresh("made-up-token").await,
         StatusCode::UNAUTHORIZED,
@@ -136,7 +137,7 @@ async fn unknown_and_expired_refresh_tokens_are_401() {
 
 #[tokio::test]
 async fn logout_revokes_the_refresh_token() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, tokens) = app.signed_up("alice").await;
     let response = app
         .http
@@ -157,7 +158,7 @@ async fn logout_revokes_the_refresh_token() {
 
 #[tokio::test]
 async fn logout_cannot_end_another_users_session() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, alice) = app.signed_up("alice").await;
     let (_, bob) = app.signed_up("bob").await;
     let response = app
@@ -174,7 +175,7 @@ async fn logout_cannot_end_another_users_session() {
 
 #[tokio::test]
 async fn logout_needs_a_bearer_token() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, tokens) = app.signed_up("alice").await;
     let response = app
         .post("/logout", json!({ "refreshToken": refresh_of(&tokens) }))
@@ -185,7 +186,7 @@ async fn logout_needs_a_bearer_token() {
 
 #[tokio::test]
 async fn me_rejects_missing_foreign_and_expired_tokens() {
-    let app = TestApp::spawn_with(|c| c.access_token_ttl = std::time::Duration::from_secs(1)).await;
+    let app = spawn_app_with(|c| c.access_token_ttl = std::time::Duration::from_secs(1)).await;
     let missing = app.http.get(app.url("/me")).send().await.expect("request");
     assert_error(missing, StatusCode::UNAUTHORIZED, code::UNAUTHORIZED).await;
     let foreign = testkit::TestKeys::new().token(uuid::Uuid::new_v4());

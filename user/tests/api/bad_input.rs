@@ -2,7 +2,7 @@ use common::error::code;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{assert_error, TestApp};
+use crate::helpers::{assert_error, spawn_app, TestApp, UserApi};
 
 async fn user_count(app: &TestApp) -> i64 {
     sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM users"#)
@@ -13,7 +13,7 @@ async fn user_count(app: &TestApp) -> i64 {
 
 #[tokio::test]
 async fn invalid_registrations_are_400_and_create_nothing() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let bodies = [
         json!({}),
         json!({ "login": 5, "password": "correct horse battery" }),
@@ -33,7 +33,7 @@ async fn invalid_registrations_are_400_and_create_nothing() {
 
 #[tokio::test]
 async fn invalid_fields_are_named_in_details() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let body = assert_error(
         app.post(
             "/register",
@@ -49,7 +49,7 @@ async fn invalid_fields_are_named_in_details() {
 
 #[tokio::test]
 async fn malformed_json_and_oversized_bodies_get_json_errors() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let send = |body: String| {
         app.http
             .post(app.url("/register"))
@@ -86,7 +86,7 @@ async fn malformed_json_and_oversized_bodies_get_json_errors() {
 
 #[tokio::test]
 async fn malformed_login_and_refresh_bodies_are_400() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     assert_error(
         app.post("/login", json!({ "login": "alice" })).await,
         StatusCode::BAD_REQUEST,

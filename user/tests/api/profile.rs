@@ -2,7 +2,7 @@ use common::error::code;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{access, assert_error, json_of, TestApp};
+use crate::helpers::{access, assert_error, json_of, spawn_app, TestApp, UserApi};
 
 async fn put_profile(app: &TestApp, id: &str, token: &str, body: Value) -> reqwest::Response {
     app.http
@@ -16,7 +16,7 @@ async fn put_profile(app: &TestApp, id: &str, token: &str, body: Value) -> reqwe
 
 #[tokio::test]
 async fn the_owner_updates_only_the_fields_given() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (id, tokens) = app.signed_up("alice").await;
     let body = json_of(
         put_profile(
@@ -44,7 +44,7 @@ async fn the_owner_updates_only_the_fields_given() {
 
 #[tokio::test]
 async fn nobody_changes_another_users_profile() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (alice_id, alice) = app.signed_up("alice").await;
     let (_, bob) = app.signed_up("bob").await;
     let response = put_profile(
@@ -61,7 +61,7 @@ async fn nobody_changes_another_users_profile() {
 
 #[tokio::test]
 async fn invalid_profile_updates_are_400_and_change_nothing() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (id, tokens) = app.signed_up("alice").await;
     for body in [
         json!({ "email": "not-an-email" }),
@@ -81,7 +81,7 @@ async fn invalid_profile_updates_are_400_and_change_nothing() {
 
 #[tokio::test]
 async fn updating_without_a_token_is_401() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (id, _) = app.signed_up("alice").await;
     let response = app
         .http

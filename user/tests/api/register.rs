@@ -2,11 +2,11 @@ use common::error::code;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{access, assert_error, json_of, TestApp};
+use crate::helpers::{access, assert_error, json_of, spawn_app, TestApp, UserApi};
 
 #[tokio::test]
 async fn register_returns_201_and_stores_only_an_argon2id_hash() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let body = json_of(
         app.register("alice", "correct horse battery").await,
         StatusCode::CREATED,
@@ -27,7 +27,7 @@ async fn register_returns_201_and_stores_only_an_argon2id_hash() {
 
 #[tokio::test]
 async fn register_without_password_generates_one_shown_once_that_works() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let body = json_of(
         app.post("/register", json!({ "login": "bob" })).await,
         StatusCode::CREATED,
@@ -52,7 +52,7 @@ async fn registration_hashes(app: &TestApp) -> f64 {
 
 #[tokio::test]
 async fn a_taken_login_is_409_whatever_its_case() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     json_of(
         app.register("carol", "correct horse battery").await,
         StatusCode::CREATED,
@@ -85,7 +85,7 @@ async fn a_taken_login_is_409_whatever_its_case() {
 #[tokio::test]
 async fn registration_succeeds_while_billing_is_down() {
     // BILLING_URL points at a closed port in these tests; billing creates the account on first use.
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let registered = json_of(
         app.register("dave", "correct horse battery").await,
         StatusCode::CREATED,
@@ -103,7 +103,7 @@ async fn registration_succeeds_while_billing_is_down() {
 
 #[tokio::test]
 async fn profile_fields_are_kept() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let registered = app
         .post(
             "/register",
@@ -130,7 +130,7 @@ async fn profile_fields_are_kept() {
 
 #[tokio::test]
 async fn health_reports_the_database() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let response = app
         .http
         .get(app.url("/health"))
@@ -143,7 +143,7 @@ async fn health_reports_the_database() {
 
 #[tokio::test]
 async fn registrations_and_logins_are_counted() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.signed_up("frank").await;
     assert_error(
         app.login("frank", "wrong password!").await,
@@ -168,7 +168,7 @@ async fn registrations_and_logins_are_counted() {
 
 #[tokio::test]
 async fn serves_its_own_openapi_document() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let response = app
         .http
         .get(app.url("/openapi.json"))

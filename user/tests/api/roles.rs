@@ -5,7 +5,7 @@ use common::auth::TokenVerifier;
 use reqwest::StatusCode;
 use user::admin::{run, Command};
 
-use crate::helpers::{access, json_of, refresh_of, TestApp};
+use crate::helpers::{access, json_of, refresh_of, spawn_app, TestApp, UserApi};
 
 fn roles_in(app: &TestApp, tokens: &serde_json::Value) -> Vec<String> {
     TokenVerifier::new(&app.keys.jwt)
@@ -17,7 +17,7 @@ fn roles_in(app: &TestApp, tokens: &serde_json::Value) -> Vec<String> {
 
 #[tokio::test]
 async fn a_new_user_has_no_role_in_me_or_the_token() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, tokens) = app.signed_up("alice").await;
     let me = json_of(app.me(access(&tokens)).await, StatusCode::OK).await;
     assert_eq!(me["data"]["roles"], serde_json::json!([]));
@@ -26,7 +26,7 @@ async fn a_new_user_has_no_role_in_me_or_the_token() {
 
 #[tokio::test]
 async fn a_granted_role_applies_from_the_next_refresh_and_login_and_a_revoked_one_goes() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     let (_, tokens) = app.signed_up("Alice").await;
     // Case-insensitive like the login itself.
     let said = run(&app.db, Command::Grant("alice".to_owned()))
@@ -72,7 +72,7 @@ async fn a_granted_role_applies_from_the_next_refresh_and_login_and_a_revoked_on
 
 #[tokio::test]
 async fn granting_to_an_unknown_login_fails_and_changes_nothing() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app().await;
     app.signed_up("alice").await;
     let err = run(&app.db, Command::Grant("nobody".to_owned()))
         .await
