@@ -450,9 +450,8 @@ impl Bench {
         let processes = Processes::find(&options.run_dir);
         if processes.services.len() != 4 * processes.replicas {
             bail!(
-                "the four services must run, {} replica(s) each (pid files in {}); start the stack with make up",
-                processes.replicas,
-                options.run_dir.display()
+                "the four services must run under the stack's supervisord, {} replica(s) each; start the stack with make up",
+                processes.replicas
             );
         }
         let title = format!(

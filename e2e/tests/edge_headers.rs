@@ -2,6 +2,7 @@
 //! framed and runs under a Content-Security-Policy, and plain HTTP carries no HSTS. Against the
 //! running stack (`make up`), like `gateway.rs`: `make test` runs these with `--ignored`.
 
+use common::error::code;
 use std::net::IpAddr;
 
 use reqwest::StatusCode;
@@ -54,7 +55,7 @@ async fn every_429_of_a_login_flood_carries_retry_after_in_seconds() {
         assert!((1..=3600).contains(&retry_after), "{retry_after}");
         assert!(response.headers().contains_key("x-request-id"));
         let body: serde_json::Value = response.json().await.expect("a JSON error body");
-        assert_eq!(body["code"], "rate_limited", "{body}");
+        assert_eq!(body["code"], code::RATE_LIMITED, "{body}");
     }
     assert!(limited > 0, "20 attempts in a moment meet the login limit");
 }

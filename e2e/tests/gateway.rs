@@ -1,6 +1,7 @@
 //! The gateway in front of the running local stack (`make up`). `make test` starts the stack and
 //! runs these with `--ignored`; a plain `cargo test` skips them because they need it running.
 
+use common::error::code;
 use std::net::IpAddr;
 
 use reqwest::StatusCode;
@@ -317,7 +318,7 @@ async fn failures_at_one_login_slow_it_down_whatever_the_address() {
         statuses.push(response.status());
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             assert!(response.headers().contains_key("retry-after"));
-            json_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+            json_error(response, StatusCode::TOO_MANY_REQUESTS, code::RATE_LIMITED).await;
         }
     }
     // Five free, the sixth checked and starting the wait, the rest refused unchecked.
@@ -351,7 +352,7 @@ async fn login_attempts_are_rate_limited_per_client_address() {
             .expect("login");
         statuses.push(response.status());
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
-            json_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+            json_error(response, StatusCode::TOO_MANY_REQUESTS, code::RATE_LIMITED).await;
         }
     }
     assert_eq!(
@@ -392,7 +393,7 @@ async fn registrations_are_rate_limited_per_client_address() {
             StatusCode::CREATED => created += 1,
             StatusCode::TOO_MANY_REQUESTS => {
                 limited += 1;
-                json_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+                json_error(response, StatusCode::TOO_MANY_REQUESTS, code::RATE_LIMITED).await;
             }
             other => panic!("unexpected {other}"),
         }

@@ -2,6 +2,7 @@
 //! outbox relay, the settler, the consumer group, refresh-token rotation and Idempotency-Keys
 //! hold when the two instances work at the same moment.
 
+use common::error::code;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -444,7 +445,7 @@ async fn two_replicas_racing_for_the_last_units_sell_each_once() {
                 }
                 created.push(body["data"]["id"].as_str().expect("id").to_owned());
             }
-            StatusCode::CONFLICT => assert_eq!(body["code"], "out_of_stock", "{body}"),
+            StatusCode::CONFLICT => assert_eq!(body["code"], code::OUT_OF_STOCK, "{body}"),
             other => panic!("unexpected {other}: {body}"),
         }
     }

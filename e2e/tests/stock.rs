@@ -2,6 +2,7 @@
 //! units never get more than there are, and a price change during a burst never changes an
 //! order already placed.
 
+use common::error::code;
 use std::collections::{HashMap, HashSet};
 
 use e2e::{assert_stock_adds_up, money_of, Customer, Shop};
@@ -43,7 +44,7 @@ async fn two_hundred_funded_buyers_race_for_fifty_units_and_fifty_get_one() {
                 created.push(body["data"]["id"].as_str().expect("id").to_owned())
             }
             StatusCode::CONFLICT => {
-                assert_eq!(body["code"], "out_of_stock", "{body}");
+                assert_eq!(body["code"], code::OUT_OF_STOCK, "{body}");
                 assert_eq!(body["details"][mug.to_string()], 0, "{body}");
             }
             other => panic!("unexpected {other}: {body}"),
@@ -111,7 +112,7 @@ async fn buyers_of_one_to_three_units_never_get_more_than_the_stock_round_after_
                             quantity;
                     }
                 }
-                StatusCode::CONFLICT => assert_eq!(body["code"], "out_of_stock"),
+                StatusCode::CONFLICT => assert_eq!(body["code"], code::OUT_OF_STOCK),
                 other => panic!("round {round}: unexpected {other}: {body}"),
             }
         }

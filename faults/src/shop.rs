@@ -2,6 +2,7 @@
 //! own port), the pieces it controls through `scripts/stack.sh`, and the databases it reads to
 //! check that nothing was lost or doubled.
 
+use common::error::code;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -424,7 +425,9 @@ pub async fn place(
         }
         placement.server_errors += u32::from(status >= 500);
         match (status, body["code"].as_str()) {
-            (201 | 202, _) | (400, Some("insufficient_funds")) | (409, Some("out_of_stock")) => {
+            (201 | 202, _)
+            | (400, Some(code::INSUFFICIENT_FUNDS))
+            | (409, Some(code::OUT_OF_STOCK)) => {
                 placement.answer = Some(status);
                 return placement;
             }

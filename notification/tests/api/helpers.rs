@@ -38,7 +38,7 @@ pub trait NotificationApi: Deref<Target = TestService> {
                 price: 1250,
                 items: vec![],
                 reason: (event_type == EventType::OrderNotCreated)
-                    .then(|| "insufficient_funds".to_owned()),
+                    .then(|| common::error::code::INSUFFICIENT_FUNDS.to_owned()),
                 refunded: (event_type == EventType::OrderCancelled).then_some(1250),
             },
         );

@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{assert_error, json_of, slow, spawn_app, OrderApi, TestApp};
+use crate::helpers::{
+    assert_error, json_of, slow, spawn_app, spawn_app_settling_after, OrderApi, TestApp,
+};
 
 #[tokio::test]
 async fn a_charged_order_is_201_created_with_one_outbox_event() {
@@ -189,7 +191,7 @@ async fn a_billing_error_leaves_the_order_pending_with_202() {
 /// settler charges it once billing answers.
 #[tokio::test]
 async fn a_billing_503_leaves_the_order_pending_and_the_settler_charges_it_later() {
-    let app = TestApp::spawn_settling_after(Duration::from_millis(200)).await;
+    let app = spawn_app_settling_after(Duration::from_millis(200)).await;
     Mock::given(method("POST"))
         .and(path("/api/v1/billing/account/withdraw"))
         .respond_with(
@@ -199,7 +201,7 @@ async fn a_billing_503_leaves_the_order_pending_and_the_settler_charges_it_later
         )
         .up_to_n_times(2)
         .with_priority(1)
-        .mount(&app.billing)
+        .mount(&app.extra.billing)
         .await;
     app.billing_charges().await;
     let (_, token) = app.user();
