@@ -3,7 +3,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-LOCAL="$ROOT/.local"             # everything make up creates: keys, logs, pid files, nginx
+LOCAL="$ROOT/.local"             # everything make up creates: keys, logs, supervisord, nginx
 LOG_DIR="$LOCAL/log"
 RUN_DIR="$LOCAL/run"
 mkdir -p "$LOG_DIR" "$RUN_DIR"

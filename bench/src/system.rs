@@ -25,12 +25,13 @@ fn clock_ticks_per_second() -> f64 {
     100.0
 }
 
-/// The pid of each running program of the local stack's supervisord, by program name, from
+/// The pid of each running program of the local stack's supervisord (scripts/supervisord.conf,
+/// from the run directory .local/run), by program name, from
 /// `supervisorctl status` (`user-2   RUNNING   pid 1234, uptime 0:01:02`).
 fn supervised_pids(run_dir: &Path) -> BTreeMap<String, u32> {
     let status = Command::new("supervisorctl")
         .arg("-c")
-        .arg(run_dir.join("../supervisor/supervisord.conf"))
+        .arg(run_dir.join("../../scripts/supervisord.conf"))
         .arg("status")
         .output();
     let Ok(status) = status else {
