@@ -206,6 +206,21 @@ impl ApiError {
     }
 }
 
+/// Whether a failed database call may have been applied all the same: the server ended the
+/// session under it (a restart: 57P01, a crash: 57P02, or another class 57 or 08 error, but not
+/// a new session it refused), or the connection broke with no answer. Postgres may report the
+/// end of the session in place of a COMMIT's answer after the commit was made durable.
+pub fn may_have_applied(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            (c.starts_with("57") || c.starts_with("08"))
+                && !matches!(&*c, "57P03" | "08001" | "08004")
+        }),
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+        _ => false,
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match err {
@@ -224,18 +239,7 @@ impl From<sqlx::Error> for ApiError {
                 tracing::error!(error = %err, "database unavailable");
                 Self::Unavailable("the database is unavailable, try again shortly".to_owned())
             }
-            // The server ended the session under the request (a restart: 57P01, a crash: 57P02,
-            // or another class 57 or 08 error), or the connection broke with no answer. Postgres
-            // may report the end of the session in place of a COMMIT's answer after the commit
-            // was made durable, so the request may or may not have been applied.
-            sqlx::Error::Database(ref db)
-                if db
-                    .code()
-                    .is_some_and(|c| c.starts_with("57") || c.starts_with("08")) =>
-            {
-                Self::outcome_unknown(&err)
-            }
-            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => Self::outcome_unknown(&err),
+            ref err if may_have_applied(err) => Self::outcome_unknown(err),
             err => Self::Internal(anyhow::Error::new(err).context("database")),
         }
     }

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use common::error::may_have_applied;
 use common::ApiError;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -22,6 +23,10 @@ pub enum WriteError {
     /// this, and none is written again.
     #[error("a group write committed but returned {results} results for {items} items: each item's outcome is unknown")]
     Miscounted { items: usize, results: usize },
+    /// The session of a group's write ended under it ([`may_have_applied`]): its COMMIT may
+    /// have been made durable, so each item gets this, and none is written again.
+    #[error("a group write's session ended under it ({0}): each item's outcome is unknown")]
+    Lost(String),
 }
 
 impl From<WriteError> for ApiError {
@@ -30,7 +35,7 @@ impl From<WriteError> for ApiError {
             WriteError::Database(e) => e.into(),
             // Committed, so applied or not: the contract's 504 outcome_unknown, which sends the
             // client to repeat with its key or read the order. Logged where it was found.
-            WriteError::Miscounted { .. } => ApiError::OutcomeUnknown(
+            WriteError::Miscounted { .. } | WriteError::Lost(_) => ApiError::OutcomeUnknown(
                 "the request may or may not have been applied; repeat it with the same \
                  Idempotency-Key, or read the resource"
                     .to_owned(),
@@ -96,9 +101,11 @@ where
     }
 }
 
-/// Writes a group; when that fails, writes its items one by one so that one bad item (or a
-/// lost connection) fails only the requests it concerns. A group written but miscounted is
-/// not written again (see [`WriteError::Miscounted`]).
+/// Writes a group; when that fails, writes its items one by one so that one bad item fails
+/// only the requests it concerns. A group that may have been written is never written again:
+/// one miscounted (see [`WriteError::Miscounted`]), or one whose session ended under it
+/// ([`common::error::may_have_applied`]: its COMMIT may have been made durable), whose items
+/// are answered as of unknown outcome.
 async fn write_group<T, R, W, F>(write: &W, jobs: Vec<Job<T, R>>)
 where
     T: Clone,
@@ -108,6 +115,12 @@ where
     let (items, replies): (Vec<T>, Vec<_>) = jobs.into_iter().unzip();
     let items: Arc<[T]> = items.into();
     match write_counted(write, items.clone()).await {
+        Err(WriteError::Database(e)) if items.len() > 1 && may_have_applied(&e) => {
+            tracing::error!(error = %e, items = items.len(), "group write lost with its session: each item's outcome is unknown");
+            for reply in replies {
+                let _ = reply.send(Err(WriteError::Lost(e.to_string())));
+            }
+        }
         Err(WriteError::Database(e)) if items.len() > 1 => {
             tracing::warn!(error = %e, items = items.len(), "group write failed, writing its items one by one");
             for (item, reply) in items.iter().zip(replies) {
@@ -253,6 +266,36 @@ mod tests {
             }
         }
         // 0 alone, then 1..=5 together (committed, miscounted) and never one by one.
+        assert_eq!(writes.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_group_whose_session_ended_under_it_is_unknown_to_each_item_and_not_written_again() {
+        let writes = Arc::new(AtomicUsize::new(0));
+        let counted = writes.clone();
+        let batcher = Batcher::new(1, 100, move |items: Arc<[u32]>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                if items.len() > 1 {
+                    // The connection broke with no answer: the COMMIT may have been made durable.
+                    Err(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()))
+                } else {
+                    Ok(items.to_vec())
+                }
+            }
+        });
+        let first = batcher.submit(0).await;
+        assert_eq!(first.expect("alone"), 0);
+        let results = futures::future::join_all((1..6).map(|i| batcher.submit(i))).await;
+        for result in results {
+            let e = result.expect_err("the group's error");
+            assert!(
+                matches!(ApiError::from(e), ApiError::OutcomeUnknown(_)),
+                "answered 504 outcome_unknown"
+            );
+        }
+        // 0 alone, then 1..=5 together (lost) and never one by one: that could write them twice.
         assert_eq!(writes.load(Ordering::SeqCst), 2);
     }
 }
