@@ -64,6 +64,8 @@ ceiling_conf proxy "
         location / { proxy_pass http://trivial; }
     }"
 
+# Ceilings left by a run that was killed before its trap ran.
+pkill -QUIT -f -- "-p $CEILING_DIR -c" && sleep 0.5
 require_free_port 8090 "bench ceiling proxy"
 require_free_port 8091 "bench trivial upstream"
 nginx -p "$CEILING_DIR" -c "$CEILING_DIR/upstream.conf" & ceiling_pids=($!)

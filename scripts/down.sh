@@ -8,7 +8,9 @@ if supervisor_running; then
   say "stopping the local stack (supervisord and its programs)"
   ctl signal CONT all >/dev/null 2>&1 || true   # a paused program acts on TERM only once resumed
   ctl shutdown >/dev/null
-  for _ in $(seq 1 300); do [ -S "$RUN_DIR/supervisor.sock" ] || break; sleep 0.1; done
+  # It stops its programs one by one (each at most 10 s before SIGKILL), then itself.
+  for _ in $(seq 1 1200); do [ -S "$RUN_DIR/supervisor.sock" ] || break; sleep 0.1; done
+  if [ -S "$RUN_DIR/supervisor.sock" ]; then echo "supervisord is still stopping; see $LOG_DIR/supervisord.log" >&2; exit 1; fi
 fi
 rm -f "$RUN_DIR/replicas"
 if [ -s "$RUN_DIR/postgres.started" ]; then

@@ -23,5 +23,5 @@ stop_program prometheus
 require_free_port "$PORT" prometheus
 say "starting Prometheus on http://127.0.0.1:$PORT (log: $LOG_DIR/prometheus.log)"
 apply_supervisor_conf prometheus
-ctl start prometheus >/dev/null
+ctl_do start prometheus
 wait_healthy prometheus "http://127.0.0.1:$PORT/-/ready"

@@ -1,7 +1,20 @@
 # The local stack's processes under supervisord (Debian's supervisor package): one program per
-# piece, the broker (tansu), each replica of each service, the gateway (nginx) and Prometheus,
-# written into .local/supervisor/supervisord.conf from this run's settings. Sourced by the
-# scripts that start, stop or act on the stack; `scripts/stack.sh` is the command for one piece.
+# piece, the broker (tansu), each replica of each service, the gateway (nginx) and Prometheus.
+# scripts/supervisord.conf declares supervisord and the fixed programs; the services' instances
+# and Prometheus, whose settings change from run to run, are written into .local/supervisor/.
+# Sourced by the scripts that start, stop or act on the stack; `scripts/stack.sh` is the
+# command for one piece.
+
+# The settings of the README's Configuration that the local stack leaves at the services'
+# defaults: passed on when the caller sets them (make up, scripts/stack.sh start), as the
+# per-user command limit a load run lifts (lift_load_limits) and the OTLP endpoint make test sets.
+SERVICE_SETTINGS=(ACCESS_TOKEN_TTL_SECONDS BILLING_TIMEOUT_SECONDS CATALOGUE_CACHE_MS
+  COMMAND_LIMIT_BURST COMMAND_LIMIT_PER_MINUTE DATABASE_MAX_CONNECTIONS JWT_AUDIENCE JWT_ISSUER
+  KAFKA_CREATE_TOPICS KAFKA_FETCH_WAIT_MS KAFKA_GROUP_ID KAFKA_SASL_MECHANISM KAFKA_SASL_PASSWORD
+  KAFKA_SASL_USERNAME KAFKA_SECURITY_PROTOCOL KAFKA_SSL_CA_LOCATION ORDER_EVENTS_TOPIC
+  OTEL_BSP_SCHEDULE_DELAY OTEL_EXPORTER_OTLP_ENDPOINT OUTBOX_POLL_MS OUTBOX_RETENTION_SECONDS
+  PASSWORD_QUEUE_WAIT_MS REFRESH_TOKEN_TTL_SECONDS REQUEST_TIMEOUT_SECONDS RUN_MIGRATIONS
+  RUST_BACKTRACE SESSION_LIFETIME_SECONDS SETTLE_DELAY_MS SETTLE_INTERVAL_MS SHUTDOWN_DRAIN_MS)
 
 # The environment of one service, as VAR=value words.
 service_env() { # name port
@@ -9,13 +22,10 @@ service_env() { # name port
   echo "HOST=127.0.0.1 PORT=$port DATABASE_URL=$(db_url "$name")"
   echo "JWT_PUBLIC_KEY_FILE=$LOCAL/keys/jwt-public.pem"
   echo "LOG_FORMAT=${LOG_FORMAT:-pretty} RUST_LOG=${RUST_LOG:-info}"
-  # The per-user limit on orders, cancels, deposits and restocks: the services' defaults,
-  # unless a load run lifts it (lift_load_limits).
-  [ -n "${COMMAND_LIMIT_PER_MINUTE:-}" ] && echo "COMMAND_LIMIT_PER_MINUTE=$COMMAND_LIMIT_PER_MINUTE"
-  [ -n "${COMMAND_LIMIT_BURST:-}" ] && echo "COMMAND_LIMIT_BURST=$COMMAND_LIMIT_BURST"
-  # Spans to an OTLP collector (make test's tracing test runs one).
-  [ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ] && echo "OTEL_EXPORTER_OTLP_ENDPOINT=$OTEL_EXPORTER_OTLP_ENDPOINT"
-  [ -n "${OTEL_BSP_SCHEDULE_DELAY:-}" ] && echo "OTEL_BSP_SCHEDULE_DELAY=$OTEL_BSP_SCHEDULE_DELAY"
+  local setting
+  for setting in "${SERVICE_SETTINGS[@]}"; do
+    if [ -n "${!setting:-}" ]; then echo "$setting=${!setting}"; fi
+  done
   case "$name" in
     user) echo "JWT_PRIVATE_KEY_FILE=$LOCAL/keys/jwt-private.pem BILLING_URL=$(billing_url)"
           echo "SERVICE_TOKEN=$(cat "$LOCAL/keys/service-token-user")" ;;
@@ -68,7 +78,7 @@ apply_command_limits() {
     apply_supervisor_conf "$name"
     program_running "$name" && continue
     say "restarting $name with the per-user command limit ${COMMAND_LIMIT_PER_MINUTE:-(its default)}"
-    ctl start "$name" >/dev/null
+    ctl_do start "$name"
     wait_healthy "$name" "http://127.0.0.1:${entry#*:}/api/v1/$(prefix_of "$(service_of "$name")")/health"
   done
 }
@@ -131,12 +141,12 @@ start_gateway() {
   require_free_port "$GATEWAY_PORT" gateway
   say "starting the gateway (nginx) on http://localhost:$GATEWAY_PORT (log: $LOG_DIR/gateway-access.log)"
   apply_supervisor_conf gateway
-  ctl start gateway >/dev/null
+  ctl_do start gateway
 }
 
 # New configuration, new workers; the old ones finish their requests.
 reload_gateway() {
-  ctl signal HUP gateway >/dev/null
+  ctl_do signal HUP gateway
   sleep 1   # the old workers hand over
 }
 
@@ -170,22 +180,35 @@ SUPERVISOR_CONF="$ROOT/scripts/supervisord.conf"
 ctl() { supervisorctl -c "$SUPERVISOR_CONF" "$@"; }
 
 # The programs of the services' instances, as scripts/supervisord.conf's are (their environment
-# as supervisord's KEY="value",... with '%' doubled).
+# as supervisord's KEY="value",... with '%' doubled), and Prometheus on this run's port.
 render_supervisor_conf() {
   mkdir -p "$LOCAL/supervisor"
   "$ROOT/scripts/keys.sh"   # the services' credentials, in their environment
   local entry name word env
-  for entry in $(instances); do
-    name="${entry%%:*}" env=()
-    # shellcheck disable=SC2046
-    for word in $(service_env "$(service_of "$name")" "${entry#*:}"); do env+=("${word%%=*}=\"${word#*=}\""); done
-    printf '[program:%s]\ncommand=%s\npriority=20\nautostart=false\nautorestart=false\nstartsecs=0\n' \
-      "$name" "$CARGO_TARGET_DIR/$BUILD_DIR/$(service_of "$name")"
-    printf 'redirect_stderr=true\nstdout_logfile=%s\nenvironment=%s\n\n' \
-      "$LOG_DIR/$name.log" "$(IFS=,; echo "${env[*]//%/%%}")"
-  done >"$LOCAL/supervisor/services.conf.new"
-  chmod 600 "$LOCAL/supervisor/services.conf.new"   # the services' credentials
-  mv "$LOCAL/supervisor/services.conf.new" "$LOCAL/supervisor/services.conf"
+  (
+    umask 077   # the services' credentials
+    for entry in $(instances); do
+      name="${entry%%:*}" env=()
+      # shellcheck disable=SC2046
+      for word in $(service_env "$(service_of "$name")" "${entry#*:}"); do env+=("${word%%=*}=\"${word#*=}\""); done
+      program_conf "$name" 20 "$CARGO_TARGET_DIR/$BUILD_DIR/$(service_of "$name")"
+      echo "environment=$(IFS=,; echo "${env[*]//%/%%}")"
+    done
+    program_conf prometheus 40 "prometheus --config.file=$LOCAL/prometheus/prometheus.yml --storage.tsdb.path=$LOCAL/prometheus/data --web.listen-address=127.0.0.1:${PROMETHEUS_PORT:-9091}"
+  ) >"$LOCAL/supervisor/programs.conf.new"
+  mv "$LOCAL/supervisor/programs.conf.new" "$LOCAL/supervisor/programs.conf"
+  rm -f "$LOCAL/supervisor/services.conf"   # its name until the Prometheus program joined it
+}
+program_conf() { # name priority command
+  printf '\n[program:%s]\ncommand=%s\npriority=%s\nautostart=false\nautorestart=false\nstartsecs=0\n' "$1" "$3" "$2"
+  printf 'redirect_stderr=true\nstdout_logfile=%s\n' "$LOG_DIR/$1.log"
+}
+
+# supervisorctl for an action: quiet when it works, its answer on stderr when not (a program
+# that cannot be spawned, an unknown name).
+ctl_do() {
+  local out
+  if ! out="$(ctl "$@" 2>&1)"; then echo "supervisorctl $*: $out" >&2; return 1; fi
 }
 
 supervisor_running() { [ -S "$RUN_DIR/supervisor.sock" ] && ctl pid >/dev/null 2>&1; }
@@ -195,13 +218,16 @@ supervisor_running() { [ -S "$RUN_DIR/supervisor.sock" ] && ctl pid >/dev/null 2
 # started here. Only the named programs when given. supervisord starts with a bare environment:
 # its programs get what their sections say, nothing of the shell that started it.
 apply_supervisor_conf() { # [program...]
-  ensure_packages supervisord:supervisor
+  if ! command -v supervisord >/dev/null 2>&1; then
+    ensure_packages supervisord:supervisor
+    # Debian's package also starts a system-wide supervisord where systemd runs: not needed.
+    as_root systemctl disable --now supervisor >/dev/null 2>&1 || true
+  fi
   render_supervisor_conf
   if supervisor_running; then
-    ctl update "$@" >/dev/null
+    ctl_do update "$@"
   else
-    env -i PATH="$PATH" HOME="$HOME" LANG=C.UTF-8 PROMETHEUS_PORT="${PROMETHEUS_PORT:-9091}" \
-      supervisord -c "$SUPERVISOR_CONF"
+    env -i PATH="$PATH" HOME="$HOME" LANG=C.UTF-8 supervisord -c "$SUPERVISOR_CONF"
     for _ in $(seq 1 50); do supervisor_running && return 0; sleep 0.1; done
     echo "supervisord did not start; see $LOG_DIR/supervisord.log" >&2
     return 1
@@ -219,7 +245,7 @@ stop_program() { # name
   program_running "$1" || return 0
   say "stopping $1"
   ctl signal CONT "$1" >/dev/null 2>&1 || true
-  ctl stop "$1" >/dev/null
+  ctl_do stop "$1"
 }
 
 # (Re)starts a service instance with this run's settings.
@@ -228,5 +254,5 @@ start_service() { # instance port
   require_free_port "$2" "$1"
   say "starting $1 on 127.0.0.1:$2 (log: $LOG_DIR/$1.log)"
   apply_supervisor_conf "$1"
-  ctl start "$1" >/dev/null
+  ctl_do start "$1"
 }

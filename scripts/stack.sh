@@ -20,7 +20,7 @@ action="$1" piece="$2"
 kill_program() { # program
   program_running "$1" || return 0
   say "killing $1 (SIGKILL)"
-  ctl signal KILL "$1" >/dev/null
+  ctl_do signal KILL "$1"
   for _ in $(seq 1 100); do program_running "$1" || return 0; sleep 0.05; done
 }
 
@@ -29,8 +29,8 @@ program_action() { # action program
   case "$1" in
     stop) stop_program "$2" ;;
     kill) kill_program "$2" ;;
-    pause) say "pausing $2 (SIGSTOP)"; ctl signal STOP "$2" >/dev/null ;;
-    resume) say "resuming $2 (SIGCONT)"; ctl signal CONT "$2" >/dev/null ;;
+    pause) say "pausing $2 (SIGSTOP)"; ctl_do signal STOP "$2" ;;
+    resume) say "resuming $2 (SIGCONT)"; ctl_do signal CONT "$2" ;;
     pid) ctl pid "$2" ;;
     *) usage ;;
   esac

@@ -17,9 +17,9 @@ finish() {
   phase_end "$([ "$status" = 0 ] && echo ok || echo failed)"
   if [ "$stack_was_up" = 1 ]; then
     unset COMMAND_LIMIT_PER_MINUTE COMMAND_LIMIT_BURST
-    REPLICAS="$replicas_before" "$ROOT/scripts/up.sh" >/dev/null
+    REPLICAS="$replicas_before" "$ROOT/scripts/up.sh" >/dev/null || say "the stack could not be brought back up"
   else
-    "$ROOT/scripts/down.sh" >/dev/null
+    "$ROOT/scripts/down.sh" >/dev/null || say "the stack could not be stopped"
   fi
   phase_table "make test: the time of each phase"
   rm -f "$PHASE_LOG"

@@ -27,7 +27,7 @@ for entry in $(instances); do require_free_port "${entry#*:}" "${entry%%:*}"; do
 echo "$REPLICAS" >"$RUN_DIR/replicas"
 apply_supervisor_conf
 say "starting ${names[*]} (logs: $LOG_DIR/<name>.log)"
-ctl start "${names[@]}" >/dev/null
+ctl_do start "${names[@]}"
 for entry in $(instances); do
   name="${entry%%:*}"
   wait_healthy "$name" "http://127.0.0.1:${entry#*:}/api/v1/$(prefix_of "$(service_of "$name")")/health"

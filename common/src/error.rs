@@ -279,3 +279,33 @@ impl<T> OnConstraint<T> for Result<T, sqlx::Error> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::code;
+
+    /// The codes are the contract's words (CONTRACT.md, "Errors"): the tests of the services
+    /// compare answers with these constants, so it is here that a changed spelling is caught.
+    #[test]
+    fn every_code_is_the_contracts_word() {
+        let codes = [
+            (code::INVALID_REQUEST, "invalid_request"),
+            (code::UNAUTHORIZED, "unauthorized"),
+            (code::FORBIDDEN, "forbidden"),
+            (code::NOT_FOUND, "not_found"),
+            (code::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            (code::CONFLICT, "conflict"),
+            (code::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            (code::RATE_LIMITED, "rate_limited"),
+            (code::UNAVAILABLE, "unavailable"),
+            (code::OUTCOME_UNKNOWN, "outcome_unknown"),
+            (code::INTERNAL, "internal"),
+            (code::INSUFFICIENT_FUNDS, "insufficient_funds"),
+            (code::ORDER_VOIDED, "order_voided"),
+            (code::OUT_OF_STOCK, "out_of_stock"),
+        ];
+        for (constant, word) in codes {
+            assert_eq!(constant, word);
+        }
+    }
+}
