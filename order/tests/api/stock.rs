@@ -319,7 +319,9 @@ async fn mixed_baskets_racing_never_sell_more_than_there_is() {
     let mut sold = [0i64; 3];
     for (answer, lines) in answers.into_iter().zip(&baskets) {
         match answer.status() {
-            StatusCode::CREATED => {
+            // Created, or pending (202: billing answered after the order's deadline, which a
+            // busy machine can make happen in this burst): either way its units are taken.
+            StatusCode::CREATED | StatusCode::ACCEPTED => {
                 for (product, quantity) in lines {
                     let i = products.iter().position(|p| p == product).expect("known");
                     sold[i] += quantity;
