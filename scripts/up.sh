@@ -6,7 +6,7 @@ REPLICAS="${REPLICAS:-1}"
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/services.sh"
 
-ensure_packages curl:curl nginx:nginx jq:jq supervisord:supervisor
+ensure_packages curl:curl nginx:nginx jq:jq
 "$ROOT/scripts/postgres.sh"
 "$ROOT/scripts/kafka.sh"
 
