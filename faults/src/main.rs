@@ -437,10 +437,21 @@ async fn consumer_sigkill(stack: &Stack) -> anyhow::Result<String> {
     // may be before its start has been confirmed.
     let starting = tokio::spawn(stack.ctl_command("start", "notification"));
     let give_up = Instant::now() + Duration::from_secs(30);
+    // Its pid as soon as it runs, while it still joins its group: once it consumes, it may
+    // work through the whole backlog faster than supervisord can be asked for the pid.
+    let pid = loop {
+        match stack.pid("notification") {
+            Ok(pid) => break pid,
+            Err(_) if Instant::now() < give_up => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(e) => return Err(e),
+        }
+    };
     while stored().await == 0 && Instant::now() < give_up {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let pid = stack.signal("notification", "KILL").await?;
+    stack.signal_pid(&pid, "KILL").await?;
     stack.await_exit("notification", &pid).await?;
     let at_kill = stored().await;
     ensure!(

@@ -155,12 +155,19 @@ impl Stack {
     /// Sends `signal` (TERM, KILL) to a service's process itself; returns the pid.
     pub async fn signal(&self, service: &str, signal: &str) -> anyhow::Result<String> {
         let pid = self.pid(service)?;
+        self.signal_pid(&pid, signal).await?;
+        Ok(pid)
+    }
+
+    /// Sends `signal` to a process whose pid was asked for beforehand (asking supervisord takes
+    /// a few hundred milliseconds, longer than some moments a scenario aims at last).
+    pub async fn signal_pid(&self, pid: &str, signal: &str) -> anyhow::Result<()> {
         let status = tokio::process::Command::new("kill")
-            .args([&format!("-{signal}"), &pid])
+            .args([&format!("-{signal}"), pid])
             .status()
             .await?;
         ensure!(status.success(), "kill -{signal} {pid} failed");
-        Ok(pid)
+        Ok(())
     }
 
     /// Waits (at most 15 s) until the process `pid` of `service` is gone.
