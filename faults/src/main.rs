@@ -10,7 +10,7 @@ mod shop;
 
 use std::time::{Duration, Instant};
 
-use anyhow::ensure;
+use anyhow::{ensure, Context};
 use futures::future::BoxFuture;
 
 use shop::{burst, cancel, place, service_url, Customer, Stack, Totals, SERVICES};
@@ -437,20 +437,13 @@ async fn consumer_sigkill(stack: &Stack) -> anyhow::Result<String> {
     // may be before its start has been confirmed.
     let starting = tokio::spawn(stack.ctl_command("start", "notification"));
     let give_up = Instant::now() + Duration::from_secs(30);
-    // Its pid as soon as it runs, while it still joins its group: once it consumes, it may
-    // work through the whole backlog faster than supervisord can be asked for the pid.
-    let pid = loop {
-        match stack.pid("notification") {
-            Ok(pid) => break pid,
-            Err(_) if Instant::now() < give_up => {
-                tokio::time::sleep(Duration::from_millis(20)).await
-            }
-            Err(e) => return Err(e),
-        }
-    };
     while stored().await == 0 && Instant::now() < give_up {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    // Its process found from /proc at once: asking supervisord takes about 0.3 s, in which the
+    // consumer can work through the whole backlog (it did in CI: 1200 of 1200 stored).
+    let pid = process_running(&std::env::current_exe()?.with_file_name("notification"))
+        .context("the notification service's process")?;
     stack.signal_pid(&pid, "KILL").await?;
     stack.await_exit("notification", &pid).await?;
     let at_kill = stored().await;
@@ -636,4 +629,16 @@ async fn sigterm_one(
         "{service}: no request was in flight at the signal"
     );
     Ok(totals)
+}
+
+/// The pid of the one process running `binary` (by `/proc/<pid>/exe`), if any.
+fn process_running(binary: &std::path::Path) -> Option<String> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            (std::fs::read_link(format!("/proc/{pid}/exe")).ok()? == binary)
+                .then(|| pid.to_string())
+        })
 }
