@@ -20,56 +20,16 @@ ensure_stack "$WANTED_REPLICAS"
 say "building the load generator (cargo build --profile $BUILD_PROFILE -p bench)"
 cargo build --quiet --profile "$BUILD_PROFILE" -p bench
 
-# The ceiling: an nginx with the gateway's settings (one worker, keep-alive upstream, access log)
-# proxying to a trivial upstream, itself an nginx answering a fixed JSON body.
+# The ceiling: bench/ceiling's nginx with the gateway's settings proxying to a trivial upstream.
 CEILING_DIR="$LOCAL/bench/nginx"
 mkdir -p "$CEILING_DIR/tmp"
-
-# Writes $CEILING_DIR/<name>.conf: one worker, like the gateway, with the given http block body.
-ceiling_conf() { # name http-body
-  cat >"$CEILING_DIR/$1.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $CEILING_DIR/$1.pid;
-error_log $CEILING_DIR/error.log warn;
-events { worker_connections 1024; }
-http {
-    client_body_temp_path $CEILING_DIR/tmp/$1-b; proxy_temp_path $CEILING_DIR/tmp/$1-p;
-    fastcgi_temp_path $CEILING_DIR/tmp/$1-f; uwsgi_temp_path $CEILING_DIR/tmp/$1-u;
-    scgi_temp_path $CEILING_DIR/tmp/$1-s;
-$2
-}
-CONF
-}
-
-ceiling_conf upstream "
-    access_log off;
-    server {
-        listen 127.0.0.1:8091;
-        location / {
-            default_type application/json;
-            return 200 '{\"data\":{\"id\":\"00000000-0000-0000-0000-000000000000\",\"balance\":0}}';
-        }
-    }"
-ceiling_conf proxy "
-    log_format shop '\$remote_addr [\$time_iso8601] \"\$request_method \$uri\" \$status '
-                    '\$body_bytes_sent \${request_time}s upstream=\$upstream_addr request_id=\$request_id';
-    access_log $CEILING_DIR/access.log shop;
-    upstream trivial { server 127.0.0.1:8091; keepalive 16; }
-    server {
-        listen 127.0.0.1:8090;
-        proxy_http_version 1.1;
-        proxy_set_header Connection \"\";
-        proxy_set_header X-Request-Id \$request_id;
-        location / { proxy_pass http://trivial; }
-    }"
 
 # Ceilings left by a run that was killed before its trap ran.
 pkill -QUIT -f -- "-p $CEILING_DIR -c" && sleep 0.5
 require_free_port 8090 "bench ceiling proxy"
 require_free_port 8091 "bench trivial upstream"
-nginx -p "$CEILING_DIR" -c "$CEILING_DIR/upstream.conf" & ceiling_pids=($!)
-nginx -p "$CEILING_DIR" -c "$CEILING_DIR/proxy.conf" & ceiling_pids+=($!)
+nginx -p "$CEILING_DIR" -c "$ROOT/bench/ceiling/upstream.conf" & ceiling_pids=($!)
+nginx -p "$CEILING_DIR" -c "$ROOT/bench/ceiling/proxy.conf" & ceiling_pids+=($!)
 finish() {
   kill -QUIT "${ceiling_pids[@]}" 2>/dev/null || true
   restore_load_limits
