@@ -41,11 +41,12 @@ BILLING_LB_PORT="${BILLING_LB_PORT:-8089}"
 # Replica k of a service: named after the service (k = 1) or <service>-k.
 instance_name() { if [ "$2" = 1 ]; then echo "$1"; else echo "$1-$2"; fi; }
 service_of() { echo "${1%-[0-9]}"; }
-# Every instance of every service as name:port, replica 1 of each first.
-instances() {
+# Every instance as name:port, replica 1 of each first: of every service, or of those named.
+instances() { # [service...]
   local k entry
   for k in $(seq 1 "$REPLICAS"); do
     for entry in "${SERVICES[@]}"; do
+      [ $# -eq 0 ] || [[ " $* " == *" ${entry%%:*} "* ]] || continue
       echo "$(instance_name "${entry%%:*}" "$k"):$(( ${entry#*:} + 100 * (k - 1) ))"
     done
   done

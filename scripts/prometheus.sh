@@ -8,13 +8,7 @@ ensure_packages prometheus:prometheus
 PORT="${PROMETHEUS_PORT:-9091}"
 DIR="$LOCAL/prometheus"
 mkdir -p "$DIR/data"
-targets() { # service -> "127.0.0.1:port", ... of its replicas
-  local entry list=()
-  for entry in $(instances); do
-    [ "$(service_of "${entry%%:*}")" = "$1" ] && list+=("\"127.0.0.1:${entry#*:}\"")
-  done
-  local IFS=,; echo "${list[*]}"
-}
+targets() { instances "$1" | sed 's/^.*:\(.*\)$/"127.0.0.1:\1"/' | paste -sd, -; } # of a service
 sed -e "s|__RULES__|$ROOT/monitoring/rules/shop.rules.yaml|" \
     -e "s|__USER_TARGETS__|$(targets user)|" -e "s|__BILLING_TARGETS__|$(targets billing)|" \
     -e "s|__ORDER_TARGETS__|$(targets order)|" -e "s|__NOTIFICATION_TARGETS__|$(targets notification)|" \

@@ -72,27 +72,14 @@ restore_load_limits() {
 # instances whose settings it changes, and leaves the others running.
 apply_command_limits() {
   local entry name
-  for entry in $(instances); do
+  for entry in $(instances billing order); do
     name="${entry%%:*}"
-    case "$(service_of "$name")" in billing|order) ;; *) continue ;; esac
     apply_supervisor_conf "$name"
     program_running "$name" && continue
     say "restarting $name with the per-user command limit ${COMMAND_LIMIT_PER_MINUTE:-(its default)}"
     ctl_do start "$name"
-    wait_healthy "$name" "http://127.0.0.1:${entry#*:}/api/v1/$(prefix_of "$(service_of "$name")")/health"
+    wait_instance "$name" "${entry#*:}"
   done
-}
-
-# The gateway's upstream servers of a service: every instance of it. max_fails=0: a replica
-# that refused a connection is tried again by the next request (a refused connection costs
-# microseconds on loopback and is retried on the other replica), never left out for a while:
-# in a rolling restart the one that just came back must take the traffic at once.
-upstream_servers() { # service
-  local entry servers=""
-  for entry in $(instances); do
-    [ "$(service_of "${entry%%:*}")" = "$1" ] && servers+="server 127.0.0.1:${entry#*:} max_fails=0; "
-  done
-  echo "$servers"
 }
 
 NGINX_DIR="$LOCAL/nginx"
@@ -107,30 +94,26 @@ ensure_stack() { # [replicas]
   REPLICAS="$(cat "$RUN_DIR/replicas")"
 }
 
+# nginx runs with .local/nginx as its prefix: the template's relative paths are under it.
 render_gateway_conf() {
   mkdir -p "$NGINX_DIR/tmp"
   # Started as root, nginx would run its workers as nobody, who cannot read the storefront and
   # Swagger UI in a checkout under a private folder (a home folder of mode 0700, /root): they
   # run as whoever runs make up, as the services do. As any other user nginx cannot switch,
   # and needs no directive.
-  local worker_user=""
+  local worker_user="" v6="" svc
   [ "$(id -u)" -eq 0 ] && worker_user="user $(id -un) $(id -gn);"
-  local v6=""
   grep -q '00000000000000000000000000000001 01' /proc/net/if_inet6 2>/dev/null && v6="listen [::1]:$GATEWAY_PORT;"
-  sed -e "s|__LISTEN_V6__|$v6|g" \
-      -e "s|__WORKER_USER__|$worker_user|g" \
-      -e "s|__GATEWAY_PORT__|$GATEWAY_PORT|g" \
-      -e "s|__NGINX_DIR__|$NGINX_DIR|g" \
-      -e "s|__LOG_DIR__|$LOG_DIR|g" \
-      -e "s|__DOCS_DIR__|$LOCAL/docs|g" \
-      -e "s|__STOREFRONT_DIR__|$ROOT/storefront/dist|g" \
-      -e "s|__LOGIN_RATE__|${LOGIN_RATE:-10r/m}|g" \
-      -e "s|__REGISTER_RATE__|${REGISTER_RATE:-30r/m}|g" \
-      -e "s|__BILLING_LB_PORT__|$BILLING_LB_PORT|g" \
-      -e "s|__USER_SERVERS__|$(upstream_servers user)|g" \
-      -e "s|__BILLING_SERVERS__|$(upstream_servers billing)|g" \
-      -e "s|__ORDER_SERVERS__|$(upstream_servers order)|g" \
-      -e "s|__NOTIFICATION_SERVERS__|$(upstream_servers notification)|g" \
+  # The upstream servers of each service: every instance of it. max_fails=0: a replica that
+  # refused a connection is tried again by the next request (a refused connection costs
+  # microseconds on loopback and is retried on the other replica), never left out for a while:
+  # in a rolling restart the one that just came back must take the traffic at once.
+  for svc in user billing order notification; do
+    instances "$svc" | sed 's/^.*:\(.*\)$/server 127.0.0.1:\1 max_fails=0;/' >"$NGINX_DIR/$svc-servers.conf"
+  done
+  sed -e "s|__LISTEN_V6__|$v6|g" -e "s|__WORKER_USER__|$worker_user|g" \
+      -e "s|__GATEWAY_PORT__|$GATEWAY_PORT|g" -e "s|__BILLING_LB_PORT__|$BILLING_LB_PORT|g" \
+      -e "s|__LOGIN_RATE__|${LOGIN_RATE:-10r/m}|g" -e "s|__REGISTER_RATE__|${REGISTER_RATE:-30r/m}|g" \
       "$ROOT/api-gateway/nginx.conf.template" >"$NGINX_DIR/nginx.conf"
   nginx -t -q -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf"
 }
@@ -163,6 +146,10 @@ new_admin() { # login-prefix
   export SHOP_ADMIN_LOGIN SHOP_ADMIN_PASSWORD
 }
 
+# A service instance's readiness (or /live: the process serves, whatever its dependencies do).
+wait_instance() { # name port [/live]
+  wait_healthy "$1" "http://127.0.0.1:$2/api/v1/$(prefix_of "$(service_of "$1")")/health${3:-}"
+}
 wait_healthy() { # name url
   local name="$1" url="$2"
   for _ in $(seq 1 60); do
@@ -175,7 +162,7 @@ wait_healthy() { # name url
 }
 
 # supervisord with scripts/supervisord.conf, and the services' instances as its programs, in
-# .local/supervisor/services.conf: their settings come from the environment of each run.
+# .local/supervisor/programs.conf: their settings come from the environment of each run.
 SUPERVISOR_CONF="$ROOT/scripts/supervisord.conf"
 ctl() { supervisorctl -c "$SUPERVISOR_CONF" "$@"; }
 
@@ -197,7 +184,6 @@ render_supervisor_conf() {
     program_conf prometheus 40 "prometheus --config.file=$LOCAL/prometheus/prometheus.yml --storage.tsdb.path=$LOCAL/prometheus/data --web.listen-address=127.0.0.1:${PROMETHEUS_PORT:-9091}"
   ) >"$LOCAL/supervisor/programs.conf.new"
   mv "$LOCAL/supervisor/programs.conf.new" "$LOCAL/supervisor/programs.conf"
-  rm -f "$LOCAL/supervisor/services.conf"   # its name until the Prometheus program joined it
 }
 program_conf() { # name priority command
   printf '\n[program:%s]\ncommand=%s\npriority=%s\nautostart=false\nautorestart=false\nstartsecs=0\n' "$1" "$3" "$2"

@@ -46,8 +46,7 @@ case "$piece" in
     port="$(instances | sed -n "s/^$piece://p")"
     [ -n "$port" ] || { echo "no instance $piece in this stack of $REPLICAS replica(s)" >&2; exit 1; }
     case "$action" in
-      start) start_service "$piece" "$port"
-             wait_healthy "$piece" "http://127.0.0.1:$port/api/v1/$(prefix_of "$(service_of "$piece")")/health/live" ;;
+      start) start_service "$piece" "$port"; wait_instance "$piece" "$port" /live ;;
       restart) "$0" stop "$piece"; "$0" start "$piece" ;;
       *) program_action "$action" "$piece" ;;
     esac ;;
@@ -72,10 +71,7 @@ case "$piece" in
       start) "$ROOT/scripts/kafka.sh" ;;
       restart)
         say "the in-memory broker loses its topics, offsets and undelivered events; order and notification restart with it"
-        clients=()
-        for entry in $(instances); do
-          case "$(service_of "${entry%%:*}")" in order|notification) clients+=("${entry%%:*}") ;; esac
-        done
+        mapfile -t clients < <(instances order notification | cut -d: -f1)
         for client in "${clients[@]}"; do "$0" stop "$client"; done
         stop_program tansu
         "$ROOT/scripts/kafka.sh"

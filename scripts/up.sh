@@ -17,8 +17,7 @@ cargo build --workspace --bins --quiet --profile "$BUILD_PROFILE"
 # Every instance restarts with the new binaries and this run's settings; replicas beyond the
 # number asked for (left by an earlier make up REPLICAS=n) stop. One supervisorctl call for all
 # (each costs a Python start).
-names=()
-for entry in $(instances); do names+=("${entry%%:*}"); done
+mapfile -t names < <(instances | cut -d: -f1)
 if supervisor_running; then
   ctl signal CONT "${names[@]}" >/dev/null 2>&1 || true   # a paused one acts on TERM only then
   ctl stop "${names[@]}" >/dev/null 2>&1 || true
@@ -28,10 +27,7 @@ echo "$REPLICAS" >"$RUN_DIR/replicas"
 apply_supervisor_conf
 say "starting ${names[*]} (logs: $LOG_DIR/<name>.log)"
 ctl_do start "${names[@]}"
-for entry in $(instances); do
-  name="${entry%%:*}"
-  wait_healthy "$name" "http://127.0.0.1:${entry#*:}/api/v1/$(prefix_of "$(service_of "$name")")/health"
-done
+for entry in $(instances); do wait_instance "${entry%%:*}" "${entry#*:}"; done
 # The starter catalogue, into an empty catalogue only: a catalogue with any product is left
 # as it is (production starts empty; an admin fills it).
 # shellcheck disable=SC2046
