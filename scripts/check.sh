@@ -10,18 +10,8 @@ cd "$ROOT"
 
 # Alone, it prints its own phase table; under make test, its phases go into make test's. It
 # leaves Postgres and the local broker running (make down stops the broker).
-alone=0
-if [ -z "${PHASE_LOG:-}" ]; then alone=1; PHASE_LOG="$(mktemp)"; fi
-finish() {
-  local status=$?
-  phase_end "$([ "$status" = 0 ] && echo ok || echo failed)"
-  if [ "$alone" = 1 ]; then
-    phase_table "make check: the time of each phase"
-    rm -f "$PHASE_LOG"
-  fi
-  return "$status"
-}
-trap finish EXIT
+phases "make check: the time of each phase"
+trap 'phases_end $?' EXIT
 
 phase "make check: Postgres and the local broker for the tests"
 "$ROOT/scripts/postgres.sh"

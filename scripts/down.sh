@@ -13,9 +13,9 @@ if supervisor_running; then
   if [ -S "$RUN_DIR/supervisor.sock" ]; then echo "supervisord is still stopping; see $LOG_DIR/supervisord.log" >&2; exit 1; fi
 fi
 rm -f "$RUN_DIR/replicas"
-if [ -s "$RUN_DIR/postgres.started" ]; then
+if [ -f "$RUN_DIR/postgres.started" ]; then
   say "stopping Postgres (make up started it)"
-  as_root pg_ctlcluster --skip-systemctl-redirect "$(cat "$RUN_DIR/postgres.started")" main stop || true
+  postgres_ctl stop || true
   rm -f "$RUN_DIR/postgres.started"
 fi
 say "stopped"

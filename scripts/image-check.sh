@@ -27,8 +27,7 @@ done
 "$ROOT/scripts/keys.sh"
 # The check's databases are dropped at the end; the local broker, started if it did not run,
 # stays up (make down stops it).
-databases=()
-for entry in "${SERVICES[@]}"; do databases+=("imagecheck_${entry%%:*}"); done
+databases=(imagecheck_user imagecheck_billing imagecheck_order imagecheck_notification)
 cleanup() {
   for db in "${databases[@]}"; do psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true; done
 }
@@ -38,8 +37,7 @@ trap cleanup EXIT
 
 # Fresh databases, the ones the Secrets made up for the check name (imagecheck_<service>).
 for db in "${databases[@]}"; do
-  psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
-  psql_admin -c "CREATE DATABASE $db OWNER $PG_USER" >/dev/null
+  psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db OWNER $PG_USER" >/dev/null
 done
 
 start=$SECONDS

@@ -45,13 +45,15 @@ if [ "$binaries" = prebuilt ]; then
 fi
 
 built=()
+build() { # name dockerfile context [build option...]
+  local ref start=$SECONDS; ref="$(image "$1")"
+  say "building $ref ($engine)"
+  "$engine" build "${build_args[@]}" "${@:4}" -f "$2" -t "$ref" "$3"
+  echo "built $ref in $(( SECONDS - start )) s"
+  built+=("$ref")
+}
 for entry in "${SERVICES[@]}"; do
-  name="${entry%%:*}"
-  say "building $(image "$name") ($engine, binaries: $binaries)"
-  start=$SECONDS
-  "$engine" build "${build_args[@]}" --build-arg SERVICE="$name" -f "$ROOT/Dockerfile" -t "$(image "$name")" "$context"
-  echo "built $(image "$name") in $(( SECONDS - start )) s"
-  built+=("$(image "$name")")
+  build "${entry%%:*}" "$ROOT/Dockerfile" "$context" --build-arg SERVICE="${entry%%:*}"
 done
 
 # shop/web: the storefront at / and Swagger UI at /api/docs/, assembled in .local/web.
@@ -63,11 +65,7 @@ cp -r "$ROOT/storefront/dist/." "$web/html/"
 cp -r "$LOCAL/docs" "$web/html/api/docs"
 cp "$ROOT/api-gateway/web.conf" "$web/nginx.conf"
 cp "$ROOT/api-gateway/web-main.conf" "$web/nginx-main.conf"
-say "building $(image web) ($engine)"
-start=$SECONDS
-"$engine" build "${build_args[@]}" -f "$ROOT/api-gateway/web.Dockerfile" -t "$(image web)" "$web"
-echo "built $(image web) in $(( SECONDS - start )) s"
-built+=("$(image web)")
+build web "$ROOT/api-gateway/web.Dockerfile" "$web"
 
 if [ "${PUSH:-}" = 1 ]; then
   for ref in "${built[@]}"; do

@@ -10,13 +10,7 @@ source "$(dirname "$0")/services.sh"
 
 # Whether the installed tansu has the dynostore feature (memory://), from cargo's record.
 tansu_has_memory_storage() {
-  python3 - "$TANSU_VERSION" <<'PY' 2>/dev/null
-import json, os, sys
-installs = json.load(open(os.path.expanduser("~/.cargo/.crates2.json")))["installs"]
-ok = any(name.startswith("tansu " + sys.argv[1] + " ") and "dynostore" in install.get("features", [])
-         for name, install in installs.items())
-sys.exit(0 if ok else 1)
-PY
+  grep -q "\"tansu $TANSU_VERSION [^}]*\"features\":\[[^]]*\"dynostore\"" "$HOME/.cargo/.crates2.json" 2>/dev/null
 }
 
 if ! command -v tansu >/dev/null 2>&1 || ! tansu_has_memory_storage; then

@@ -14,6 +14,14 @@ PG_PORT="${PG_PORT:-5432}"
 PG_USER="${PG_USER:-shop}"                 # local development role
 PG_PASSWORD="${PG_PASSWORD:-shop}"         # local development password
 PG_ADMIN_URL="postgres://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT/postgres"
+# The newest local cluster, through Debian's pg_ctlcluster: start|stop|restart [mode].
+postgres_ctl() {
+  as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -n | tail -1)" main "$1" ${2:+-m "$2"}
+}
+wait_postgres() {
+  for _ in $(seq 1 60); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && return 0; sleep 0.5; done
+  echo "Postgres did not come up at $PG_HOST:$PG_PORT" >&2; return 1
+}
 # As the postgres superuser over the local socket (peer auth on a stock install).
 psql_admin() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- psql -qAtX "$@"
@@ -64,26 +72,31 @@ prefix_of() {
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-# The phases of make check and make test, timed: `phase <name>` ends the one before and starts
-# the next; each is recorded as "seconds<TAB>outcome<TAB>name" in $PHASE_LOG (when set: make test
-# sets it, so that the checks make check runs for it are in its table), and `phase_table`
-# prints them, the phase that was running when it failed included.
+# The phases of make check and make test, timed. `phases <title>` starts the record (unless an
+# outer run keeps it: make test's table holds the phases of the make check it runs) and prints
+# it as a table at exit, pass or fail; `phase <name>` ends the one before and starts the next,
+# recorded as "seconds<TAB>outcome<TAB>name" in $PHASE_LOG.
+phases() { # title
+  [ -z "${PHASE_LOG:-}" ] || return 0
+  export PHASE_LOG; PHASE_LOG="$(mktemp)" PHASE_TITLE="$1"
+}
 phase() { # name
   phase_end ok
   PHASE_NAME="$1" PHASE_START="$SECONDS"
   say "$1"
 }
 phase_end() { # ok|failed
-  if [ -n "${PHASE_NAME:-}" ] && [ -n "${PHASE_LOG:-}" ]; then
-    printf '%s\t%s\t%s\n' "$((SECONDS - PHASE_START))" "$1" "$PHASE_NAME" >>"$PHASE_LOG"
-  fi
+  [ -n "${PHASE_NAME:-}" ] && printf '%s\t%s\t%s\n' "$((SECONDS - PHASE_START))" "$1" "$PHASE_NAME" >>"$PHASE_LOG"
   PHASE_NAME=""
 }
-phase_table() { # title
-  [ -s "${PHASE_LOG:-}" ] || return 0
-  printf '\n%s\n\n| phase | time | outcome |\n|---|---:|---|\n' "$1"
+# At exit: the last phase's outcome from the status, and the table of the run that began it.
+phases_end() { # status
+  phase_end "$([ "$1" = 0 ] && echo ok || echo failed)"
+  [ -n "${PHASE_TITLE:-}" ] || return 0
+  printf '\n%s\n\n| phase | time | outcome |\n|---|---:|---|\n' "$PHASE_TITLE"
   awk -F '\t' '{ total += $1; printf "| %s | %dm%02ds | %s |\n", $3, $1 / 60, $1 % 60, $2 }
     END { printf "| total | %dm%02ds | |\n", total / 60, total % 60 }' "$PHASE_LOG"
+  rm -f "$PHASE_LOG"
 }
 
 # Runs a command as root: directly when we are root, else through sudo.
@@ -91,7 +104,7 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# Installs Debian packages that are missing (by the command they provide).
+# Installs Debian packages that are missing (by the command they provide; __none__: install).
 ensure_packages() { # cmd:package ...
   local missing=()
   for pair in "$@"; do
@@ -107,10 +120,16 @@ ensure_packages() { # cmd:package ...
 # The C libraries the build links: OpenSSL, for librdkafka's TLS and SCRAM login (the
 # cluster's Kafka; the local broker needs neither).
 ensure_build_deps() {
-  command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl && return 0
-  say "installing pkg-config libssl-dev (apt): librdkafka links OpenSSL"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pkg-config libssl-dev >/dev/null
+  pkg-config --exists openssl 2>/dev/null || ensure_packages __none__:pkg-config __none__:libssl-dev
+}
+
+# npm ci in a folder when its package-lock.json is newer than what node_modules holds.
+npm_ci() { # dir what
+  ensure_packages npm:npm
+  if [ ! -f "$1/node_modules/.package-lock.json" ] || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; then
+    say "installing $2 (npm ci, ${1#"$ROOT"/}/package-lock.json)"
+    (cd "$1" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -9,10 +9,9 @@ ensure_packages psql:postgresql-client
 
 if ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
   say "starting Postgres"
-  version="$(ls /etc/postgresql | sort -n | tail -1)"
-  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
-  echo "$version" >"$RUN_DIR/postgres.started"   # so make down stops only what make up started
-  for _ in $(seq 1 30); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break; sleep 1; done
+  postgres_ctl start
+  touch "$RUN_DIR/postgres.started"   # so make down stops only what make up started
+  wait_postgres
 fi
 
 # pg_stat_statements lets make bench count the statements an order costs. Loading it needs one
@@ -21,9 +20,8 @@ if ! psql_admin -c "SHOW shared_preload_libraries" | grep -q pg_stat_statements;
   say "enabling pg_stat_statements (one restart of Postgres)"
   current="$(psql_admin -c "SHOW shared_preload_libraries")"
   psql_admin -c "ALTER SYSTEM SET shared_preload_libraries = '${current:+$current,}pg_stat_statements'" >/dev/null
-  version="$(ls /etc/postgresql | sort -n | tail -1)"
-  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main restart
-  for _ in $(seq 1 30); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break; sleep 1; done
+  postgres_ctl restart
+  wait_postgres
 fi
 psql_admin -d postgres -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
 

@@ -36,11 +36,6 @@ program_action() { # action program
   esac
 }
 
-postgres_ctl() { # start|stop|restart
-  local version; version="$(ls /etc/postgresql | sort -n | tail -1)"
-  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main "$1" ${2:+-m "$2"}
-}
-
 case "$piece" in
   user|billing|order|notification|user-[2-9]|billing-[2-9]|order-[2-9]|notification-[2-9])
     port="$(instances | sed -n "s/^$piece://p")"
@@ -86,9 +81,6 @@ case "$piece" in
       restart) postgres_ctl restart fast ;;
       *) usage ;;
     esac
-    if [ "$action" = start ] || [ "$action" = restart ]; then
-      for _ in $(seq 1 30); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break; sleep 0.5; done
-      pg_isready -q -h "$PG_HOST" -p "$PG_PORT" || { echo "Postgres did not come up" >&2; exit 1; }
-    fi ;;
+    case "$action" in start|restart) wait_postgres ;; esac ;;
   *) usage ;;
 esac

@@ -4,12 +4,8 @@
 #   storefront.sh            build
 #   storefront.sh typecheck  build, and check the types (tsc; make test)
 source "$(dirname "$0")/lib.sh"
-ensure_packages npm:npm
+npm_ci "$ROOT/storefront" "the storefront's build tools"
 cd "$ROOT/storefront" || exit 1
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing the storefront's build tools (npm ci, storefront/package-lock.json)"
-  npm ci --no-audit --no-fund --loglevel=error >/dev/null
-fi
 say "building the storefront (storefront/dist)"
 npm run --silent build >/dev/null
 if [ "${1:-}" = typecheck ]; then

@@ -8,7 +8,7 @@ cd "$ROOT"
 # Whatever this run starts (broker, stack) is stopped at the end, pass or fail, unless the
 # stack was already up before it: then it comes back at the end, pass or fail, as it was (its
 # replicas, the per-user limits of billing and order). Last, the time of each phase.
-export PHASE_LOG; PHASE_LOG="$(mktemp)"
+phases "make test: the time of each phase"
 replicas_before="$(cat "$RUN_DIR/replicas" 2>/dev/null || echo 1)"
 stack_was_up=0
 stack_running && stack_was_up=1
@@ -21,8 +21,7 @@ finish() {
   else
     "$ROOT/scripts/down.sh" >/dev/null || say "the stack could not be stopped"
   fi
-  phase_table "make test: the time of each phase"
-  rm -f "$PHASE_LOG"
+  phases_end "$status"
   [ "$status" = 0 ] && say "all test suites passed"
   return "$status"
 }
@@ -30,8 +29,6 @@ trap finish EXIT
 
 # First the contributor's gate (formatting, clippy, the workspace's Rust tests).
 "$ROOT/scripts/check.sh"
-export TEST_DATABASE_URL="$PG_ADMIN_URL"
-export KAFKA_BROKERS="${KAFKA_BROKERS:-$LOCAL_KAFKA}"
 
 phase "tools (npm, PyPI); the storefront's TypeScript; the OpenAPI document's validity"
 "$ROOT/scripts/tools.sh" js py
