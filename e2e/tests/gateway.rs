@@ -20,6 +20,20 @@ fn service_log(logs: &str, service: &str) -> String {
     text
 }
 
+/// Waits until a line of `service`'s logs matches, and fails naming `what` after 30 s. A service's
+/// output reaches its log file through supervisord a moment after the service wrote it, so a
+/// line caused by a request may land after its answer.
+async fn await_log_line(logs: &str, service: &str, what: &str, matches: impl Fn(&str) -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !service_log(logs, service).lines().any(&matches) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{service}.log has no line with {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 fn gateway() -> String {
     std::env::var("GATEWAY_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".to_owned())
 }
@@ -247,11 +261,7 @@ async fn a_request_id_is_generated_or_passed_through_to_every_service_log() {
     // Registration touches user and, through it, billing: both logs carry the id.
     let logs = std::env::var("LOG_DIR").unwrap_or_else(|_| "../.local/log".to_owned());
     for service in ["user", "billing"] {
-        let log = service_log(&logs, service);
-        assert!(
-            log.contains(&request_id),
-            "{service}.log lacks {request_id}"
-        );
+        await_log_line(&logs, service, &request_id, |l| l.contains(&request_id)).await;
     }
 }
 
@@ -439,19 +449,8 @@ async fn an_orders_request_id_reaches_billing_and_across_kafka_to_notification()
     retire(&http, added).await;
 
     let logs = std::env::var("LOG_DIR").unwrap_or_else(|_| "../.local/log".to_owned());
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     for service in ["order", "billing", "notification"] {
-        loop {
-            let log = service_log(&logs, service);
-            if log.contains(&request_id) {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{service}.log lacks {request_id}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
+        await_log_line(&logs, service, &request_id, |l| l.contains(&request_id)).await;
     }
 }
 
@@ -485,13 +484,17 @@ async fn passwords_and_tokens_never_reach_the_logs() {
         .await
         .expect("my");
     // Reuse of the spent token is logged as a security event, without the token itself.
+    let reuse = format!("gw-reuse-{}", uuid::Uuid::new_v4().simple());
     http.post(url("/api/v1/users/refresh"))
+        .header("X-Request-Id", &reuse)
         .json(&json!({ "refreshToken": refresh }))
         .send()
         .await
         .expect("reuse");
 
+    // Once the last request's lines are in the logs, so are all of this test's.
     let logs = std::env::var("LOG_DIR").unwrap_or_else(|_| "../.local/log".to_owned());
+    await_log_line(&logs, "user", &reuse, |l| l.contains(&reuse)).await;
     for file in std::fs::read_dir(&logs).expect("log dir") {
         let path = file.expect("entry").path();
         let text = std::fs::read_to_string(&path).unwrap_or_default();
@@ -686,13 +689,9 @@ async fn an_order_is_one_trace_from_the_gateway_through_billing_and_kafka() {
 
     // And the trace id is on the log lines of each service that took part.
     let logs = std::env::var("LOG_DIR").unwrap_or_else(|_| "../.local/log".to_owned());
+    let traced = format!("trace_id={trace_id}");
     for service in ["order", "billing", "notification"] {
-        let log = service_log(&logs, service);
-        assert!(
-            log.lines()
-                .any(|l| l.contains(&format!("trace_id={trace_id}"))),
-            "{service}.log has no line with trace_id={trace_id}"
-        );
+        await_log_line(&logs, service, &traced, |l| l.contains(&traced)).await;
     }
 
     // Without a traceparent the gateway starts the trace: its id is the gateway's request id.
@@ -709,10 +708,12 @@ async fn an_order_is_one_trace_from_the_gateway_through_billing_and_kafka() {
         .expect("id")
         .to_owned();
     assert_eq!(started.len(), 32, "nginx's request id: {started}");
-    let log = service_log(&logs, "order");
-    assert!(
-        log.lines()
-            .any(|l| l.contains("request refused") && l.contains(&format!("trace_id={started}"))),
-        "order.log has no refused request with trace_id={started}"
-    );
+    let traced = format!("trace_id={started}");
+    await_log_line(
+        &logs,
+        "order",
+        &format!("a refused request with {traced}"),
+        |l| l.contains("request refused") && l.contains(&traced),
+    )
+    .await;
 }
