@@ -93,13 +93,16 @@ if [ "$minor" -lt "$MIN_KUBERNETES_MINOR" ]; then
 fi
 
 missing=""
+need() { # what is missing, and how to install it
+  missing="$missing
+  - $*"
+}
 need_crd() { # crd version install-hint
   local served
   served="$(kubectl get crd "$1" -o jsonpath='{.spec.versions[*].name}' 2>/dev/null || true)"
   case " $served " in
     *" $2 "*) ;;
-    *) missing="$missing
-  - $1 ($2): $3" ;;
+    *) need "$1 ($2): $3" ;;
   esac
 }
 strimzi="helm install strimzi oci://quay.io/strimzi-helm/strimzi-kafka-operator --version $STRIMZI_VERSION -n strimzi --create-namespace --set watchAnyNamespace=true"
@@ -120,19 +123,16 @@ strimzi_ns="$(operator '{.items[0].metadata.namespace}' --field-selector metadat
 watched="$(operator '{.items[0].spec.template.spec.containers[0].env[?(@.name=="STRIMZI_NAMESPACE")].value}' \
   --field-selector metadata.name=strimzi-cluster-operator)"
 if [ -z "$strimzi_ns" ]; then
-  missing="$missing
-  - the Strimzi cluster operator (no Deployment strimzi-cluster-operator): $strimzi"
+  need "the Strimzi cluster operator (no Deployment strimzi-cluster-operator): $strimzi"
 else
   case ",$watched," in
     *",*,"* | *",$NS,"*) ;;
-    *) [ "$strimzi_ns" = "$NS" ] || missing="$missing
-  - the Strimzi operator in $strimzi_ns does not watch $NS: reinstall it with --set watchAnyNamespace=true" ;;
+    *) [ "$strimzi_ns" = "$NS" ] || need "the Strimzi operator in $strimzi_ns does not watch $NS: reinstall it with --set watchAnyNamespace=true" ;;
   esac
 fi
 cnpg_ns="$(operator '{.items[0].metadata.namespace}' -l app.kubernetes.io/name=cloudnative-pg)"
 if [ "$cnpg_ns" != cnpg-system ]; then
-  missing="$missing
-  - the CloudNativePG operator in namespace cnpg-system (found: ${cnpg_ns:-none}): $cnpg"
+  need "the CloudNativePG operator in namespace cnpg-system (found: ${cnpg_ns:-none}): $cnpg"
 fi
 for crd in servicemonitors podmonitors prometheusrules; do
   need_crd "$crd.monitoring.coreos.com" v1 "$kps"
@@ -140,8 +140,7 @@ done
 if [ -n "$TLS_ISSUER" ]; then
   need_crd certificates.cert-manager.io v1 "cert-manager (https://cert-manager.io/docs/installation/helm/)"
   if ! kubectl get clusterissuer "$TLS_ISSUER" >/dev/null 2>&1; then
-    missing="$missing
-  - ClusterIssuer $TLS_ISSUER: create it (cert-manager), or give --tls-secret"
+    need "ClusterIssuer $TLS_ISSUER: create it (cert-manager), or give --tls-secret"
   fi
 fi
 if [ -z "$CONTROLLER" ]; then
@@ -152,14 +151,12 @@ fi
 # which earlier installs of the shop used, also calls its class nginx).
 class_controller="$(kubectl get ingressclass nginx -o jsonpath='{.spec.controller}' 2>/dev/null || true)"
 if [ -n "$class_controller" ] && [ "$class_controller" != nginx.org/ingress-controller ]; then
-  missing="$missing
-  - the IngressClass nginx belongs to $class_controller, not the F5 NGINX Ingress Controller: uninstall that controller (and its IngressClass) first"
+  need "the IngressClass nginx belongs to $class_controller, not the F5 NGINX Ingress Controller: uninstall that controller (and its IngressClass) first"
 fi
 available="$(kubectl get apiservice v1beta1.metrics.k8s.io \
   -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null || true)"
 if [ "$available" != True ]; then
-  missing="$missing
-  - metrics-server (the services' HorizontalPodAutoscalers read CPU from it): https://github.com/kubernetes-sigs/metrics-server#installation"
+  need "metrics-server (the services' HorizontalPodAutoscalers read CPU from it): https://github.com/kubernetes-sigs/metrics-server#installation"
 fi
 [ -z "$missing" ] || fail "missing in the cluster; install these first:$missing"
 
@@ -260,13 +257,11 @@ fi
 say "8. the services (migrations run in each chart's pre-install Job)"
 for svc in $SERVICES; do
   helm dependency build "$ROOT/$svc/chart" >/dev/null
-  if [ -n "$PRODUCTION" ]; then
-    helm upgrade --install "$svc" "$ROOT/$svc/chart" --namespace "$NS" --wait --timeout 10m \
-      --set image.registry="$REGISTRY" --set image.tag="$TAG" -f "$ROOT/charts/values-production.yaml"
-  else
-    helm upgrade --install "$svc" "$ROOT/$svc/chart" --namespace "$NS" --wait --timeout 10m \
-      --set image.registry="$REGISTRY" --set image.tag="$TAG"
-  fi
+  # The chart's own values, and with --production charts/values-production.yaml over them.
+  values="$ROOT/$svc/chart/values.yaml"
+  [ -z "$PRODUCTION" ] || values="$ROOT/charts/values-production.yaml"
+  helm upgrade --install "$svc" "$ROOT/$svc/chart" --namespace "$NS" --wait --timeout 10m \
+    --set image.registry="$REGISTRY" --set image.tag="$TAG" -f "$values"
 done
 pending="$(kubectl -n "$NS" get secret shop-billing -o jsonpath='{.metadata.annotations.shop-credentials-restart}' 2>/dev/null || true)"
 if [ -n "$replace" ] || [ "$pending" = pending ]; then
