@@ -19,9 +19,7 @@ phase "make check: Postgres and the local broker for the tests"
 export TEST_DATABASE_URL="$PG_ADMIN_URL"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-$LOCAL_KAFKA}"
 # Databases of earlier runs that were killed before their tests could drop them.
-for db in $(psql "$PG_ADMIN_URL" -qAtX -c "SELECT datname FROM pg_database WHERE datname LIKE 'test\_%'"); do
-  psql "$PG_ADMIN_URL" -qAtX -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
-done
+psql "$PG_ADMIN_URL" -qAtX >/dev/null <<<"SELECT format('DROP DATABASE %I WITH (FORCE)', datname) FROM pg_database WHERE datname LIKE 'test\_%' \gexec"
 ensure_build_deps
 
 phase "make check: cargo fmt --check"

@@ -9,8 +9,7 @@ if supervisor_running; then
   ctl signal CONT all >/dev/null 2>&1 || true   # a paused program acts on TERM only once resumed
   ctl shutdown >/dev/null
   # It stops its programs one by one (each at most 10 s before SIGKILL), then itself.
-  for _ in $(seq 1 1200); do [ -S "$RUN_DIR/supervisor.sock" ] || break; sleep 0.1; done
-  if [ -S "$RUN_DIR/supervisor.sock" ]; then echo "supervisord is still stopping; see $LOG_DIR/supervisord.log" >&2; exit 1; fi
+  wait_for 120 test ! -S "$RUN_DIR/supervisor.sock" || { echo "supervisord is still stopping; see $LOG_DIR/supervisord.log" >&2; exit 1; }
 fi
 rm -f "$RUN_DIR/replicas"
 if [ -f "$RUN_DIR/postgres.started" ]; then

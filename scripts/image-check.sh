@@ -17,9 +17,7 @@ fi
 use_podman
 
 # Containers an interrupted run left behind hold the ports.
-for name in $(podman ps -a --format '{{.Names}}' | grep '^imagecheck-' || true); do
-  podman rm -f "$name" >/dev/null
-done
+podman ps -aq --filter name='^imagecheck-' | xargs -r podman rm -f >/dev/null
 for entry in "${SERVICES[@]}" web:8080; do
   require_free_port "${entry#*:}" "the ${entry%%:*} image's port; make down stops the local stack"
 done

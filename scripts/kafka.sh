@@ -28,8 +28,7 @@ if ! program_running tansu; then
   say "starting tansu on 127.0.0.1:9092 (log: $LOG_DIR/tansu.log)"
   apply_supervisor_conf tansu
   ctl_do start tansu
-  for _ in $(seq 1 50); do port_open 9092 && break; sleep 0.2; done
-  port_open 9092 || { echo "tansu did not start; see $LOG_DIR/tansu.log" >&2; exit 1; }
+  wait_for 10 port_open 9092 || { echo "tansu did not start; see $LOG_DIR/tansu.log" >&2; exit 1; }
 fi
 
 existing="$(tansu topic list --broker tcp://127.0.0.1:9092 2>/dev/null || true)"

@@ -19,8 +19,7 @@ postgres_ctl() {
   as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -n | tail -1)" main "$1" ${2:+-m "$2"}
 }
 wait_postgres() {
-  for _ in $(seq 1 60); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && return 0; sleep 0.5; done
-  echo "Postgres did not come up at $PG_HOST:$PG_PORT" >&2; return 1
+  wait_for 30 pg_isready -q -h "$PG_HOST" -p "$PG_PORT" || { echo "Postgres did not come up at $PG_HOST:$PG_PORT" >&2; return 1; }
 }
 # As the postgres superuser over the local socket (peer auth on a stock install).
 psql_admin() {
@@ -46,16 +45,17 @@ case "$REPLICAS" in [1-9]) ;; *) echo "REPLICAS must be 1 to 9, not '$REPLICAS'"
 # Service in front of billing's pods (a listener of the gateway's nginx, not public).
 BILLING_LB_PORT="${BILLING_LB_PORT:-8089}"
 
-# Replica k of a service: named after the service (k = 1) or <service>-k.
-instance_name() { if [ "$2" = 1 ]; then echo "$1"; else echo "$1-$2"; fi; }
 service_of() { echo "${1%-[0-9]}"; }
 # Every instance as name:port, replica 1 of each first: of every service, or of those named.
+# Replica k of a service is named after the service (k = 1) or <service>-k.
 instances() { # [service...]
-  local k entry
+  local k entry name
   for k in $(seq 1 "$REPLICAS"); do
     for entry in "${SERVICES[@]}"; do
-      [ $# -eq 0 ] || [[ " $* " == *" ${entry%%:*} "* ]] || continue
-      echo "$(instance_name "${entry%%:*}" "$k"):$(( ${entry#*:} + 100 * (k - 1) ))"
+      name="${entry%%:*}"
+      [ $# -eq 0 ] || [[ " $* " == *" $name "* ]] || continue
+      [ "$k" = 1 ] || name+="-$k"
+      echo "$name:$(( ${entry#*:} + 100 * (k - 1) ))"
     done
   done
 }
@@ -130,6 +130,12 @@ npm_ci() { # dir what
     say "installing $2 (npm ci, ${1#"$ROOT"/}/package-lock.json)"
     (cd "$1" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   fi
+}
+
+# Runs a command every 0.1 s until it succeeds, for at most the given seconds.
+wait_for() { # seconds command...
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 0.1; done
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

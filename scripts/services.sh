@@ -1,7 +1,7 @@
 # The local stack's processes under supervisord (Debian's supervisor package): one program per
 # piece, the broker (tansu), each replica of each service, the gateway (nginx) and Prometheus.
-# scripts/supervisord.conf declares supervisord and the fixed programs; the services' instances
-# and Prometheus, whose settings change from run to run, are written into .local/supervisor/.
+# scripts/supervisord.conf declares supervisord; its programs, whose settings change from run to
+# run, are written into .local/supervisor/.
 # Sourced by the scripts that start, stop or act on the stack; `scripts/stack.sh` is the
 # command for one piece.
 
@@ -151,13 +151,9 @@ wait_instance() { # name port [/live]
   wait_healthy "$1" "http://127.0.0.1:$2/api/v1/$(prefix_of "$(service_of "$1")")/health${3:-}"
 }
 wait_healthy() { # name url
-  local name="$1" url="$2"
-  for _ in $(seq 1 60); do
-    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
-    sleep 0.5
-  done
-  echo "$name did not become healthy at $url; last log lines:" >&2
-  tail -n 20 "$LOG_DIR/$name.log" >&2 2>/dev/null || true
+  wait_for 30 curl -fsS -o /dev/null "$2" 2>/dev/null && return 0
+  echo "$1 did not become healthy at $2; last log lines:" >&2
+  tail -n 20 "$LOG_DIR/$1.log" >&2 2>/dev/null || true
   return 1
 }
 
@@ -166,14 +162,18 @@ wait_healthy() { # name url
 SUPERVISOR_CONF="$ROOT/scripts/supervisord.conf"
 ctl() { supervisorctl -c "$SUPERVISOR_CONF" "$@"; }
 
-# The programs of the services' instances, as scripts/supervisord.conf's are (their environment
-# as supervisord's KEY="value",... with '%' doubled), and Prometheus on this run's port.
+# Every program: the local broker (in memory; scripts/kafka.sh makes its topics), the services'
+# instances (their environment as supervisord's KEY="value",... with '%' doubled), the gateway
+# (its configuration rendered by render_gateway_conf) and Prometheus on this run's port. Each
+# starts only when asked and is never restarted behind the operator's back (a crash stays a
+# crash, as make faults stages it); its output goes to .local/log/<program>.log.
 render_supervisor_conf() {
   mkdir -p "$LOCAL/supervisor"
   "$ROOT/scripts/keys.sh"   # the services' credentials, in their environment
   local entry name word env
   (
     umask 077   # the services' credentials
+    program_conf tansu 10 "tansu broker --listener-url tcp://$LOCAL_KAFKA --advertised-listener-url tcp://$LOCAL_KAFKA --storage-engine memory://tansu/"
     for entry in $(instances); do
       name="${entry%%:*}" env=()
       # shellcheck disable=SC2046
@@ -181,6 +181,8 @@ render_supervisor_conf() {
       program_conf "$name" 20 "$CARGO_TARGET_DIR/$BUILD_DIR/$(service_of "$name")"
       echo "environment=$(IFS=,; echo "${env[*]//%/%%}")"
     done
+    program_conf gateway 30 "nginx -p $NGINX_DIR -c $NGINX_DIR/nginx.conf -g \"daemon off;\""
+    echo "stopsignal=QUIT"   # nginx finishes its requests
     program_conf prometheus 40 "prometheus --config.file=$LOCAL/prometheus/prometheus.yml --storage.tsdb.path=$LOCAL/prometheus/data --web.listen-address=127.0.0.1:${PROMETHEUS_PORT:-9091}"
   ) >"$LOCAL/supervisor/programs.conf.new"
   mv "$LOCAL/supervisor/programs.conf.new" "$LOCAL/supervisor/programs.conf"
@@ -214,15 +216,14 @@ apply_supervisor_conf() { # [program...]
     ctl_do update "$@"
   else
     env -i PATH="$PATH" HOME="$HOME" LANG=C.UTF-8 supervisord -c "$SUPERVISOR_CONF"
-    for _ in $(seq 1 50); do supervisor_running && return 0; sleep 0.1; done
-    echo "supervisord did not start; see $LOG_DIR/supervisord.log" >&2
-    return 1
+    wait_for 5 supervisor_running || { echo "supervisord did not start; see $LOG_DIR/supervisord.log" >&2; return 1; }
   fi
 }
 
 program_running() { # name
   [ -S "$RUN_DIR/supervisor.sock" ] && [[ "$(ctl status "$1" 2>/dev/null)" == *" RUNNING "* ]]
 }
+program_stopped() { ! program_running "$1"; }
 stack_running() { program_running user && program_running gateway; }
 
 # Stops a program gracefully (TERM, KILL after 10 s); a paused one is resumed first, as it

@@ -21,7 +21,7 @@ kill_program() { # program
   program_running "$1" || return 0
   say "killing $1 (SIGKILL)"
   ctl_do signal KILL "$1"
-  for _ in $(seq 1 100); do program_running "$1" || return 0; sleep 0.05; done
+  wait_for 5 program_stopped "$1"
 }
 
 # The actions every supervised piece shares.

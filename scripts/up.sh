@@ -37,9 +37,7 @@ env $(service_env order 8083) RUST_LOG=warn "$CARGO_TARGET_DIR/$BUILD_DIR/order"
 "$ROOT/scripts/storefront.sh"
 start_gateway
 wait_healthy gateway "http://127.0.0.1:$GATEWAY_PORT/api/v1/users/health"
-if [ "${WITH_PROMETHEUS:-0}" = 1 ]; then
-  "$ROOT/scripts/prometheus.sh"
-fi
+[ "${WITH_PROMETHEUS:-0}" != 1 ] || "$ROOT/scripts/prometheus.sh"
 
 cat <<MSG
 
